@@ -1,0 +1,126 @@
+"""The one validated config object that drives a build (flags and/or a TOML/YAML file)."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from kgsynth.errors import ConfigError
+
+DEFAULT_SAMPLE_QA = Path(__file__).resolve().parent.parent / "data" / "sample_qa.jsonl"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class LinkingConfig(_Strict):
+    threshold: float = Field(0.85, ge=0.0, le=1.0)  # min candidate score to accept a link
+    ner_model: str | None = None  # optional scispaCy NER model (e.g. en_core_sci_sm)
+    max_entities: int = Field(8, ge=1)  # per text, best scores first
+
+
+class PathsConfig(_Strict):
+    max_hops: int = Field(3, ge=1, le=6)
+    k: int = Field(3, ge=1)  # kept per (question entity, answer entity) pair
+    max_paths: int = Field(10, ge=1)  # kept per question
+    enum_cap: int = Field(1000, ge=1)  # paths enumerated per pair; the total is still counted
+
+
+class LLMConfig(_Strict):
+    base_url: str | None = None
+    model: str = "gpt-4o-mini"
+    api_key_env: str = "OPENAI_API_KEY"  # name of the variable; the key never enters config
+    temperature: float = Field(0.0, ge=0.0, le=2.0)
+    max_tokens: int = Field(1024, ge=1)
+    timeout_s: float = Field(60.0, gt=0)
+    max_retries: int = Field(3, ge=0)
+    concurrency: int = Field(8, ge=1)
+    seed: int | None = 0
+
+
+class VerifyConfig(_Strict):
+    kg_faithful: bool = True
+    answer_match: bool = True
+    no_leakage: bool = True
+
+
+class BuildConfig(_Strict):
+    qa: list[Path] = Field(default_factory=lambda: [DEFAULT_SAMPLE_QA])
+    kg: str = "hpo"
+    out: Path = Path("out")
+    cache_dir: Path = Path(".cache/kgsynth")
+    generator: Literal["offline", "openai"] = "offline"
+    limit: int | None = Field(None, ge=1)  # only the first N QA rows, for quick runs
+    linking: LinkingConfig = Field(default_factory=LinkingConfig)
+    paths: PathsConfig = Field(default_factory=PathsConfig)
+    llm: LLMConfig = Field(default_factory=LLMConfig)
+    verify: VerifyConfig = Field(default_factory=VerifyConfig)
+
+    @field_validator("qa", mode="before")
+    @classmethod
+    def _one_or_many(cls, v: Any) -> Any:
+        return [v] if isinstance(v, (str, Path)) else v
+
+
+def read_config_file(path: Path) -> dict[str, Any]:
+    """Read a TOML or YAML config file into a plain dict (validated later)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read config file ({e.strerror})") from e
+    try:
+        if path.suffix == ".toml":
+            data = tomllib.loads(text)
+        elif path.suffix in {".yaml", ".yml"}:
+            data = yaml.safe_load(text) or {}
+        else:
+            raise ConfigError(f"{path}: config must be .toml, .yaml or .yml")
+    except (tomllib.TOMLDecodeError, yaml.YAMLError) as e:
+        raise ConfigError(f"{path}: not valid {path.suffix[1:].upper()}: {e}") from e
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: top level must be a table/mapping")
+    return data
+
+
+def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, val in over.items():
+        if isinstance(val, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], val)
+        else:
+            out[key] = val
+    return out
+
+
+def load_config(
+    file: Path | None = None, overrides: dict[str, Any] | None = None
+) -> BuildConfig:
+    """File values first, then flag overrides (None values are ignored); validated once."""
+    data: dict[str, Any] = read_config_file(file) if file else {}
+    if overrides:
+        data = _merge(data, _drop_none(overrides))
+    try:
+        return BuildConfig.model_validate(data)
+    except ValidationError as e:
+        src = str(file) if file else "flags"
+        lines = [
+            f"  {'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in e.errors()
+        ]
+        raise ConfigError(f"invalid build config ({src}):\n" + "\n".join(lines)) from e
+
+
+def _drop_none(d: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            sub = _drop_none(v)
+            if sub:
+                out[k] = sub
+        elif v is not None:
+            out[k] = v
+    return out

@@ -1,0 +1,114 @@
+"""Typed records that flow between the pipeline stages.
+
+A row's journey reads top to bottom: QARecord -> LinkedQA -> PathedQA -> GeneratedQA ->
+VerifiedQA -> (exported row or Reject). Each stage adds one thing and never mutates the
+record it was given.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class QARecord(_Frozen):
+    """One question-answer pair, normalised from any supported source layout."""
+
+    id: str
+    source: str  # e.g. "medqa", "medmcqa", "pubmedqa", "mmlu", "kg"
+    question: str
+    options: dict[str, str] = Field(default_factory=dict)  # letter -> option text
+    answer: str  # answer text
+    answer_idx: str | None = None  # answer letter, when the row has options
+    meta: dict[str, str] = Field(default_factory=dict)
+
+
+class Reject(_Frozen):
+    """A row that left the pipeline, with where it came from and why."""
+
+    id: str | None
+    stage: str  # "input", "link", "paths", "generate", "verify"
+    reason: str  # short machine-friendly code, e.g. "missing_answer"
+    detail: str = ""  # human-readable message
+    source_file: str | None = None
+    line: int | None = None
+
+
+class EntityLink(_Frozen):
+    """A mention in text linked to a KG node."""
+
+    kg_id: str
+    name: str
+    type: str
+    mention: str
+    start: int  # character offsets into the linked text
+    end: int
+    score: float
+    method: str  # "exact", "normalised", "tfidf", "ner+tfidf", ...
+
+
+class Hop(_Frozen):
+    """One KG edge, oriented as stored in the KG (head -relation-> tail)."""
+
+    head_id: str
+    head_name: str
+    relation: str
+    tail_id: str
+    tail_name: str
+
+
+class KGPath(_Frozen):
+    """A path from a question entity to an answer entity, as a list of hops.
+
+    Hops are listed in walking order (from the question entity); each hop keeps the KG's own
+    orientation, so a hop may be walked tail->head. `start_id`/`end_id` make that explicit.
+    """
+
+    start_id: str
+    end_id: str
+    hops: list[Hop]
+    score: float  # lower is better: summed log-degree of intermediate nodes
+
+
+class LinkedQA(_Frozen):
+    qa: QARecord
+    question_entities: list[EntityLink]
+    answer_entities: list[EntityLink]
+
+
+class PathedQA(_Frozen):
+    linked: LinkedQA
+    paths: list[KGPath]
+    n_paths_found: int  # total shortest paths counted before capping and ranking
+
+
+class Generation(_Frozen):
+    reasoning: str  # the whole text, three parts
+    conclusion: str
+    generator: str  # "offline" | "openai"
+    model: str
+    prompt_version: str
+
+
+class GeneratedQA(_Frozen):
+    pathed: PathedQA
+    generation: Generation
+
+
+class Checks(_Frozen):
+    kg_faithful: bool
+    answer_match: bool
+    no_leakage: bool
+    reasons: list[str] = Field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return self.kg_faithful and self.answer_match and self.no_leakage
+
+
+class VerifiedQA(_Frozen):
+    generated: GeneratedQA
+    checks: Checks
