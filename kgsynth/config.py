@@ -22,6 +22,12 @@ class LinkingConfig(_Strict):
     threshold: float = Field(0.85, ge=0.0, le=1.0)  # min candidate score to accept a link
     ner_model: str | None = None  # optional scispaCy NER model (e.g. en_core_sci_sm)
     max_entities: int = Field(8, ge=1)  # per text, best scores first
+    # nodes never linked: ontology roots and HPO's bookkeeping subtrees (clinical modifiers
+    # such as onset/severity, frequency terms, blood groups, past medical history)
+    exclude_ids: list[str] = Field(default_factory=lambda: ["HP:0000001", "HP:0000118"])
+    exclude_subtrees: list[str] = Field(
+        default_factory=lambda: ["HP:0012823", "HP:0040279", "HP:0032223", "HP:0032443"]
+    )
 
 
 class PathsConfig(_Strict):
@@ -50,16 +56,24 @@ class VerifyConfig(_Strict):
 
 
 class BuildConfig(_Strict):
-    qa: list[Path] = Field(default_factory=lambda: [DEFAULT_SAMPLE_QA])
+    qa: list[Path] = Field(default_factory=list)  # empty: the team's sample in data/
     kg: str = "hpo"
     out: Path = Path("out")
-    cache_dir: Path = Path(".cache/kgsynth")
+    cache_dir: Path = Path("~/.cache/kgsynth")  # KG and alias-index caches, shared by builds
     generator: Literal["offline", "openai"] = "offline"
     limit: int | None = Field(None, ge=1)  # only the first N QA rows, for quick runs
     linking: LinkingConfig = Field(default_factory=LinkingConfig)
     paths: PathsConfig = Field(default_factory=PathsConfig)
     llm: LLMConfig = Field(default_factory=LLMConfig)
     verify: VerifyConfig = Field(default_factory=VerifyConfig)
+
+    @field_validator("cache_dir")
+    @classmethod
+    def _expand(cls, v: Path) -> Path:
+        return v.expanduser()
+
+    def qa_files(self) -> list[Path]:
+        return list(self.qa) or [DEFAULT_SAMPLE_QA]
 
     @field_validator("qa", mode="before")
     @classmethod
@@ -97,9 +111,7 @@ def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def load_config(
-    file: Path | None = None, overrides: dict[str, Any] | None = None
-) -> BuildConfig:
+def load_config(file: Path | None = None, overrides: dict[str, Any] | None = None) -> BuildConfig:
     """File values first, then flag overrides (None values are ignored); validated once."""
     data: dict[str, Any] = read_config_file(file) if file else {}
     if overrides:
@@ -108,9 +120,7 @@ def load_config(
         return BuildConfig.model_validate(data)
     except ValidationError as e:
         src = str(file) if file else "flags"
-        lines = [
-            f"  {'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in e.errors()
-        ]
+        lines = [f"  {'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in e.errors()]
         raise ConfigError(f"invalid build config ({src}):\n" + "\n".join(lines)) from e
 
 

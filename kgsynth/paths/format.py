@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from kgsynth.records import Hop, KGPath
+from kgsynth.records import KGPath
 
 _ARROW = re.compile(r" (?:-\[(?P<f>[^\]]+)\]->|<-\[(?P<b>[^\]]+)\]-) ")
 

@@ -1,0 +1,147 @@
+"""`kgsynth` command line: runs the same Prefect flow a deployment runs, in-process."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from kgsynth.errors import KGSynthError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
+console = Console(stderr=True)
+
+_STAGE_NAMES = {
+    "input": "QA rows read",
+    "linked": "linked (question + answer entity)",
+    "with_path": "with a KG path",
+    "generated": "generated",
+    "verified": "verified → exported",
+}
+
+
+class _RichListener:
+    def __init__(self, bar: Progress) -> None:
+        self.bar = bar
+        self.tasks: dict[str, Any] = {}
+
+    def start(self, stage: str, total: int) -> None:
+        self.tasks[stage] = self.bar.add_task(stage, total=total)
+
+    def advance(self, stage: str, done: int) -> None:
+        self.bar.update(self.tasks[stage], completed=done)
+
+    def finish(self, stage: str) -> None:
+        task_id = self.tasks[stage]
+        self.bar.update(task_id, completed=self.bar.tasks[task_id].total)
+
+
+def _quiet_prefect() -> None:
+    # An ad-hoc build needs no telemetry and no per-task log lines on the terminal.
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    logging.getLogger("prefect").setLevel(logging.WARNING)
+
+
+@app.callback()
+def main() -> None:
+    """kgsynth: QA pairs + a medical KG -> verified thinking-path CoT datasets."""
+
+
+@app.command()
+def build(
+    qa: Annotated[
+        list[Path] | None, typer.Option("--qa", help="QA file(s): .jsonl, .json, .csv, .parquet")
+    ] = None,
+    kg: Annotated[str | None, typer.Option(help="'hpo' or a KG file (PrimeKG CSV, triples)")] = None,
+    out: Annotated[Path | None, typer.Option(help="output folder")] = None,
+    config: Annotated[
+        Path | None, typer.Option("--config", "-c", help="TOML or YAML build config")
+    ] = None,
+    generator: Annotated[str | None, typer.Option(help="offline | openai")] = None,
+    limit: Annotated[int | None, typer.Option(help="only the first N QA rows")] = None,
+    threshold: Annotated[float | None, typer.Option(help="linking score threshold")] = None,
+    ner_model: Annotated[
+        str | None, typer.Option("--ner-model", help="installed scispaCy NER model")
+    ] = None,
+    max_hops: Annotated[int | None, typer.Option("--max-hops")] = None,
+    k: Annotated[int | None, typer.Option("--k", help="paths kept per entity pair")] = None,
+    max_paths: Annotated[int | None, typer.Option("--max-paths")] = None,
+    base_url: Annotated[str | None, typer.Option("--base-url", help="OpenAI-compatible URL")] = None,
+    model: Annotated[str | None, typer.Option(help="LLM model name")] = None,
+    api_key_env: Annotated[
+        str | None, typer.Option("--api-key-env", help="env variable holding the API key")
+    ] = None,
+    cache_dir: Annotated[Path | None, typer.Option("--cache-dir")] = None,
+) -> None:
+    """Build a verified thinking-path dataset (defaults: the sample QA, the HPO KG, offline)."""
+    _quiet_prefect()
+    from kgsynth.config import load_config
+
+    overrides = {
+        "qa": qa or None,
+        "kg": kg,
+        "out": out,
+        "generator": generator,
+        "limit": limit,
+        "cache_dir": cache_dir,
+        "linking": {"threshold": threshold, "ner_model": ner_model},
+        "paths": {"max_hops": max_hops, "k": k, "max_paths": max_paths},
+        "llm": {"base_url": base_url, "model": model, "api_key_env": api_key_env},
+    }
+    try:
+        cfg = load_config(config, overrides)
+        from flows.build import build_dataset
+        from kgsynth.progress import progress
+
+        with Progress(
+            TextColumn("{task.description:>10}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console,
+            transient=False,
+        ) as bar:
+            progress.listener = _RichListener(bar)
+            try:
+                result = build_dataset(cfg)
+            finally:
+                progress.listener = None
+    except KGSynthError as e:
+        console.print(f"[bold red]error:[/] {e}")
+        raise typer.Exit(2) from None
+    _print_summary(result)
+
+
+def _print_summary(result: Any) -> None:
+    report = result.report
+    n_in = report.counts.get("input", 0) or 1
+    table = Table(title="kgsynth build")
+    table.add_column("stage")
+    table.add_column("rows", justify="right")
+    table.add_column("% of input", justify="right")
+    for key, label in _STAGE_NAMES.items():
+        n = report.counts.get(key, 0)
+        table.add_row(label, str(n), f"{100 * n / n_in:.1f}%")
+    table.add_section()
+    for stage, reason, n in report.rejected_by_reason():
+        table.add_row(f"rejected: {stage}/{reason}", str(n), f"{100 * n / n_in:.1f}%")
+    out = Console()
+    out.print(table)
+    secs = ", ".join(f"{k} {v:.1f}s" for k, v in report.seconds.items())
+    out.print(f"time: {secs}")
+    out.print(
+        f"input {report.counts.get('input', 0)} = exported {report.exported} "
+        f"+ rejected {len(report.rejects)}"
+    )
+    out.print(f"wrote {result.files['data']} and {result.files['card']}")
+
+
+if __name__ == "__main__":
+    app()

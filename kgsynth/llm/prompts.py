@@ -1,0 +1,30 @@
+"""Prompt and template files shipped with the package; their version is in the file name."""
+
+from __future__ import annotations
+
+import tomllib
+from functools import cache
+from importlib import resources
+
+from jinja2 import Environment, StrictUndefined, Template
+
+THINKING_PATH = "thinking_path.v1"
+RELATIONS = "relations.v1"
+
+
+def _read(filename: str) -> str:
+    return resources.files("kgsynth.llm").joinpath("prompts", filename).read_text("utf-8")
+
+
+@cache
+def template(name: str) -> Template:
+    env = Environment(undefined=StrictUndefined, keep_trailing_newline=True, autoescape=False)
+    return env.from_string(_read(f"{name}.j2"))
+
+
+@cache
+def relation_templates(name: str = RELATIONS) -> dict[str, str]:
+    data = tomllib.loads(_read(f"{name}.toml"))
+    if data.get("version") != name:
+        raise ValueError(f"{name}.toml declares version {data.get('version')!r}")
+    return dict(data["templates"])

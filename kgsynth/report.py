@@ -1,0 +1,37 @@
+"""What a build did, stage by stage: counts, rejects by reason, timings."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+from kgsynth.records import Reject
+
+STAGES = ("input", "linked", "with_path", "generated", "verified")
+
+
+@dataclass
+class BuildReport:
+    counts: dict[str, int] = field(default_factory=dict)  # stage -> rows that reached it
+    rejects: list[Reject] = field(default_factory=list)
+    seconds: dict[str, float] = field(default_factory=dict)  # task -> wall time
+    kg: dict[str, str] = field(default_factory=dict)  # name, hash, release, nodes, edges
+    linker: dict[str, str] = field(default_factory=dict)  # index cached or built, threshold
+    generator: dict[str, str] = field(default_factory=dict)  # name, model, prompt_version
+
+    @property
+    def exported(self) -> int:
+        return self.counts.get("verified", 0)
+
+    def rejected_by_reason(self) -> list[tuple[str, str, int]]:
+        c = Counter((r.stage, r.reason) for r in self.rejects)
+        return sorted(((s, r, n) for (s, r), n in c.items()), key=lambda x: (-x[2], x[0], x[1]))
+
+    def check_balance(self) -> None:
+        """input = exported + rejected, or the build is wrong: nothing is lost silently."""
+        n_in = self.counts.get("input", 0)
+        if n_in != self.exported + len(self.rejects):
+            raise AssertionError(
+                f"row accounting broken: input {n_in} != exported {self.exported} "
+                f"+ rejected {len(self.rejects)}"
+            )

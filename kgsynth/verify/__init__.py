@@ -1,0 +1,3 @@
+from kgsynth.verify.checks import Verifier
+
+__all__ = ["Verifier"]
