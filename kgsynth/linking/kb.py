@@ -58,6 +58,7 @@ def alias_frame(
         .drop_nulls("alias")
         .with_columns(pl.lit(False).alias("is_name"))
     )
+    syns = pl.concat([syns, _disease_base_names(nodes)])
     excluded = descendants(kg, exclude_subtrees) | {
         i for x in exclude_ids if (i := kg.index_of(x)) is not None
     }
@@ -73,6 +74,27 @@ def alias_frame(
         .unique(["idx", "key"], keep="first", maintain_order=True)
     )
     return frame
+
+
+def _disease_base_names(nodes: pl.DataFrame) -> pl.DataFrame:
+    """OMIM-style names carry qualifiers ("Psoriatic arthritis, susceptibility to, 1"):
+    offer the base name as a synonym, but only where exactly one disease yields it, so a
+    family name never links to one arbitrary subtype."""
+    base = (
+        nodes.filter(pl.col("type") == "disease")
+        .select(
+            "idx",
+            pl.col("name").str.replace(r"[,;].*$", "").str.strip_chars().alias("alias"),
+            pl.col("name"),
+        )
+        .filter((pl.col("alias") != pl.col("name")) & (pl.col("alias").str.len_chars() >= 3))
+    )
+    taken = nodes.select(pl.col("name").str.to_lowercase()).to_series()
+    return (
+        base.filter(pl.col("alias").str.to_lowercase().is_in(taken.implode()).not_())
+        .filter(pl.len().over(pl.col("alias").str.to_lowercase()) == 1)
+        .select("idx", "alias", pl.lit(False).alias("is_name"))
+    )
 
 
 def scispacy_kb(kg: KnowledgeGraph, aliases: pl.DataFrame) -> KnowledgeBase:

@@ -10,6 +10,8 @@ comes first: fuzzy candidates must also agree word by word (see `same_concept_wo
 from __future__ import annotations
 
 import hashlib
+import re
+import warnings
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +32,7 @@ from kgsynth.records import EntityLink, LinkedQA, QARecord
 
 log = logging.getLogger(__name__)
 
+_TRAILING_PAREN = re.compile(r"\s*\([^()]{1,15}\)$")
 EXACT_SCORE = 1.0
 NORMALISED_SCORE = 0.97
 
@@ -192,14 +195,19 @@ class Linker:
     ) -> list[EntityLink]:
         """The gold answer as a whole: exact/normalised alias, an abbreviation defined in the
         question, or a word-guarded TF-IDF candidate. Never a fragment of the answer."""
-        text = answer.strip()
+        text = answer.strip().rstrip(".").strip()
         if not text:
             return []
         lookup = (abbreviations or {}).get(text, text)
         method_prefix = "abbreviation+" if lookup != text else ""
-        best = self._best(self._exact(lookup))
+        # "Chronic lymphocytic leukemia (CLL)": the trailing short form adds nothing
+        variants = [lookup]
+        bare = _TRAILING_PAREN.sub("", lookup).strip()
+        if bare and bare != lookup:
+            variants.append(bare)
+        best = self._best([c for v in variants for c in self._exact(v)])
         if best is None:
-            best = self._best(self._fuzzy([lookup])[0])
+            best = self._best([c for cands in self._fuzzy(variants) for c in cands])
         if best is None or best.score < self.cfg.threshold:
             return []
         start = answer.find(text)

@@ -25,12 +25,22 @@ def raw_tokens(text: str) -> list[tuple[str, int, int]]:
     return out
 
 
+# Direction words that clinical text and HPO use interchangeably ("low serum potassium" is
+# HPO's "decreased serum potassium"); other modifiers (wide, narrow, ...) stay distinct.
+_POLARITY = {
+    "low": "decreased", "reduced": "decreased", "diminished": "decreased",
+    "lower": "decreased", "high": "increased", "elevated": "increased",
+    "raised": "increased", "higher": "increased",
+}
+
+
 def norm_token(tok: str) -> str:
     w = tok.lower()
     if len(w) > 5 and w.isalpha():
         # haemorrhage/hemorrhage, oedema/edema, foetal/fetal
         w = w.replace("ae", "e").replace("oe", "e")
-    return singular(w)
+    w = singular(w)
+    return _POLARITY.get(w, w)
 
 
 def singular(w: str) -> str:
@@ -50,8 +60,16 @@ def norm_key(text: str) -> str:
     return " ".join(norm_token(t) for t, _, _ in raw_tokens(text))
 
 
+# Words whose presence or absence does not change the concept a name denotes
+# ("androgen insensitivity [syndrome]", "decreased [serum] progesterone [level]").
+FILLER = frozenset(
+    {"syndrome", "disease", "disorder", "serum", "plasma", "blood", "circulating",
+     "concentration", "level", "finding", "condition"}
+)
+
+
 def content_tokens(key: str) -> list[str]:
-    return [t for t in key.split() if t not in STOP_WORDS]
+    return [t for t in key.split() if t not in STOP_WORDS and t not in FILLER]
 
 
 def _tokens_agree(a: str, b: str) -> bool:
