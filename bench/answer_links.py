@@ -4,7 +4,8 @@ lacks: unlinked answers broken down by kind.
 Prints the sample (answer text -> KG node) to stderr for a person to judge; the committed
 JSON holds only counts, row ids and KG ids, never MedQA text (it stays in ../shared).
 Usage: python bench/answer_links.py [--sample 50] [--seed 7] [--verdicts FILE]
-  FILE: JSON {row_id: true|false} with the person's judgements of the printed sample.
+  FILE: JSON {"row_id->kg_id": true|false}, a person's judgements of the printed sample;
+  keyed by the link, so a verdict stops counting when the linker changes its answer.
 """
 
 from __future__ import annotations
@@ -28,14 +29,248 @@ from kgsynth.qa import read_qa  # noqa: E402
 
 MEDQA = REPO.parent / "shared" / "data" / "qa" / "medqa_usmle_test.jsonl"
 
-# Rough, rule-based kinds: good enough to say what the KG lacks, not a classifier.
+
+# Rough, rule-based kinds: good enough to say what the KG lacks, not a classifier. Order
+# matters: the first kind whose pattern matches wins.
+def _words(*words: str, prefix: bool = False) -> re.Pattern[str]:
+    tail = r"\w*" if prefix else r"\b"
+    return re.compile(r"\b(?:" + "|".join(words) + ")" + tail, re.I)
+
+
 _KINDS: list[tuple[str, re.Pattern[str]]] = [
-    ("number/statistic", re.compile(r"^[\d\s.,/%:;-]+$|\b(sample|ratio|probability|sensitivity|specificity|variance|odds|risk|power|bias|confound|test statistic)\b", re.I)),
-    ("management/procedure", re.compile(r"\b(administer|treat|start|begin|perform|refer|reassur|counsel|surgery|surgical|excision|biopsy|therapy|transfusion|cast|intubat|dialysis|ectomy|otomy|plasty|scopy|graphy|ultrasound|ct\b|mri|x-ray|radiograph|test|testing|examination|culture|screening|measurement|level|monitor|observation|follow-up|no further|discontinue|repeat|obtain|order|consult|ecg|echocardi|angiogra|laparotomy|catheter|drain|inject|intervention|vaccin|prophylaxis|immunization|disclose|tell|explain|inform|report|ask|recommend)\b", re.I)),
-    ("drug/substance", re.compile(r"(mab|nib|pril|sartan|olol|dipine|azole|mycin|cillin|cycline|floxacin|statin|tidine|prazole|vir|ine|ide|ate|one|ol|in|am|il)\b|\b(acid|sodium|potassium|calcium|iron|copper|zinc|vitamin|hormone|insulin|steroid|antibod|toxin|inhibitor|agonist|antagonist|blocker|drops|eye drops)\b", re.I)),
-    ("mechanism/physiology", re.compile(r"\b(inhibit|increase|decrease|activation|binding|receptor|synthesis|release|production|transport|deposition|secretion|upregulat|downregulat|mutation|deficien|defect|dysfunction|impaired|cross-link|channel|enzyme|pathway|cell|mediated|via|due to|caused by)", re.I)),
-    ("organism", re.compile(r"\b(virus|bacteri|[A-Z][a-z]+ (?:[a-z]+)(?:ae|us|is|um|i)\b|plasmodium|candida|staphylococc|streptococc|escherichia|mycobacter|chlamydia|neisseria|haemophilus|clostridi|pseudomonas|borrelia|treponema|giardia|toxoplasma)", re.I)),
-    ("anatomy/structure", re.compile(r"\b(artery|vein|nerve|muscle|lobe|gland|duct|ligament|tendon|bone|cortex|nucleus|fasciculus|tract|ventricle|atrium|valve|node|tubule|membrane|layer|space|sinus|pancreas|liver|kidney|spleen|lung|heart|brain)\b", re.I)),
+    ("number/statistic", re.compile(r"^[\d\s.,/%:;<>=+-]+$")),
+    (
+        "number/statistic",
+        _words(
+            "sample",
+            "ratio",
+            "probability",
+            "sensitivity",
+            "specificity",
+            "variance",
+            "odds",
+            "risk",
+            "power",
+            "bias",
+            "confound",
+            "statistic",
+            "error",
+            "study",
+            "trial",
+            "rate",
+            "value",
+            "interval",
+            "prevalence",
+            "incidence",
+        ),
+    ),
+    (
+        "organism",
+        _words(
+            "virus",
+            "bacteri",
+            "plasmodium",
+            "candida",
+            "staphylococc",
+            "streptococc",
+            "escherichia",
+            "mycobacter",
+            "chlamydia",
+            "neisseria",
+            "haemophilus",
+            "clostridi",
+            "pseudomonas",
+            "borrelia",
+            "treponema",
+            "giardia",
+            "toxoplasma",
+            "fung",
+            "aspergill",
+            "cryptococc",
+            "listeria",
+            "salmonella",
+            "shigella",
+            "helicobacter",
+            "enterococc",
+            "klebsiella",
+            "legionella",
+            "rickettsia",
+            "schistosom",
+            "trichomon",
+            "entamoeba",
+            "coxsackie",
+            "herpes",
+            "parvovirus",
+            prefix=True,
+        ),
+    ),
+    (
+        "drug/substance",
+        re.compile(
+            r"\w(?:mab|nib|pril|sartan|olol|dipine|azole|mycin|cillin|cycline|floxacin|"
+            r"statin|tidine|prazole|vir|azepam|olam|barbital|thiazide|semide|parin|"
+            r"platin|rubicin|taxel|trexate|uride|profen|oxacin|caine|triptan|setron|"
+            r"lukast|gliptin|glitazone|gliflozin|dronate|sone|olone|amine|idine|oxine|"
+            r"etine|apine|idone|azine)\b"
+            r"|\b(?:acid|vitamin|hormone|insulin|steroid|antibod|toxin|inhibitor|agonist|"
+            r"antagonist|blocker|drops|supplement|vaccine|antibiotic|therapy with|"
+            r"aspirin|heparin|warfarin|lithium|morphine|naloxone|epinephrine|atropine|"
+            r"alcohol|nicotine|cocaine|ethanol)",
+            re.I,
+        ),
+    ),
+    (
+        "management/procedure",
+        _words(
+            "administer",
+            "treat",
+            "start",
+            "begin",
+            "perform",
+            "refer",
+            "reassur",
+            "counsel",
+            "surgery",
+            "surgical",
+            "excision",
+            "biopsy",
+            "therapy",
+            "transfusion",
+            "cast",
+            "intubat",
+            "dialysis",
+            "ultrasound",
+            "ct",
+            "mri",
+            "x-ray",
+            "radiograph",
+            "test",
+            "testing",
+            "examination",
+            "culture",
+            "screening",
+            "measurement",
+            "monitor",
+            "observation",
+            "follow-up",
+            "no further",
+            "discontinue",
+            "repeat",
+            "obtain",
+            "order",
+            "consult",
+            "ecg",
+            "echocardi",
+            "angiogra",
+            "catheter",
+            "drain",
+            "inject",
+            "intervention",
+            "vaccin",
+            "prophylaxis",
+            "immunization",
+            "disclose",
+            "tell",
+            "explain",
+            "inform",
+            "report",
+            "ask",
+            "recommend",
+            "admit",
+            "continue",
+            "avoid",
+            "stop",
+            "increase the dose",
+            "switch",
+            "prescribe",
+            "evaluation",
+        ),
+    ),
+    ("management/procedure", re.compile(r"\w(?:ectomy|otomy|ostomy|plasty|scopy|graphy)\b")),
+    (
+        "mechanism/physiology",
+        _words(
+            "inhibit",
+            "increase",
+            "decrease",
+            "activation",
+            "binding",
+            "receptor",
+            "synthesis",
+            "release",
+            "production",
+            "transport",
+            "deposition",
+            "secretion",
+            "upregulat",
+            "downregulat",
+            "mutation",
+            "deficien",
+            "defect",
+            "dysfunction",
+            "impaired",
+            "cross-link",
+            "channel",
+            "enzyme",
+            "pathway",
+            "cell",
+            "mediated",
+            "via",
+            "due to",
+            "caused by",
+            "hypersensitivity",
+            "type i",
+            "type ii",
+            "type iii",
+            "type iv",
+            "phosphorylat",
+            "gene",
+            prefix=True,
+        ),
+    ),
+    (
+        "anatomy/structure",
+        _words(
+            "artery",
+            "vein",
+            "nerve",
+            "muscle",
+            "lobe",
+            "gland",
+            "duct",
+            "ligament",
+            "tendon",
+            "bone",
+            "cortex",
+            "nucleus",
+            "fasciculus",
+            "tract",
+            "ventricle",
+            "atrium",
+            "valve",
+            "node",
+            "tubule",
+            "membrane",
+            "layer",
+            "space",
+            "sinus",
+            "pancreas",
+            "liver",
+            "kidney",
+            "spleen",
+            "lung",
+            "heart",
+            "brain",
+            "cord",
+            "ganglion",
+            "canal",
+            "fossa",
+            "foramen",
+            "plexus",
+            "gyrus",
+            "lymph",
+        ),
+    ),
 ]
 
 
@@ -58,7 +293,10 @@ def main() -> None:
     kg = load_kg("hpo", cache_dir=args.cache_dir)
     linker = Linker(kg, LinkingConfig(), args.cache_dir)
     t0 = time.perf_counter()
-    linked = [(qa, linker.link_answer(qa.answer, linker.abbreviations(qa.question))) for qa in batch.records]
+    linked = [
+        (qa, linker.link_answer(qa.answer, linker.abbreviations(qa.question)))
+        for qa in batch.records
+    ]
     secs = time.perf_counter() - t0
     hits = [(qa, links[0]) for qa, links in linked if links]
     misses = [qa for qa, links in linked if not links]
@@ -68,9 +306,11 @@ def main() -> None:
     rng = random.Random(args.seed)
     sample = rng.sample(hits, min(args.sample, len(hits)))
     for qa, link in sample:
-        print(f"{qa.id}\t{qa.answer!r}\t-> {link.kg_id} {link.name!r} ({link.type}, {link.method}, {link.score})", file=sys.stderr)
+        target = f"{link.kg_id} {link.name!r} ({link.type}, {link.method}, {link.score})"
+        print(f"{qa.id}\t{qa.answer!r}\t-> {target}", file=sys.stderr)
     verdicts = json.loads(args.verdicts.read_text()) if args.verdicts else {}
-    judged = [verdicts[qa.id] for qa, _ in sample if qa.id in verdicts]
+    keys = [f"{qa.id}->{link.kg_id}" for qa, link in sample]
+    judged = [verdicts[k] for k in keys if k in verdicts]
 
     result = {
         "bench": "answer_links",
@@ -80,12 +320,19 @@ def main() -> None:
         "link_seconds": round(secs, 2),
         "by_method": dict(methods.most_common()),
         "sample_seed": args.seed,
-        "sample": [{"id": qa.id, "kg_id": link.kg_id, "method": link.method} for qa, link in sample],
+        "sample": [
+            {"id": qa.id, "kg_id": link.kg_id, "method": link.method} for qa, link in sample
+        ],
         "sample_judged": len(judged),
         "sample_correct": sum(bool(v) for v in judged),
+        "sample_wrong": [k for k in keys if verdicts.get(k) is False],
         "unlinked_by_kind": dict(kinds.most_common()),
     }
-    (REPO / "bench" / "results" / "answer_links.json").write_text(json.dumps(result, indent=2) + "\n")
+    out = REPO / "bench" / "results" / "answer_links.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(
+        json.dumps(result, indent=2) + "\n"
+    )
     print(json.dumps(result))
 
 

@@ -24,8 +24,18 @@ KGSYNTH = Path(sys.executable).parent / "kgsynth"
 
 
 def run(out: Path, cache: Path, limit: int | None) -> dict:
-    cmd = [str(KGSYNTH), "build", "--qa", str(MEDQA), "--kg", "hpo", "--out", str(out),
-           "--cache-dir", str(cache)]
+    cmd = [
+        str(KGSYNTH),
+        "build",
+        "--qa",
+        str(MEDQA),
+        "--kg",
+        "hpo",
+        "--out",
+        str(out),
+        "--cache-dir",
+        str(cache),
+    ]
     if limit:
         cmd += ["--limit", str(limit)]
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss

@@ -8,7 +8,7 @@ input = exported + rejected holds at the end (checked before anything is written
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
@@ -75,7 +75,10 @@ def link_entities(
     records: list[QARecord], kg: KnowledgeGraph, cfg: BuildConfig
 ) -> tuple[list[LinkedQA], list[Reject], dict[str, str]]:
     linker = Linker(kg, cfg.linking, cfg.cache_dir)
-    info = {"index": "cached" if linker.index_cached else "built", "aliases": str(len(linker.aliases))}
+    info = {
+        "index": "cached" if linker.index_cached else "built",
+        "aliases": str(len(linker.aliases)),
+    }
     linked: list[LinkedQA] = []
     rejects: list[Reject] = []
     n_q = n_a = 0
@@ -220,6 +223,3 @@ def build_dataset(config: BuildConfig) -> BuildResult:
     files = _timed(report, "export", export, verified, kg, report, cfg)
     return BuildResult(report=report, files=files)
 
-
-def counts_line(report: BuildReport, stages: Iterable[str]) -> str:
-    return ", ".join(f"{s}={report.counts.get(s, 0)}" for s in stages)

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -59,7 +60,9 @@ def build(
     qa: Annotated[
         list[Path] | None, typer.Option("--qa", help="QA file(s): .jsonl, .json, .csv, .parquet")
     ] = None,
-    kg: Annotated[str | None, typer.Option(help="'hpo' or a KG file (PrimeKG CSV, triples)")] = None,
+    kg: Annotated[
+        str | None, typer.Option(help="'hpo' or a KG file (PrimeKG CSV, triples)")
+    ] = None,
     out: Annotated[Path | None, typer.Option(help="output folder")] = None,
     config: Annotated[
         Path | None, typer.Option("--config", "-c", help="TOML or YAML build config")
@@ -73,7 +76,9 @@ def build(
     max_hops: Annotated[int | None, typer.Option("--max-hops")] = None,
     k: Annotated[int | None, typer.Option("--k", help="paths kept per entity pair")] = None,
     max_paths: Annotated[int | None, typer.Option("--max-paths")] = None,
-    base_url: Annotated[str | None, typer.Option("--base-url", help="OpenAI-compatible URL")] = None,
+    base_url: Annotated[
+        str | None, typer.Option("--base-url", help="OpenAI-compatible URL")
+    ] = None,
     model: Annotated[str | None, typer.Option(help="LLM model name")] = None,
     api_key_env: Annotated[
         str | None, typer.Option("--api-key-env", help="env variable holding the API key")
@@ -114,7 +119,8 @@ def build(
             finally:
                 progress.listener = None
     except KGSynthError as e:
-        console.print(f"[bold red]error:[/] {e}")
+        # soft_wrap: a path in the message must stay on one line to be copied
+        console.print(f"[bold red]error:[/] {escape(str(e))}", soft_wrap=True)
         raise typer.Exit(2) from None
     _print_summary(result)
 

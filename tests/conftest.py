@@ -11,7 +11,9 @@ SHARED_MEDQA = REPO.parent / "shared" / "data" / "qa" / "medqa_usmle_test.jsonl"
 @pytest.fixture(scope="session")
 def medqa_path() -> Path:
     if not SHARED_MEDQA.exists():
-        pytest.fail(f"shared MedQA file missing: {SHARED_MEDQA} (../shared must sit beside the repo)")
+        pytest.fail(
+            f"shared MedQA file missing: {SHARED_MEDQA} (../shared must sit beside the repo)"
+        )
     return SHARED_MEDQA
 
 
@@ -26,3 +28,38 @@ def hpo_kg(cache_dir: Path):
     from kgsynth.kg import load_kg
 
     return load_kg("hpo", cache_dir=cache_dir)
+
+
+# -- a real Neo4j server ----------------------------------------------------------------------
+
+import os  # noqa: E402 (kept beside the fixture that uses it)
+from collections.abc import Iterator  # noqa: E402
+
+from neo4j_server import Neo4jConnection, Neo4jServer, fetch_neo4j  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def neo4j_server() -> Iterator[Neo4jConnection]:
+    """A real Neo4j Community 5.x server on 127.0.0.1 for the whole session (tests/neo4j_server.py).
+
+    The jars come from Maven Central once (cached, see KGSYNTH_NEO4J_HOME); auth is on with a
+    random password. While it runs, KGSYNTH_NEO4J_URI / _USER / _PASSWORD / _DATABASE are set
+    in os.environ (and restored afterwards) so code under test can read its credentials there.
+    """
+    with Neo4jServer(fetch_neo4j()) as conn:
+        env = {
+            "KGSYNTH_NEO4J_URI": conn.uri,
+            "KGSYNTH_NEO4J_USER": conn.user,
+            "KGSYNTH_NEO4J_PASSWORD": conn.password,
+            "KGSYNTH_NEO4J_DATABASE": conn.database,
+        }
+        saved = {key: os.environ.get(key) for key in env}
+        os.environ.update(env)
+        try:
+            yield conn
+        finally:
+            for key, value in saved.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value

@@ -46,7 +46,9 @@ def test_medqa_build_counts_add_up(medqa_build):
 def test_medqa_rows_match_the_output_schema_and_are_grounded(medqa_build, hpo_kg):
     _, out = medqa_build
     data = pl.read_parquet(out / "data.parquet")
-    validator = jsonschema.Draft202012Validator(ROW_SCHEMA, format_checker=jsonschema.FormatChecker())
+    validator = jsonschema.Draft202012Validator(
+        ROW_SCHEMA, format_checker=jsonschema.FormatChecker()
+    )
     for row in data.head(200).to_dicts():
         row["created_at"] = row["created_at"].isoformat()
         errors = sorted(validator.iter_errors(row), key=str)
@@ -83,8 +85,19 @@ runner = CliRunner()
 def test_cli_build_prints_stage_table(tmp_path, cache_dir, medqa_path):
     res = runner.invoke(
         app,
-        ["build", "--qa", str(medqa_path), "--kg", "hpo", "--out", str(tmp_path / "o"),
-         "--cache-dir", str(cache_dir), "--limit", "60"],
+        [
+            "build",
+            "--qa",
+            str(medqa_path),
+            "--kg",
+            "hpo",
+            "--out",
+            str(tmp_path / "o"),
+            "--cache-dir",
+            str(cache_dir),
+            "--limit",
+            "60",
+        ],
     )
     assert res.exit_code == 0, res.output
     assert "QA rows read" in res.output and "verified" in res.output
@@ -107,7 +120,7 @@ def test_cli_unknown_kg_is_a_clear_error(tmp_path):
 
 def test_cli_bad_config_names_the_field(tmp_path):
     cfg = tmp_path / "b.toml"
-    cfg.write_text('[paths]\nmax_hops = 0\n')
+    cfg.write_text("[paths]\nmax_hops = 0\n")
     res = runner.invoke(app, ["build", "--config", str(cfg), "--out", str(tmp_path / "o")])
     assert res.exit_code == 2
     assert "paths.max_hops" in res.output and str(cfg) in res.output

@@ -16,7 +16,9 @@ def load(name: str) -> dict:
     return json.loads((SCHEMAS / name).read_text())
 
 
-@pytest.mark.parametrize("name", ["qa_input.schema.json", "output_row.schema.json", "build_config.schema.json"])
+@pytest.mark.parametrize(
+    "name", ["qa_input.schema.json", "output_row.schema.json", "build_config.schema.json"]
+)
 def test_schemas_are_valid_json_schema(name):
     jsonschema.Draft202012Validator.check_schema(load(name))
 

@@ -35,36 +35,82 @@ EDGES = [
 def kg() -> KnowledgeGraph:
     nodes = pl.DataFrame(
         [(i, n, t, []) for i, n, t in NODES],
-        schema={"id": pl.String, "name": pl.String, "type": pl.String, "synonyms": pl.List(pl.String)},
+        schema={
+            "id": pl.String,
+            "name": pl.String,
+            "type": pl.String,
+            "synonyms": pl.List(pl.String),
+        },
         orient="row",
     )
-    return KnowledgeGraph.from_frames("t", nodes, pl.DataFrame(EDGES, schema=["head", "relation", "tail"], orient="row"), {})
+    return KnowledgeGraph.from_frames(
+        "t", nodes, pl.DataFrame(EDGES, schema=["head", "relation", "tail"], orient="row"), {}
+    )
 
 
 QA = QARecord(
-    id="q", source="generic", question="Tall boy with long fingers. Which eye finding?",
+    id="q",
+    source="generic",
+    question="Tall boy with long fingers. Which eye finding?",
     options={"A": "Ectopia lentis", "B": "Cataract", "C": "Glaucoma", "D": "Ptosis"},
-    answer="Ectopia lentis", answer_idx="A",
+    answer="Ectopia lentis",
+    answer_idx="A",
 )
 PATH = KGPath(
-    start_id="HP:1", end_id="HP:2", score=0.7,
+    start_id="HP:1",
+    end_id="HP:2",
+    score=0.7,
     hops=[
-        Hop(head_id="OMIM:1", head_name="Marfan syndrome", relation="has_phenotype", tail_id="HP:1", tail_name="Arachnodactyly"),
-        Hop(head_id="OMIM:1", head_name="Marfan syndrome", relation="has_phenotype", tail_id="HP:2", tail_name="Ectopia lentis"),
+        Hop(
+            head_id="OMIM:1",
+            head_name="Marfan syndrome",
+            relation="has_phenotype",
+            tail_id="HP:1",
+            tail_name="Arachnodactyly",
+        ),
+        Hop(
+            head_id="OMIM:1",
+            head_name="Marfan syndrome",
+            relation="has_phenotype",
+            tail_id="HP:2",
+            tail_name="Ectopia lentis",
+        ),
     ],
 )
 
 
 def item(reasoning: str, conclusion: str, path: KGPath = PATH) -> GeneratedQA:
-    ent = EntityLink(kg_id="HP:1", name="Arachnodactyly", type="phenotype", mention="long fingers", start=0, end=1, score=1.0, method="exact")
+    ent = EntityLink(
+        kg_id="HP:1",
+        name="Arachnodactyly",
+        type="phenotype",
+        mention="long fingers",
+        start=0,
+        end=1,
+        score=1.0,
+        method="exact",
+    )
     linked = LinkedQA(qa=QA, question_entities=[ent], answer_entities=[ent])
-    gen = Generation(reasoning=reasoning, conclusion=conclusion, generator="offline", model="m", prompt_version="v")
-    return GeneratedQA(pathed=PathedQA(linked=linked, paths=[path], n_paths_found=1), generation=gen)
+    gen = Generation(
+        reasoning=reasoning,
+        conclusion=conclusion,
+        generator="offline",
+        model="m",
+        prompt_version="v",
+    )
+    return GeneratedQA(
+        pathed=PathedQA(linked=linked, paths=[path], n_paths_found=1), generation=gen
+    )
 
 
-def text(paths: list[str], conclusion: str, middle: str = "1. Long fingers point to Marfan syndrome.") -> str:
+def text(
+    paths: list[str], conclusion: str, middle: str = "1. Long fingers point to Marfan syndrome."
+) -> str:
     listed = "\n".join(f"{i}. {p}" for i, p in enumerate(paths, 1))
-    return f"Finding reasoning paths:\n{listed}\nReasoning Process:\n{middle}\nConclusion:\n{conclusion}"
+    return (
+        f"Finding reasoning paths:\n{listed}\nReasoning Process:\n{middle}\n"
+        f"Conclusion:\n{conclusion}"
+    )
 
 
 def test_honest_row_passes_all_checks():
@@ -76,7 +122,10 @@ def test_honest_row_passes_all_checks():
 
 def test_invented_hop_fails_kg_faithful():
     v = Verifier(kg(), VerifyConfig())
-    fake = "Arachnodactyly <-[has_phenotype]- Marfan syndrome -[has_phenotype]-> Abnormality of the hand"
+    fake = (
+        "Arachnodactyly <-[has_phenotype]- Marfan syndrome "
+        "-[has_phenotype]-> Abnormality of the hand"
+    )
     reversed_edge = "Abnormality of the hand -[is_a]-> Arachnodactyly"
     concl = "The answer is A: Ectopia lentis."
     for bad in (fake, reversed_edge):

