@@ -330,9 +330,7 @@ def main() -> None:
     }
     out = REPO / "bench" / "results" / "answer_links.json"
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(
-        json.dumps(result, indent=2) + "\n"
-    )
+    out.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result))
 
 

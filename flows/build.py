@@ -222,4 +222,3 @@ def build_dataset(config: BuildConfig) -> BuildResult:
 
     files = _timed(report, "export", export, verified, kg, report, cfg)
     return BuildResult(report=report, files=files)
-

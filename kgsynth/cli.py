@@ -13,9 +13,11 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from kgsynth.cli_kg import kg_app
 from kgsynth.errors import KGSynthError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
+app.add_typer(kg_app, name="kg")
 console = Console(stderr=True)
 
 _STAGE_NAMES = {

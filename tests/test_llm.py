@@ -137,7 +137,7 @@ def test_offline_is_deterministic_and_well_formed(options: bool):
         assert parts is not None and parts[2] == gen.conclusion
         assert gen.generator == "offline"
         assert gen.model == OFFLINE_MODEL
-        assert gen.prompt_version == RELATIONS == "relations.v1"
+        assert gen.prompt_version == RELATIONS == "relations.v2"
         qa = item.linked.qa
         assert qa.answer in gen.conclusion
         if qa.answer_idx:
@@ -588,3 +588,11 @@ def test_openai_flow_outputs_never_hold_the_key(openai_build):
         assert API_KEY not in json.dumps(frame.to_dicts(), default=str), name
     summary = json.loads((out / "build.json").read_text())
     assert summary["config"]["llm"]["api_key_env"] == KEY_ENV
+
+
+def test_every_canonical_relation_has_an_offline_template():
+    from kgsynth.kg.vocab import RELATIONS as CANONICAL
+    from kgsynth.llm.prompts import relation_templates
+
+    missing = set(CANONICAL) - set(relation_templates())
+    assert not missing, f"relations without an offline template: {sorted(missing)}"

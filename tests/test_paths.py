@@ -21,11 +21,22 @@ from kgsynth.records import EntityLink, LinkedQA, QARecord
 
 
 def make_kg(edges: list[tuple[str, str, str]], n: int | None = None) -> KnowledgeGraph:
-    ids = sorted({h for h, _, _ in edges} | {t for _, _, t in edges} | {f"n{i}" for i in range(n or 0)})
+    ids = sorted(
+        {h for h, _, _ in edges} | {t for _, _, t in edges} | {f"n{i}" for i in range(n or 0)}
+    )
     nodes = pl.DataFrame(
-        {"id": ids, "name": [f"Name {i}" for i in ids], "type": ["thing"] * len(ids),
-         "synonyms": [[] for _ in ids]},
-        schema={"id": pl.String, "name": pl.String, "type": pl.String, "synonyms": pl.List(pl.String)},
+        {
+            "id": ids,
+            "name": [f"Name {i}" for i in ids],
+            "type": ["thing"] * len(ids),
+            "synonyms": [[] for _ in ids],
+        },
+        schema={
+            "id": pl.String,
+            "name": pl.String,
+            "type": pl.String,
+            "synonyms": pl.List(pl.String),
+        },
     )
     e = pl.DataFrame(edges, schema=["head", "relation", "tail"], orient="row")
     return KnowledgeGraph.from_frames("test", nodes, e, {})
@@ -60,7 +71,9 @@ def ours(kg: KnowledgeGraph, s: int, t: int, max_hops: int) -> tuple[set[tuple[s
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     n=st.integers(2, 12),
-    edges=st.lists(st.tuples(st.integers(0, 11), st.integers(0, 2), st.integers(0, 11)), max_size=40),
+    edges=st.lists(
+        st.tuples(st.integers(0, 11), st.integers(0, 2), st.integers(0, 11)), max_size=40
+    ),
     max_hops=st.integers(1, 5),
     data=st.data(),
 )
@@ -102,11 +115,21 @@ def test_count_is_exact_when_enumeration_is_capped():
 
 
 def test_path_finder_keeps_top_k_per_pair_and_hops_keep_kg_direction():
-    edges = [("d1", "has_phenotype", "p1"), ("d1", "has_phenotype", "p2"),
-             ("d2", "has_phenotype", "p1"), ("d2", "has_phenotype", "p2"), ("p2", "is_a", "p3")]
+    edges = [
+        ("d1", "has_phenotype", "p1"),
+        ("d1", "has_phenotype", "p2"),
+        ("d2", "has_phenotype", "p1"),
+        ("d2", "has_phenotype", "p2"),
+        ("p2", "is_a", "p3"),
+    ]
     kg = make_kg(edges)
-    link = lambda i: EntityLink(kg_id=i, name=kg.names[kg.index_of(i)], type="thing",  # noqa: E731
-                                mention=i, start=0, end=1, score=1.0, method="exact")
+
+    def link(i: str) -> EntityLink:
+        name = kg.names[kg.index_of(i)]
+        return EntityLink(
+            kg_id=i, name=name, type="thing", mention=i, start=0, end=1, score=1.0, method="exact"
+        )
+
     qa = QARecord(id="q1", source="generic", question="q", answer="a")
     item = LinkedQA(qa=qa, question_entities=[link("p1")], answer_entities=[link("p3")])
     out = PathFinder(kg, PathsConfig(k=1, max_paths=5))(item)

@@ -21,16 +21,18 @@ CACHE_VERSION = "kg-v1"  # bump when graph construction changes
 _ARRAYS = ("indptr", "indices", "edge_rel", "edge_fwd")
 
 
-def fingerprint(files: list[Path]) -> str:
+def fingerprint(files: list[Path], variant: str = "") -> str:
     d = hashlib.sha256(CACHE_VERSION.encode())
+    if variant:  # how the files are read (format, vocabulary): the same file read two ways
+        d.update(f"|{variant}\n".encode())
     for f in files:
         st = f.stat()
         d.update(f"{f.resolve()}|{st.st_size}|{st.st_mtime_ns}\n".encode())
     return d.hexdigest()[:20]
 
 
-def cache_path(cache_dir: Path, name: str, files: list[Path]) -> Path:
-    return cache_dir / "kg" / f"{name}-{fingerprint(files)}"
+def cache_path(cache_dir: Path, name: str, files: list[Path], variant: str = "") -> Path:
+    return cache_dir / "kg" / f"{name}-{fingerprint(files, variant)}"
 
 
 def save(kg: KnowledgeGraph, folder: Path) -> None:

@@ -173,9 +173,7 @@ class KnowledgeGraph:
             raise InputError(source, f"graph too large to index ({n} nodes, {n_rel} relations)")
         # One int64 key per edge instead of multi-column sorts: (head, tail, relation) packed,
         # so dedup and ordering are single-array numpy sorts (PrimeKG: 8 M rows in ~1 s).
-        fwd_key = np.unique(
-            (e["h"].to_numpy() * n + e["t"].to_numpy()) * n_rel + e["r"].to_numpy()
-        )
+        fwd_key = np.unique((e["h"].to_numpy() * n + e["t"].to_numpy()) * n_rel + e["r"].to_numpy())
         del e
         h, rest = np.divmod(fwd_key, n * n_rel)
         t, r = np.divmod(rest, n_rel)

@@ -76,20 +76,39 @@ def alias_frame(
     return frame
 
 
+# Comma-separated OMIM qualifiers that do not change what the base name denotes. Anything
+# else ("Heart, malformation of", "Leiomyoma, uterine") keeps the full name only, and so
+# does a subtype ("Ehlers-Danlos syndrome, type I" is not Ehlers-Danlos syndrome at large).
+_QUALIFIER = (
+    r"autosomal (?:recessive|dominant)|[xy]-linked(?: recessive| dominant)?|familial"
+    r"|susceptibility to|primary|somatic|digenic|mitochondrial|juvenile|adult|infantile"
+    r"|congenital|(?:early|late|adult|childhood|juvenile)-onset|\d+[a-z]?"
+)
+_QUALIFIERS_ONLY = rf"(?i)^(?:\s*[,;]\s*(?:{_QUALIFIER}))+\s*$"
+
+
 def _disease_base_names(nodes: pl.DataFrame) -> pl.DataFrame:
     """OMIM-style names carry qualifiers ("Psoriatic arthritis, susceptibility to, 1"):
-    offer the base name as a synonym, but only where exactly one disease yields it, so a
-    family name never links to one arbitrary subtype."""
+    offer the base name as a synonym when the rest is only qualifiers and exactly one disease
+    yields it, so a family name never links to one arbitrary subtype."""
     base = (
         nodes.filter(pl.col("type") == "disease")
         .select(
             "idx",
             pl.col("name").str.replace(r"[,;].*$", "").str.strip_chars().alias("alias"),
-            pl.col("name"),
+            pl.col("name").str.extract(r"([,;].*)$").alias("rest"),
         )
-        .filter((pl.col("alias") != pl.col("name")) & (pl.col("alias").str.len_chars() >= 3))
+        .filter(
+            pl.col("rest").str.contains(_QUALIFIERS_ONLY) & (pl.col("alias").str.len_chars() >= 3)
+        )
     )
-    taken = nodes.select(pl.col("name").str.to_lowercase()).to_series()
+    # never shadow a name or synonym some node already has
+    taken = pl.concat(
+        [
+            nodes.select(pl.col("name").str.to_lowercase().alias("a")),
+            nodes.select(pl.col("synonyms").explode().str.to_lowercase().alias("a")),
+        ]
+    ).to_series()
     return (
         base.filter(pl.col("alias").str.to_lowercase().is_in(taken.implode()).not_())
         .filter(pl.len().over(pl.col("alias").str.to_lowercase()) == 1)

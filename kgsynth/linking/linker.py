@@ -10,9 +10,9 @@ comes first: fuzzy candidates must also agree word by word (see `same_concept_wo
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 import warnings
-import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,6 +32,8 @@ from kgsynth.records import EntityLink, LinkedQA, QARecord
 
 log = logging.getLogger(__name__)
 
+# scispaCy's AbbreviationDetector warns on every text when its global matcher has no rules.
+warnings.filterwarnings("ignore", message=r"\[W036\]", category=UserWarning)
 _TRAILING_PAREN = re.compile(r"\s*\([^()]{1,15}\)$")
 EXACT_SCORE = 1.0
 NORMALISED_SCORE = 0.97
@@ -116,6 +118,8 @@ class Linker:
                 idx = self._by_id.get(cand.concept_id)
                 if idx is None:
                     continue
+                if self.kg.types[idx] == "gene" and self.kg.names[idx] not in text:
+                    continue  # same case rule as _exact: "cat" is not the gene CAT
                 best = 0.0
                 for alias, sim in zip(cand.aliases, cand.similarities, strict=True):
                     if sim >= self.cfg.threshold and same_concept_words(

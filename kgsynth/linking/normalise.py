@@ -1,17 +1,19 @@
 """Text normalisation shared by alias keys and mention matching.
 
 Both sides go through the same function, so a mention matches an alias when they agree up to
-case, plurals, hyphens/punctuation, possessive 's and British/American spelling.
+case, accents, plurals, hyphens/punctuation, possessive 's and British/American spelling.
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
 from difflib import SequenceMatcher
 
 from spacy.lang.en.stop_words import STOP_WORDS
 
-_TOKEN = re.compile(r"[A-Za-z0-9]+")
+# letters and digits, accented ones included: an ASCII-only class split "café" into "caf"
+_TOKEN = re.compile(r"[^\W_]+")
 
 
 def raw_tokens(text: str) -> list[tuple[str, int, int]]:
@@ -28,14 +30,27 @@ def raw_tokens(text: str) -> list[tuple[str, int, int]]:
 # Direction words that clinical text and HPO use interchangeably ("low serum potassium" is
 # HPO's "decreased serum potassium"); other modifiers (wide, narrow, ...) stay distinct.
 _POLARITY = {
-    "low": "decreased", "reduced": "decreased", "diminished": "decreased",
-    "lower": "decreased", "high": "increased", "elevated": "increased",
-    "raised": "increased", "higher": "increased",
+    "low": "decreased",
+    "reduced": "decreased",
+    "diminished": "decreased",
+    "lower": "decreased",
+    "high": "increased",
+    "elevated": "increased",
+    "raised": "increased",
+    "higher": "increased",
 }
 
 
+def _strip_accents(w: str) -> str:
+    """café -> cafe, Behçet -> behcet; letters without a base form (ß) are kept."""
+    if w.isascii():
+        return w
+    decomposed = unicodedata.normalize("NFKD", w)
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
+
+
 def norm_token(tok: str) -> str:
-    w = tok.lower()
+    w = _strip_accents(tok.lower())
     if len(w) > 5 and w.isalpha():
         # haemorrhage/hemorrhage, oedema/edema, foetal/fetal
         w = w.replace("ae", "e").replace("oe", "e")
@@ -63,8 +78,18 @@ def norm_key(text: str) -> str:
 # Words whose presence or absence does not change the concept a name denotes
 # ("androgen insensitivity [syndrome]", "decreased [serum] progesterone [level]").
 FILLER = frozenset(
-    {"syndrome", "disease", "disorder", "serum", "plasma", "blood", "circulating",
-     "concentration", "level", "finding", "condition"}
+    {
+        "syndrome",
+        "disorder",
+        "serum",
+        "plasma",
+        "blood",
+        "circulating",
+        "concentration",
+        "level",
+        "finding",
+        "condition",
+    }
 )
 
 

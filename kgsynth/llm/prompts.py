@@ -9,7 +9,7 @@ from importlib import resources
 from jinja2 import Environment, StrictUndefined, Template
 
 THINKING_PATH = "thinking_path.v1"
-RELATIONS = "relations.v1"
+RELATIONS = "relations.v2"
 
 
 def _read(filename: str) -> str:

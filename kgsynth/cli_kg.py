@@ -1,0 +1,173 @@
+"""`kgsynth kg`: look into a KG: what it holds, and how two of its nodes are connected."""
+
+from __future__ import annotations
+
+import time
+from itertools import islice
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, NoReturn
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from kgsynth.errors import KGSynthError
+
+# polars, numpy and the KG engine load inside the commands: `kgsynth --help` stays quick
+if TYPE_CHECKING:
+    from kgsynth.kg import KnowledgeGraph
+
+kg_app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
+out = Console()
+err = Console(stderr=True)
+
+# the cache builds share (BuildConfig.cache_dir's default)
+DEFAULT_CACHE = Path("~/.cache/kgsynth")
+
+KgOption = Annotated[
+    str,
+    typer.Option(
+        "--kg",
+        help="'hpo', a KG file or folder, or FORMAT:PATH[,PATH] with FORMAT one of "
+        "primekg, triples, hetionet, kgx (e.g. hetionet:nodes.tsv,edges.sif.gz)",
+    ),
+]
+CacheOption = Annotated[
+    Path | None, typer.Option("--cache-dir", help="KG cache folder [default: ~/.cache/kgsynth]")
+]
+
+
+def _fail(message: str) -> NoReturn:
+    err.print(f"[bold red]error:[/] {escape(message)}")
+    raise typer.Exit(2)
+
+
+def _load(spec: str, cache_dir: Path | None) -> tuple[KnowledgeGraph, float]:
+    from kgsynth.kg import load_kg
+
+    start = time.perf_counter()
+    kg = load_kg(spec, cache_dir=(cache_dir or DEFAULT_CACHE).expanduser())
+    return kg, time.perf_counter() - start
+
+
+@kg_app.command()
+def stats(kg: KgOption = "hpo", cache_dir: CacheOption = None) -> None:
+    """Nodes by type, edges by relation (head type -> tail type), degrees and KG metadata."""
+    try:
+        graph, seconds = _load(kg, cache_dir)
+    except KGSynthError as e:
+        _fail(str(e))
+    out.print(_info_table(graph, seconds))
+    out.print(_types_table(graph))
+    out.print(_relations_table(graph))
+    out.print(_degree_table(graph))
+
+
+def _info_table(kg: KnowledgeGraph, seconds: float) -> Table:
+    t = Table(title=f"KG {escape(kg.name)}", show_header=False)
+    t.add_column("key", style="bold")
+    t.add_column("value", overflow="fold")
+    rows = [
+        ("name", kg.name),
+        ("hash", kg.hash[:16]),
+        ("nodes", f"{kg.n_nodes:,}"),
+        ("edges", f"{kg.n_edges:,}"),
+        ("relations", str(len(kg.relations))),
+        *sorted(kg.meta.items()),
+        ("load time", f"{seconds:.2f} s"),
+    ]
+    for key, value in rows:
+        t.add_row(escape(key), escape(value))
+    return t
+
+
+def _types_table(kg: KnowledgeGraph) -> Table:
+    from kgsynth.kg.stats import node_types
+
+    t = Table(title="nodes by type")
+    t.add_column("type")
+    t.add_column("nodes", justify="right")
+    t.add_column("%", justify="right")
+    n = max(kg.n_nodes, 1)
+    for node_type, count in node_types(kg).iter_rows():
+        t.add_row(escape(node_type), f"{count:,}", f"{100 * count / n:.1f}")
+    return t
+
+
+def _relations_table(kg: KnowledgeGraph) -> Table:
+    from kgsynth.kg.stats import relation_types
+
+    t = Table(title="edges by relation")
+    t.add_column("relation")
+    t.add_column("head type → tail type")
+    t.add_column("edges", justify="right")
+    t.add_column("%", justify="right")
+    n = max(kg.n_edges, 1)
+    for rel, head, tail, count in relation_types(kg).iter_rows():
+        t.add_row(escape(rel), escape(f"{head} → {tail}"), f"{count:,}", f"{100 * count / n:.1f}")
+    return t
+
+
+def _degree_table(kg: KnowledgeGraph) -> Table:
+    from kgsynth.kg.stats import degree_summary
+
+    d = degree_summary(kg)
+    t = Table(title="degree (edges per node, both ends)")
+    for col in ("mean", "median", "p99", "max", "max at"):
+        t.add_column(col, justify="left" if col == "max at" else "right")
+    t.add_row(f"{d.mean:.2f}", f"{d.median:g}", f"{d.p99:g}", f"{d.max:,}", escape(d.max_node))
+    return t
+
+
+@kg_app.command()
+def paths(
+    a: Annotated[str, typer.Argument(help="start node: KG id or exact name (any case)")],
+    b: Annotated[str, typer.Argument(help="end node: KG id or exact name (any case)")],
+    kg: KgOption = "hpo",
+    max_hops: Annotated[int, typer.Option("--max-hops", min=1)] = 3,
+    k: Annotated[int, typer.Option("--k", min=1, help="paths shown")] = 5,
+    cache_dir: CacheOption = None,
+) -> None:
+    """The k best shortest paths from A to B (fewest hops, then fewest hub nodes).
+
+    Exit status: 0 paths found, 1 no path within --max-hops, 2 error.
+    """
+    from kgsynth.kg.lookup import find_node
+    from kgsynth.paths.format import format_path
+    from kgsynth.paths.search import node_costs, ranked_paths, shortest_path_dag
+    from kgsynth.paths.select import to_kgpath
+
+    try:
+        graph, _ = _load(kg, cache_dir)
+        s, t = find_node(graph, a), find_node(graph, b)
+    except KGSynthError as e:
+        _fail(str(e))
+    if s == t:
+        _fail(f"'{a}' and '{b}' are the same node ({graph.ids[s]})")
+    ends = f"{_label(graph, s)} and {_label(graph, t)}"
+    dag = shortest_path_dag(graph, s, t, max_hops)
+    if dag is None:
+        hops = "hop" if max_hops == 1 else "hops"
+        out.print(f"no path between {ends} within {max_hops} {hops}", markup=False, soft_wrap=True)
+        raise typer.Exit(1)
+    best = [
+        to_kgpath(graph, nodes, cost)
+        for cost, nodes in islice(ranked_paths(graph, dag, node_costs(graph)), k)
+    ]
+    paths_s = "s" if dag.count != 1 else ""
+    hops_s = "s" if dag.length != 1 else ""
+    out.print(
+        f"{dag.count:,} shortest path{paths_s} of {dag.length} hop{hops_s} between {ends}; "
+        f"showing {len(best)}:",
+        markup=False,
+        highlight=False,
+        soft_wrap=True,
+    )
+    for p in best:
+        # one path a line, never wrapped or read as markup: names may hold [brackets]
+        out.print(format_path(p), markup=False, highlight=False, soft_wrap=True)
+
+
+def _label(kg: KnowledgeGraph, i: int) -> str:
+    return f"{kg.names[i]} ({kg.ids[i]})"

@@ -1,0 +1,166 @@
+"""Hetionet, as its nodes TSV + edges SIF or as hetnet JSON, mapped onto kgsynth's vocabulary.
+
+Node ids keep Hetionet's own "Kind::identifier" form ("Gene::1017", "Disease::DOID:1234").
+Kinds and metaedges are mapped by the tables in kgsynth/kg/vocab.py.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+
+from kgsynth.errors import InputError
+from kgsynth.kg import vocab
+from kgsynth.kg.delimited import TextFile, known_ids, read_bytes, read_table
+from kgsynth.kg.graph import KnowledgeGraph
+from kgsynth.kg.jsondoc import JsonDoc
+
+NODE_COLUMNS = ["id", "name", "kind"]
+EDGE_COLUMNS = ["source", "metaedge", "target"]
+
+
+def _meta(files: list[Path], fmt: str) -> dict[str, str]:
+    return {
+        "source": ", ".join(str(p) for p in files),
+        "format": fmt,
+        "vocab": vocab.VOCAB_VERSION,
+    }
+
+
+def _named(df: pl.DataFrame) -> pl.DataFrame:
+    # a node without a name shows its id, so a path line never has a blank step
+    name = pl.col("name").fill_null("")
+    return df.with_columns(pl.when(name.str.strip_chars() != "").then(name).otherwise("id"))
+
+
+# -- nodes TSV + edges SIF ---------------------------------------------------------------------
+
+
+def load_hetionet_tsv(nodes_path: Path, edges_path: Path, name: str) -> KnowledgeGraph:
+    _, nodes = read_table(nodes_path, NODE_COLUMNS, [], "Hetionet nodes", non_empty=["id", "kind"])
+    ef, edges = read_table(edges_path, EDGE_COLUMNS, [], "Hetionet edges (SIF)")
+    nodes = (
+        _named(nodes.with_columns(pl.col("id").str.strip_chars()))
+        .with_columns(pl.col("kind").alias("type"))
+        .pipe(vocab.normalise, ["type"], vocab.HETIONET_KINDS)
+        .select("id", "name", "type", "kind")
+    )
+    edges = _sif_edges(ef, edges.with_row_index("row"), nodes)
+    return KnowledgeGraph.from_frames(
+        name,
+        nodes.drop("kind"),
+        edges,
+        _meta([nodes_path, edges_path], "hetionet"),
+        source=ef.name,
+    )
+
+
+def _sif_edges(ef: TextFile, edges: pl.DataFrame, nodes: pl.DataFrame) -> pl.DataFrame:
+    e = edges.with_columns(pl.col(c).str.strip_chars() for c in EDGE_COLUMNS).join(
+        vocab.metaedge_frame(), on="metaedge", how="left"
+    )
+    unknown = e.filter(pl.col("relation").is_null())
+    if unknown.height:
+        row = unknown.row(0, named=True)
+        raise InputError(
+            ef.name,
+            f"unknown metaedge abbreviation '{row['metaedge']}' ({unknown.height} such rows); "
+            f"Hetionet v1.0 has {', '.join(sorted(vocab.HETIONET_METAEDGES))}",
+            line=int(row["row"]) + 2,
+            field="metaedge",
+        )
+    for col in ("source", "target"):
+        known_ids(ef, e, col, nodes["id"], "nodes file")
+    kinds = nodes.select("id", "kind")
+    e = e.join(kinds.rename({"id": "source", "kind": "sk"}), on="source", how="left").join(
+        kinds.rename({"id": "target", "kind": "tk"}), on="target", how="left"
+    )
+    for col, want, got in (("source", "source_kind", "sk"), ("target", "target_kind", "tk")):
+        bad = e.filter(pl.col(want) != pl.col(got))
+        if bad.height:
+            row = bad.row(0, named=True)
+            raise InputError(
+                ef.name,
+                f"metaedge {row['metaedge']} needs a {row[want]} {col}, "
+                f"but {row[col]} is a {row[got]}",
+                line=int(row["row"]) + 2,
+                field=col,
+            )
+    e = e.rename({"source": "head", "target": "tail"})
+    return vocab.swap_where(e, pl.col("reverse")).select("head", "relation", "tail")
+
+
+# -- hetnet JSON -------------------------------------------------------------------------------
+
+_NODE = pl.Struct({"kind": pl.String, "identifier": pl.String, "name": pl.String})
+_EDGE = pl.Struct(
+    {
+        "source_id": pl.List(pl.String),
+        "target_id": pl.List(pl.String),
+        "kind": pl.String,
+        "direction": pl.String,
+    }
+)
+# only what the KG needs: polars skips the rest ("data" properties, the metagraph), and
+# reads integer identifiers (Hetionet's genes) as strings
+_SCHEMA = {"nodes": pl.List(_NODE), "edges": pl.List(_EDGE)}
+
+
+def load_hetionet_json(path: Path, name: str) -> KnowledgeGraph:
+    doc = JsonDoc(path, read_bytes(path))
+    top = doc.read_polars(_SCHEMA)
+    for key in _SCHEMA:
+        if top[key][0] is None:
+            raise InputError(str(path), f"not hetnet JSON: no top-level '{key}' array", field=key)
+    nodes = top.select(pl.col("nodes").explode()).unnest("nodes").with_row_index("i")
+    edges = top.select(pl.col("edges").explode()).unnest("edges").with_row_index("i")
+    doc.require(nodes, "nodes", ["kind", "identifier"])
+    doc.require(edges, "edges", ["source_id", "target_id", "kind"])
+    for col in ("source_id", "target_id"):
+        doc.fail_where(edges, pl.col(col).list.len() != 2, "edges", col, "must be [kind, id]")
+    nodes = _named(
+        nodes.with_columns(
+            (pl.col("kind") + "::" + pl.col("identifier")).alias("id"), pl.col("kind").alias("type")
+        )
+    ).pipe(vocab.normalise, ["type"], vocab.HETIONET_KINDS)
+    nodes = nodes.select("id", "name", "type")
+    e = edges.select(
+        "i",
+        pl.col("source_id").list.get(0).alias("sk"),
+        (pl.col("source_id").list.get(0) + "::" + pl.col("source_id").list.get(1)).alias("head"),
+        pl.col("kind").alias("verb"),
+        pl.col("target_id").list.get(0).alias("tk"),
+        (pl.col("target_id").list.get(0) + "::" + pl.col("target_id").list.get(1)).alias("tail"),
+    )
+    for col, field in (("head", "source_id"), ("tail", "target_id")):
+        doc.fail_where(
+            e, ~pl.col(col).is_in(nodes["id"].implode()), "edges", field, "edge to unknown node"
+        )
+    return KnowledgeGraph.from_frames(
+        name, nodes, _json_relations(e), _meta([path], "hetionet-json"), source=str(path)
+    )
+
+
+def _json_relations(e: pl.DataFrame) -> pl.DataFrame:
+    """Relation names by metaedge (source kind, verb, target kind), stored either way round;
+    an unknown metaedge keeps its verb, lower-snake-cased, and its direction."""
+    table = vocab.metaedge_frame()
+    fwd = table.select(
+        pl.col("source_kind").alias("sk"),
+        "verb",
+        pl.col("target_kind").alias("tk"),
+        "relation",
+        pl.col("reverse").alias("swap"),
+    )
+    # an edge stored target -> source is turned round once more than its metaedge says
+    back = fwd.select(
+        pl.col("tk").alias("sk"), "verb", pl.col("sk").alias("tk"), "relation", ~pl.col("swap")
+    )
+    # same-kind metaedges (GiG) read the same both ways: the forward row wins
+    lookup = pl.concat([fwd, back]).unique(["sk", "verb", "tk"], keep="first")
+    verbs = vocab.mapping(e["verb"], {})
+    e = e.join(lookup, on=["sk", "verb", "tk"], how="left").with_columns(
+        pl.coalesce("relation", pl.col("verb").replace_strict(verbs, return_dtype=pl.String))
+    )
+    return vocab.swap_where(e, pl.col("swap").fill_null(False)).select("head", "relation", "tail")

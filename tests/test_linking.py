@@ -1,0 +1,484 @@
+"""Entity linking: normalisation, question and answer links on the HPO KG, the precision
+guard, gene-symbol case, the on-disk alias index cache, and NER-model errors.
+
+Expected ids are looked up by name in the KG itself, so each test states the concept it
+means ("Arachnodactyly") and fails if the linker picks another node.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+import polars as pl
+import pytest
+from scispacy.candidate_generation import LinkerPaths
+from typer.testing import CliRunner
+
+from kgsynth.cli import app
+from kgsynth.config import LinkingConfig
+from kgsynth.errors import ConfigError
+from kgsynth.kg import KnowledgeGraph
+from kgsynth.linking.index import INDEX_VERSION, load_candidate_generator
+from kgsynth.linking.kb import alias_frame, descendants, scispacy_kb
+from kgsynth.linking.linker import Linker
+from kgsynth.linking.normalise import norm_key, raw_tokens, same_concept_words, singular
+from kgsynth.records import QARecord
+
+SAMPLE_QA = Path(__file__).resolve().parents[1] / "data" / "sample_qa.jsonl"
+
+# scispaCy's AbbreviationDetector warns on every text when its global matcher is empty
+pytestmark = pytest.mark.filterwarnings("ignore:.*W036:UserWarning")
+
+
+@pytest.fixture(scope="module")
+def linker(hpo_kg, cache_dir: Path) -> Linker:
+    """One HPO linker for the module: building it (and its index, once) takes seconds."""
+    return Linker(hpo_kg, LinkingConfig(), cache_dir)
+
+
+def ids_named(kg: KnowledgeGraph, name: str, *, synonyms: bool = False) -> set[str]:
+    """Ids of nodes whose name (or, optionally, any synonym) is `name`, ignoring case."""
+    low = name.lower()
+    cond = pl.col("name").str.to_lowercase() == low
+    if synonyms:
+        cond = (
+            cond | pl.col("synonyms").list.eval(pl.element().str.to_lowercase() == low).list.any()
+        )
+    return set(kg.nodes.filter(cond)["id"].to_list())
+
+
+def one_id(kg: KnowledgeGraph, name: str, type_: str = "phenotype") -> str:
+    """The one node of `type_` named `name` (diseases and phenotypes may share a name)."""
+    hits = {i for i in ids_named(kg, name) if kg.types[kg.index_of(i)] == type_}
+    assert len(hits) == 1, f"expected one {type_} named {name!r}, got {sorted(hits)}"
+    return hits.pop()
+
+
+def exact_synonyms(kg: KnowledgeGraph, node_id: str) -> list[str]:
+    return kg.nodes.filter(pl.col("id") == node_id)["exact_synonyms"].to_list()[0]
+
+
+# -- normalisation ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [
+        ("SEIZURE", "seizure"),  # case
+        ("Seizures", "Seizure"),  # plural
+        ("Arteries", "Artery"),
+        ("Glasses", "Glass"),
+        ("Broad-based gait", "broad based gait"),  # hyphen
+        ("Kayser–Fleischer ring", "Kayser-Fleischer ring"),  # en dash
+        ("Spontaneous, recurrent epistaxis.", "spontaneous recurrent epistaxis"),  # punctuation
+        ("Down's syndrome", "Down syndrome"),  # possessive
+        ("Haemorrhage", "Hemorrhage"),  # UK/US ae
+        ("Anaemia", "Anemia"),
+        ("Oedema", "Edema"),  # UK/US oe
+        ("Diarrhoea", "Diarrhea"),
+        ("Café-au-lait spots", "Cafe-au-lait spot"),  # accents
+        ("Low pulse pressure", "Decreased pulse pressure"),  # polarity
+        ("Reduced serum ceruloplasmin", "decreased serum ceruloplasmin"),
+        ("High blood pressure", "Increased blood pressure"),
+        ("Elevated IgE", "increased IgE"),
+    ],
+)
+def test_norm_key_agrees_on_variants(a: str, b: str) -> None:
+    assert norm_key(a) == norm_key(b)
+
+
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [
+        ("Wide pulse pressure", "Low pulse pressure"),  # only direction words are merged
+        ("Hypotonia", "Hypertonia"),
+        ("Vitamin K deficiency", "Vitamin A deficiency"),
+        ("Type 1 diabetes", "Type 2 diabetes"),
+    ],
+)
+def test_norm_key_keeps_different_concepts_apart(a: str, b: str) -> None:
+    assert norm_key(a) != norm_key(b)
+
+
+def test_norm_key_exact_output() -> None:
+    assert norm_key("Haemorrhages, Cerebral!") == "hemorrhage cerebral"
+    assert norm_key("LOW serum Potassium") == "decreased serum potassium"
+    assert norm_key("Ectopia lentis") == "ectopia lentis"  # "-is" is not a plural
+    assert norm_key("Toes") == "toe"  # ae/oe folding only on longer words
+    assert norm_key("") == ""
+
+
+def test_singular_rules() -> None:
+    assert [singular(w) for w in ["ribs", "anomalies", "masses", "fixes", "branches"]] == [
+        "rib",
+        "anomaly",
+        "mass",
+        "fix",
+        "branch",
+    ]
+    # -ss, -us, -is, -os, -ys and short words stay as they are
+    assert [singular(w) for w in ["abscess", "virus", "diagnosis", "gas", "kyphos"]] == [
+        "abscess",
+        "virus",
+        "diagnosis",
+        "gas",
+        "kyphos",
+    ]
+
+
+def test_raw_tokens_keep_offsets_and_drop_possessive_s() -> None:
+    text = "Down's syndrome; café-au-lait"
+    assert raw_tokens(text) == [
+        ("Down", 0, 4),
+        ("syndrome", 7, 15),
+        ("café", 17, 21),
+        ("au", 22, 24),
+        ("lait", 25, 29),
+    ]
+
+
+def test_same_concept_words_guard() -> None:
+    def same(a: str, b: str) -> bool:
+        return same_concept_words(norm_key(a), norm_key(b))
+
+    assert not same("Wide pulse pressure", "Low pulse pressure")
+    assert not same("Vitamin K deficiency", "Vitamin A deficiency")
+    assert not same("Type 1 diabetes", "Type 2 diabetes")
+    assert not same("Arachnodactyly and scoliosis", "Arachnodactyly")  # word counts differ
+    assert same("Hemorrhage, cerebral", "Cerebral hemorrhage")  # word order
+    assert same("Arachnodactily", "Arachnodactyly")  # a spelling slip in a long word
+    assert same("Androgen insensitivity", "Androgen insensitivity syndrome")  # filler word
+
+
+# -- question linking ------------------------------------------------------------------
+
+
+def test_exact_names_link_with_their_spans(linker: Linker, hpo_kg) -> None:
+    text = "A tall boy has arachnodactyly and ectopia lentis."
+    links = linker.link_text(text)
+    assert [lk.kg_id for lk in links] == [
+        one_id(hpo_kg, "Arachnodactyly"),
+        one_id(hpo_kg, "Ectopia lentis"),
+    ]
+    arach, lens = links
+    assert (arach.start, arach.end) == (15, 29) and arach.mention == "arachnodactyly"
+    assert (lens.start, lens.end) == (34, 48) and lens.mention == "ectopia lentis"
+    for lk in links:
+        assert text[lk.start : lk.end] == lk.mention
+        assert lk.method == "exact" and lk.score == 1.0 and lk.type == "phenotype"
+
+
+def test_case_and_plural_variants_link_as_normalised(linker: Linker, hpo_kg) -> None:
+    macule = one_id(hpo_kg, "Hypomelanotic macule")
+    aliases = linker.aliases.filter(pl.col("idx") == hpo_kg.index_of(macule))["alias"]
+    assert "hypomelanotic macules" not in {a.lower() for a in aliases}  # only the singular
+    text = "He had two SEIZURES and several hypomelanotic macules."
+    seizure, spots = linker.link_text(text)
+    assert seizure.kg_id == one_id(hpo_kg, "Seizure")
+    assert seizure.mention == "SEIZURES" and (seizure.start, seizure.end) == (11, 19)
+    assert spots.kg_id == macule and spots.mention == "hypomelanotic macules"
+    assert text[spots.start : spots.end] == spots.mention
+    assert {seizure.method, spots.method} == {"normalised"}
+    assert seizure.score < 1.0 and spots.score < 1.0
+
+
+def test_uk_spelling_and_accents_link(linker: Linker, hpo_kg) -> None:
+    links = linker.link_text("She has anaemia and multiple café-au-lait spots.")
+    assert {lk.kg_id for lk in links} == {
+        one_id(hpo_kg, "Anemia"),
+        one_id(hpo_kg, "Multiple cafe-au-lait spots"),
+    }
+    cal = next(lk for lk in links if lk.name == "Multiple cafe-au-lait spots")
+    assert cal.mention == "multiple café-au-lait spots"
+
+
+def test_synonyms_link_to_their_concept(linker: Linker, hpo_kg) -> None:
+    arach = one_id(hpo_kg, "Arachnodactyly")
+    lens = one_id(hpo_kg, "Ectopia lentis")
+    # the test relies on these being EXACT synonyms in HPO (the linker uses no others)
+    assert "Spider fingers" in exact_synonyms(hpo_kg, arach)
+    assert "Lens dislocation" in exact_synonyms(hpo_kg, lens)
+    links = linker.link_text("He has spider fingers and lens dislocation.")
+    assert [(lk.kg_id, lk.mention) for lk in links] == [
+        (arach, "spider fingers"),
+        (lens, "lens dislocation"),
+    ]
+    assert all(lk.name in ("Arachnodactyly", "Ectopia lentis") for lk in links)
+
+
+def test_polarity_word_links_low_to_decreased(linker: Linker, hpo_kg) -> None:
+    target = one_id(hpo_kg, "Decreased circulating ceruloplasmin concentration")
+    aliases = linker.aliases.filter(pl.col("idx") == hpo_kg.index_of(target))["alias"]
+    # no alias says "low", so only the polarity map can make this match
+    assert not any("low" in a.lower() for a in aliases.to_list())
+    text = "Laboratory studies show a low serum ceruloplasmin."
+    (link,) = linker.link_text(text)
+    assert link.kg_id == target and link.mention == "low serum ceruloplasmin"
+
+
+def test_one_link_per_concept_at_its_first_mention(linker: Linker, hpo_kg) -> None:
+    text = "Seizures began at two; each seizure lasted a minute."
+    links = linker.link_text(text)
+    assert [(lk.kg_id, lk.start) for lk in links] == [(one_id(hpo_kg, "Seizure"), 0)]
+
+
+def test_bookkeeping_terms_are_not_linked(linker: Linker, hpo_kg) -> None:
+    mild = one_id(hpo_kg, "Mild")
+    excluded = descendants(hpo_kg, linker.cfg.exclude_subtrees)
+    assert hpo_kg.index_of(mild) in excluded  # "Mild" is a clinical modifier
+    assert set(linker.aliases["idx"].to_list()).isdisjoint(excluded)
+    assert mild not in {lk.kg_id for lk in linker.link_text("The scoliosis was mild.")}
+
+
+def test_abbreviation_defined_in_question(linker: Linker, hpo_kg) -> None:
+    hcm = one_id(hpo_kg, "Hypertrophic cardiomyopathy")
+    text = "Echocardiography shows hypertrophic cardiomyopathy (HCM). HCM runs in his family."
+    assert linker.abbreviations(text) == {"HCM": "hypertrophic cardiomyopathy"}
+    links = linker.link_text(text)
+    # the long form and both short forms name one concept: one link, at its first mention
+    assert [(lk.kg_id, lk.mention, lk.start) for lk in links] == [
+        (hcm, "hypertrophic cardiomyopathy", 23)
+    ]
+
+
+def test_abbreviated_answer_expands_through_the_question(linker: Linker, hpo_kg) -> None:
+    svas = one_id(hpo_kg, "Supravalvular aortic stenosis")
+    question = "Echocardiography shows supravalvular aortic stenosis (SVAS). What causes SVAS?"
+    # "SVAS" is no KG alias: without the question's definition it links to nothing
+    assert linker.link_answer("SVAS") == []
+    abbrs = linker.abbreviations(question)
+    assert abbrs == {"SVAS": "supravalvular aortic stenosis"}
+    (link,) = linker.link_answer("SVAS", abbrs)
+    assert link.kg_id == svas and link.method == "abbreviation+exact"
+    assert (link.mention, link.start, link.end) == ("SVAS", 0, 4)
+    qa = QARecord(
+        id="abbr",
+        source="generic",
+        question=question,
+        options={"A": "SVAS", "B": "Losartan"},
+        answer="SVAS",
+        answer_idx="A",
+    )
+    linked = linker(qa)
+    assert [e.kg_id for e in linked.answer_entities] == [svas]
+    assert svas in {e.kg_id for e in linked.question_entities}
+
+
+# -- answer linking --------------------------------------------------------------------
+
+
+def test_answer_links_as_a_whole(linker: Linker, hpo_kg) -> None:
+    (link,) = linker.link_answer("Marfan syndrome")
+    assert link.kg_id in ids_named(hpo_kg, "Marfan syndrome") and link.type == "disease"
+    assert link.method == "exact" and (link.start, link.end) == (0, 15)
+    # surrounding spaces and a final full stop are not part of the mention
+    (link,) = linker.link_answer("  Ectopia lentis.")
+    assert link.kg_id == one_id(hpo_kg, "Ectopia lentis")
+    assert (link.mention, link.start, link.end) == ("Ectopia lentis", 2, 16)
+
+
+def test_answer_is_never_linked_by_a_fragment(linker: Linker) -> None:
+    assert linker.link_answer("Arachnodactyly")
+    assert linker.link_answer("Scoliosis")
+    assert linker.link_answer("Arachnodactyly and scoliosis") == []
+    assert linker.link_answer("Losartan") == []  # a drug: no node in the HPO KG
+    assert linker.link_answer("   ") == []
+
+
+def test_answer_trailing_short_form_is_dropped(linker: Linker, hpo_kg) -> None:
+    cll = ids_named(hpo_kg, "Chronic lymphocytic leukemia", synonyms=True)
+    assert len(cll) == 1
+    answer = "Chronic lymphocytic leukemia (CLL)"
+    (link,) = linker.link_answer(answer)
+    assert link.kg_id in cll
+    assert (link.mention, link.start, link.end) == (answer, 0, len(answer))
+
+
+def test_answer_spelling_slip_needs_fuzzy_match_above_threshold(linker: Linker, hpo_kg) -> None:
+    # TF-IDF scores "Arachnodactily" ~0.78 against the name: below the default 0.85 ...
+    assert linker.link_answer("Arachnodactily") == []
+    loose = _with_threshold(linker, 0.6)
+    # ... and a looser threshold accepts it, as a (lower-scored) tfidf link
+    (link,) = loose.link_answer("Arachnodactily")
+    assert link.kg_id == one_id(hpo_kg, "Arachnodactyly")
+    assert link.method == "tfidf" and link.score < 0.97
+
+
+# -- precision guard -------------------------------------------------------------------
+
+
+def _with_threshold(linker: Linker, threshold: float) -> Linker:
+    """The same linker (shared index and matcher) with another score threshold."""
+    loose = copy.copy(linker)
+    loose.cfg = linker.cfg.model_copy(update={"threshold": threshold})
+    return loose
+
+
+@pytest.mark.parametrize(
+    ("text", "wrong_names"),
+    [
+        ("Wide pulse pressure", ["Low pulse pressure", "Decreased pulse pressure"]),
+        ("Vitamin K deficiency", ["Vitamin A deficiency", "Hypovitaminosis A"]),
+    ],
+)
+def test_precision_guard_rejects_near_miss_concepts(
+    linker: Linker, hpo_kg, text: str, wrong_names: list[str]
+) -> None:
+    wrong = set().union(*(ids_named(hpo_kg, n, synonyms=True) for n in wrong_names))
+    assert wrong, "the near-miss concept must exist in the KG for this test to mean anything"
+    # TF-IDF does propose the near miss: above 0.6, below the default 0.85
+    (cands,) = linker.candidates([text], k=30)
+    sims = {c.concept_id: max(c.similarities) for c in cands if c.concept_id in wrong}
+    assert sims and all(s >= 0.6 for s in sims.values()), sims
+    for lk in (linker, _with_threshold(linker, 0.6)):
+        # at 0.6 only the word-by-word guard stands between the text and the near miss
+        assert wrong.isdisjoint(e.kg_id for e in lk.link_answer(text))
+        assert wrong.isdisjoint(e.kg_id for e in lk.link_text(f"She has {text.lower()}."))
+
+
+# -- genes -----------------------------------------------------------------------------
+
+
+def test_gene_symbols_are_case_sensitive(linker: Linker, hpo_kg) -> None:
+    cat = one_id(hpo_kg, "CAT", "gene")
+    (link,) = linker.link_text("Biallelic variants in CAT were found.")
+    assert (link.kg_id, link.mention, link.start) == (cat, "CAT", 22)
+    assert linker.link_text("The family cat was healthy.") == []
+    assert [e.kg_id for e in linker.link_answer("CAT")] == [cat]
+    fbn1 = one_id(hpo_kg, "FBN1", "gene")
+    assert [e.kg_id for e in linker.link_answer("FBN1")] == [fbn1]
+    # nor through the fuzzy fallback (TF-IDF lowercases, so it scores "cat" as CAT)
+    for word in ("cat", "Cat", "fbn1", "Rest"):
+        genes = [e for e in linker.link_answer(word) if e.type == "gene"]
+        assert genes == [], word
+
+
+# -- whole questions -------------------------------------------------------------------
+
+
+def test_links_on_the_sample_questions_are_well_formed(linker: Linker) -> None:
+    rows = [json.loads(line) for line in SAMPLE_QA.read_text().splitlines() if line.strip()]
+    assert rows
+    for row in rows:
+        q = row["question"]
+        links = linker.link_text(q)
+        assert 0 < len(links) <= linker.cfg.max_entities, row["id"]
+        assert [lk.start for lk in links] == sorted(lk.start for lk in links)
+        assert len({lk.kg_id for lk in links}) == len(links)
+        for lk in links:
+            assert q[lk.start : lk.end] == lk.mention
+            assert lk.score >= linker.cfg.threshold
+
+
+# -- the alias index on disk ----------------------------------------------------------
+
+
+def _files(folder: Path) -> dict[str, int]:
+    return {str(p.relative_to(folder)): p.stat().st_mtime_ns for p in folder.rglob("*")}
+
+
+def test_alias_index_is_cached_under_cache_dir(linker: Linker, hpo_kg, cache_dir: Path) -> None:
+    root = cache_dir / "linker"
+    folders = [p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")]
+    ours = [p for p in folders if p.name.startswith(hpo_kg.hash[:16])]
+    assert ours and all(p.name.endswith(f"-{INDEX_VERSION}") for p in ours)
+    for folder in ours:
+        assert LinkerPaths.from_directory(folder).is_locally_cached()
+    before = _files(root)
+    again = Linker(hpo_kg, LinkingConfig(), cache_dir)
+    assert again.index_cached is True
+    assert _files(root) == before  # nothing rebuilt, rewritten or added
+    text = "A tall boy has arachnodactyly and ectopia lentis."
+    assert again.link_text(text) == linker.link_text(text)
+
+
+def _tiny_kg() -> KnowledgeGraph:
+    rows = [
+        ("HP:1", "Arachnodactyly", "phenotype", ["Spider fingers"]),
+        ("HP:2", "Ectopia lentis", "phenotype", ["Lens dislocation"]),
+        ("OMIM:1", "Marfan syndrome", "disease", []),
+    ]
+    nodes = pl.DataFrame(
+        rows,
+        schema={
+            "id": pl.String,
+            "name": pl.String,
+            "type": pl.String,
+            "synonyms": pl.List(pl.String),
+        },
+        orient="row",
+    ).with_columns(pl.col("synonyms").alias("exact_synonyms"))
+    edges = pl.DataFrame(
+        [("OMIM:1", "has_phenotype", "HP:1"), ("OMIM:1", "has_phenotype", "HP:2")],
+        schema=["head", "relation", "tail"],
+        orient="row",
+    )
+    return KnowledgeGraph.from_frames("tiny", nodes, edges, {})
+
+
+def test_index_is_built_once_then_loaded(tmp_path: Path) -> None:
+    kg = _tiny_kg()
+    aliases = alias_frame(kg, exclude_ids=[], exclude_subtrees=[])
+    alias_list = sorted(set(aliases["alias"].to_list()))
+    kb = scispacy_kb(kg, aliases)
+    folder = tmp_path / "idx"
+    gen, cached = load_candidate_generator(alias_list, kb, folder)
+    assert cached is False and LinkerPaths.from_directory(folder).is_locally_cached()
+    assert json.loads((folder / "concept_aliases.json").read_text()) == alias_list
+    before = _files(folder)
+    gen2, cached2 = load_candidate_generator(alias_list, kb, folder)
+    assert cached2 is True and _files(folder) == before
+    assert [p.name for p in tmp_path.iterdir()] == ["idx"]  # no temp folder left behind
+    (cands,) = gen2(["spider finger"], k=3)
+    assert cands[0].concept_id == "HP:1"
+
+
+def test_linker_reports_built_then_cached_index(tmp_path: Path) -> None:
+    kg = _tiny_kg()
+    first = Linker(kg, LinkingConfig(), tmp_path)
+    assert first.index_cached is False
+    (folder,) = (tmp_path / "linker").iterdir()
+    before = _files(folder)
+    second = Linker(kg, LinkingConfig(), tmp_path)
+    assert second.index_cached is True and _files(folder) == before
+    assert [lk.kg_id for lk in second.link_text("Marfan syndrome with spider fingers")] == [
+        "OMIM:1",
+        "HP:1",
+    ]
+
+
+# -- NER model -------------------------------------------------------------------------
+
+MISSING_MODEL = "en_core_sci_not_installed_kgsynth_test"
+
+
+def test_missing_ner_model_is_a_config_error(tmp_path: Path) -> None:
+    cfg = LinkingConfig(ner_model=MISSING_MODEL)
+    with pytest.raises(ConfigError) as info:
+        Linker(_tiny_kg(), cfg, tmp_path)
+    msg = str(info.value)
+    assert MISSING_MODEL in msg and "not installed" in msg and "--ner-model" in msg
+
+
+def test_cli_missing_ner_model_exits_with_the_message(tmp_path: Path, cache_dir: Path) -> None:
+    qa = tmp_path / "one.jsonl"
+    qa.write_text(
+        json.dumps(
+            {
+                "id": "q1",
+                "question": "A boy has arachnodactyly. Which diagnosis?",
+                "options": {"A": "Marfan syndrome", "B": "Down syndrome"},
+                "answer_idx": "A",
+                "answer": "Marfan syndrome",
+            }
+        )
+        + "\n"
+    )
+    args = ["build", "--qa", str(qa), "--out", str(tmp_path / "o")]
+    args += ["--cache-dir", str(cache_dir), "--ner-model", MISSING_MODEL]
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code == 2, res.output
+    assert MISSING_MODEL in res.output and "not installed" in res.output
+    assert not (tmp_path / "o" / "data.parquet").exists()
