@@ -9,10 +9,10 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from kgsynth.cli_common import fail
 from kgsynth.cli_kg import kg_app
 from kgsynth.errors import KGSynthError
 
@@ -121,9 +121,7 @@ def build(
             finally:
                 progress.listener = None
     except KGSynthError as e:
-        # soft_wrap: a path in the message must stay on one line to be copied
-        console.print(f"[bold red]error:[/] {escape(str(e))}", soft_wrap=True)
-        raise typer.Exit(2) from None
+        fail(str(e))
     _print_summary(result)
 
 

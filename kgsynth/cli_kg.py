@@ -5,13 +5,14 @@ from __future__ import annotations
 import time
 from itertools import islice
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from kgsynth.cli_common import err, fail
 from kgsynth.errors import KGSynthError
 
 # polars, numpy and the KG engine load inside the commands: `kgsynth --help` stays quick
@@ -20,7 +21,6 @@ if TYPE_CHECKING:
 
 kg_app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 out = Console()
-err = Console(stderr=True)
 
 # the cache builds share (BuildConfig.cache_dir's default)
 DEFAULT_CACHE = Path("~/.cache/kgsynth")
@@ -38,11 +38,6 @@ CacheOption = Annotated[
 ]
 
 
-def _fail(message: str) -> NoReturn:
-    err.print(f"[bold red]error:[/] {escape(message)}")
-    raise typer.Exit(2)
-
-
 def _load(spec: str, cache_dir: Path | None) -> tuple[KnowledgeGraph, float]:
     from kgsynth.kg import load_kg
 
@@ -57,7 +52,7 @@ def stats(kg: KgOption = "hpo", cache_dir: CacheOption = None) -> None:
     try:
         graph, seconds = _load(kg, cache_dir)
     except KGSynthError as e:
-        _fail(str(e))
+        fail(str(e))
     out.print(_info_table(graph, seconds))
     out.print(_types_table(graph))
     out.print(_relations_table(graph))
@@ -142,9 +137,9 @@ def paths(
         graph, _ = _load(kg, cache_dir)
         s, t = find_node(graph, a), find_node(graph, b)
     except KGSynthError as e:
-        _fail(str(e))
+        fail(str(e))
     if s == t:
-        _fail(f"'{a}' and '{b}' are the same node ({graph.ids[s]})")
+        fail(f"'{a}' and '{b}' are the same node ({graph.ids[s]})")
     ends = f"{_label(graph, s)} and {_label(graph, t)}"
     dag = shortest_path_dag(graph, s, t, max_hops)
     if dag is None:
@@ -171,3 +166,53 @@ def paths(
 
 def _label(kg: KnowledgeGraph, i: int) -> str:
     return f"{kg.names[i]} ({kg.ids[i]})"
+
+
+@kg_app.command()
+def push(
+    kg: KgOption = "hpo",
+    to: Annotated[
+        str | None,
+        typer.Option("--to", help="bolt:// or neo4j:// URI [default: $KGSYNTH_NEO4J_URI]"),
+    ] = None,
+    database: Annotated[
+        str | None, typer.Option("--database", help="[default: $KGSYNTH_NEO4J_DATABASE]")
+    ] = None,
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1)] = 20_000,
+    cache_dir: CacheOption = None,
+) -> None:
+    """Import a KG into Neo4j in batches; pushing again leaves the same counts.
+
+    The user and password come from KGSYNTH_NEO4J_USER / KGSYNTH_NEO4J_PASSWORD, never from
+    flags, so they stay out of shell history and logs.
+    """
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    from kgsynth.kg.neo4j_store import push_kg
+
+    try:
+        graph, _ = _load(kg, cache_dir)
+        with Progress(
+            "[progress.description]{task.description}",
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=err,
+        ) as bar:
+            task = bar.add_task("push rows", total=graph.n_nodes + graph.n_edges)
+            report = push_kg(
+                graph,
+                uri=to,
+                database=database,
+                batch_size=batch_size,
+                progress=lambda done, total: bar.update(task, completed=done, total=total),
+            )
+    except KGSynthError as e:
+        fail(str(e))
+    out.print(
+        f"pushed KG {report.kg}: {report.nodes:,} nodes, {report.relationships:,} "
+        f"relationships in {report.seconds:.1f} s",
+        markup=False,
+        highlight=False,
+        soft_wrap=True,
+    )

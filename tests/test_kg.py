@@ -452,7 +452,8 @@ def test_hpo_second_load_comes_from_the_cache(
     again = load_kg("hpo", cache_dir=cache_dir)
     assert again is not hpo_kg
     assert_same_kg(again, hpo_kg)
-    assert [p.name.split("-")[0] for p in (cache_dir / "kg").iterdir()] == ["hpo"]
+    assert [p.name.split("-")[0] for p in (cache_dir / "kg" / "sources").iterdir()] == ["hpo"]
+    assert [p.name for p in (cache_dir / "kg" / "graphs").iterdir()] == [hpo_kg.hash[:32]]
 
 
 def test_hpo_rebuild_gives_the_same_hash(hpo_kg: KnowledgeGraph) -> None:
@@ -563,6 +564,14 @@ def test_user_kg_cache_follows_the_file(tmp_path: Path) -> None:
     changed = load_kg(str(path), cache_dir=cache)
     assert changed.n_edges == 2
     assert changed.hash != first.hash
+    # graphs are stored by content: a copy of the file elsewhere reuses the stored graph
+    (tmp_path / "copy").mkdir()
+    copy = write(tmp_path / "copy" / "t2.csv", ["head,relation,tail", "A,r1,B", "B,r2,C"])
+    again = load_kg(str(copy), cache_dir=cache)
+    assert (again.hash, again.name) == (changed.hash, "t2")
+    stored = sorted(p.name for p in (cache / "kg" / "graphs").iterdir())
+    assert stored == sorted([first.hash[:32], changed.hash[:32]])
+    assert len(list((cache / "kg" / "sources").iterdir())) == 3
 
 
 @pytest.mark.parametrize("missing", ["x_name", "x_id", "y_type", "relation"])

@@ -1,7 +1,10 @@
 """On-disk cache of built KGs: node table as Parquet, CSR arrays as .npy, meta as JSON.
 
-Keyed by a cheap fingerprint of the source files (path, size, mtime) plus a format version,
-and written to a temp folder then renamed, so a crash never leaves half a cache.
+Graphs are stored under their content hash (`kg/graphs/<hash>/`), so the same KG read from
+two places is stored once. A cheap fingerprint of the source files (path, size, mtime, how
+they are read) points at that hash (`kg/sources/<name>-<fingerprint>.json`), so a later
+build finds its graph without reading the files. Everything is written to a temp name and
+renamed, so a crash never leaves half a cache.
 """
 
 from __future__ import annotations
@@ -32,7 +35,30 @@ def fingerprint(files: list[Path], variant: str = "") -> str:
 
 
 def cache_path(cache_dir: Path, name: str, files: list[Path], variant: str = "") -> Path:
-    return cache_dir / "kg" / f"{name}-{fingerprint(files, variant)}"
+    """The source pointer for these files: a JSON file naming the graph's content hash."""
+    return cache_dir / "kg" / "sources" / f"{name}-{fingerprint(files, variant)}.json"
+
+
+def graph_folder(cache_dir: Path, kg_hash: str) -> Path:
+    return cache_dir / "kg" / "graphs" / kg_hash[:32]
+
+
+def load_source(pointer: Path) -> KnowledgeGraph | None:
+    """The graph a source pointer names, or None when either is missing."""
+    try:
+        kg_hash = json.loads(pointer.read_text())["hash"]
+    except (OSError, ValueError, KeyError):
+        return None
+    return load(graph_folder(pointer.parents[2], kg_hash))
+
+
+def save_source(kg: KnowledgeGraph, pointer: Path, files: list[Path]) -> None:
+    """Store the graph under its hash (once) and point this source at it."""
+    save(kg, graph_folder(pointer.parents[2], kg.hash))
+    pointer.parent.mkdir(parents=True, exist_ok=True)
+    tmp = pointer.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"hash": kg.hash, "files": [str(f) for f in files]}))
+    tmp.replace(pointer)
 
 
 def save(kg: KnowledgeGraph, folder: Path) -> None:

@@ -63,16 +63,19 @@ def load_kg(spec: str, cache_dir: Path | None = None) -> KnowledgeGraph:
         beside it named alike, e.g. hetionet-v1.0-nodes.tsv + hetionet-v1.0-edges.sif.gz).
     Any file may be gzip- or bzip2-compressed. Node types and relation names of PrimeKG,
     Hetionet and KGX are mapped onto one vocabulary (kgsynth/kg/vocab.py); triples keep
-    theirs. The cache is keyed by the files (path, size, mtime), the format and the
-    vocabulary version, so an edited file or a new mapping rebuilds.
+    theirs. The cache stores each graph under its content hash; the files (path, size,
+    mtime), the format and the vocabulary version point at it, so an edited file or a new
+    mapping rebuilds.
     """
     src = resolve(spec)
     if cache_dir is None:
         return build(src)
     variant = "" if src.fmt == "hpo" else f"{src.fmt}|{vocab.VOCAB_VERSION}"
-    folder = cache.cache_path(Path(cache_dir), src.name, list(src.files), variant)
-    kg = cache.load(folder)
-    if kg is None:
+    pointer = cache.cache_path(Path(cache_dir), src.name, list(src.files), variant)
+    kg = cache.load_source(pointer)
+    if kg is not None:
+        kg.name = src.name  # the stored graph may have been built from a copy named otherwise
+    else:
         kg = build(src)
-        cache.save(kg, folder)
+        cache.save_source(kg, pointer, list(src.files))
     return kg
