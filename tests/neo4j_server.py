@@ -198,7 +198,8 @@ class Neo4jServer:
         self.pagecache = pagecache
         self.startup_timeout_s = startup_timeout_s
         self.host = host
-        self.password = secrets.token_urlsafe(18)
+        # hex, not urlsafe: a password starting with "-" is read as an option by neo4j-admin
+        self.password = "kg" + secrets.token_hex(16)
         self.home: Path | None = None
         self.process: subprocess.Popen[bytes] | None = None
         self.connection: Neo4jConnection | None = None
