@@ -59,7 +59,9 @@ class BuildConfig(_Strict):
     qa: list[Path] = Field(default_factory=list)  # empty: the team's sample in data/
     kg: str = "hpo"
     out: Path = Path("out")
-    cache_dir: Path = Path("~/.cache/kgsynth")  # KG and alias-index caches, shared by builds
+    # KG and alias-index caches, shared by builds; validate_default so "~" is expanded here
+    # too (polars expands "~" itself while os.mkdir does not: two different folders)
+    cache_dir: Path = Field(Path("~/.cache/kgsynth"), validate_default=True)
     generator: Literal["offline", "openai"] = "offline"
     limit: int | None = Field(None, ge=1)  # only the first N QA rows, for quick runs
     linking: LinkingConfig = Field(default_factory=LinkingConfig)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import jsonschema
 import pytest
@@ -43,3 +44,11 @@ def test_qa_schema_accepts_every_shared_medqa_row(medqa_path):
     assert bad == []
     assert not v.is_valid({"question": "", "answer": "x"})
     assert not v.is_valid({"options": {"A": "x"}, "answer": "x"})
+
+
+def test_default_cache_dir_is_expanded():
+    from kgsynth.config import BuildConfig
+
+    cfg = BuildConfig()
+    assert cfg.cache_dir.is_absolute() and "~" not in str(cfg.cache_dir)
+    assert BuildConfig(cache_dir="~/x").cache_dir == Path.home() / "x"
