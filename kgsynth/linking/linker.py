@@ -194,6 +194,23 @@ class Linker:
                     covered.update(range(s, e))
         return self._top(links)
 
+    def candidate_nodes(self, text: str, k: int = 10, floor: float = 0.7) -> list[EntityLink]:
+        """Nodes a phrase may mean, best first, for an LLM to choose among: exact and
+        normalised alias hits (exact ones score 1.0), then TF-IDF neighbours at similarity
+        >= floor without the word guard (the chooser decides; "none" stays possible)."""
+        cands = {c.idx: c for c in self._exact(text)}
+        for cand in self.candidates([text], k=30)[0]:
+            idx = self._by_id.get(cand.concept_id)
+            if idx is None or idx in cands:
+                continue
+            if self.kg.types[idx] == "gene" and self.kg.names[idx] not in text:
+                continue
+            sim = max((float(s) for s in cand.similarities), default=0.0)
+            if sim >= floor:
+                cands[idx] = _Candidate(idx, min(sim, NORMALISED_SCORE - 0.01), "tfidf", False)
+        ranked = sorted(cands.values(), key=lambda c: (-c.score, not c.is_name, c.idx))[:k]
+        return [self._link(c, text, 0, len(text)) for c in ranked]
+
     def link_answer(
         self, answer: str, abbreviations: dict[str, str] | None = None
     ) -> list[EntityLink]:
