@@ -11,17 +11,27 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
+from kgsynth.chain.run import (
+    chain_versions,
+    extract_entities,
+    prune_paths,
+    quality_filter,
+    reformulate,
+)
 from kgsynth.config import BuildConfig
 from kgsynth.export.rows import rows_frame
 from kgsynth.export.write import write_outputs
 from kgsynth.kg import KnowledgeGraph, load_kg
 from kgsynth.linking.linker import Linker
 from kgsynth.llm import make_generator
+from kgsynth.llm.client import LLMClient
+from kgsynth.llm.structured import StructuredRunner
+from kgsynth.llm.usage import ReportsUsage
 from kgsynth.paths.select import PathFinder
 from kgsynth.progress import progress
 from kgsynth.qa import QABatch, read_qa
@@ -38,6 +48,7 @@ from kgsynth.report import BuildReport
 from kgsynth.verify import Verifier
 
 T = TypeVar("T")
+Runner = StructuredRunner
 
 
 @dataclass
@@ -72,39 +83,70 @@ def load_graph(cfg: BuildConfig) -> KnowledgeGraph:
 
 @_task
 def link_entities(
-    records: list[QARecord], kg: KnowledgeGraph, cfg: BuildConfig
+    records: list[QARecord], kg: KnowledgeGraph, cfg: BuildConfig, runner: Runner | None
 ) -> tuple[list[LinkedQA], list[Reject], dict[str, str]]:
     linker = Linker(kg, cfg.linking, cfg.cache_dir)
     info = {
         "index": "cached" if linker.index_cached else "built",
         "aliases": str(len(linker.aliases)),
     }
+    items = [linker(qa) for qa in _tracked("link", records)]
+    if runner is not None and cfg.chain.extract_entities:
+        # MedReason: the LLM's typed entities beside the scispaCy mentions
+        items = extract_entities(
+            items,
+            runner,
+            linker,
+            sorted(set(kg.types)),
+            disambiguate=cfg.chain.disambiguate,
+            max_entities=cfg.linking.max_entities,
+        )
     linked: list[LinkedQA] = []
     rejects: list[Reject] = []
-    n_q = n_a = 0
-    for qa in _tracked("link", records):
-        item = linker(qa)
-        n_q += bool(item.question_entities)
-        n_a += bool(item.answer_entities)
+    for item in items:
+        qa = item.qa
         if not item.answer_entities:
             rejects.append(_reject(qa, "link", "no_answer_entity", f"answer '{qa.answer[:80]}'"))
         elif not item.question_entities:
             rejects.append(_reject(qa, "link", "no_question_entity", "no KG entity in question"))
         else:
             linked.append(item)
-    info |= {"question_linked": str(n_q), "answer_linked": str(n_a)}
+    info |= {
+        "question_linked": str(sum(bool(i.question_entities) for i in items)),
+        "answer_linked": str(sum(bool(i.answer_entities) for i in items)),
+    }
     return linked, rejects, info
 
 
 @_task
 def find_paths(
-    linked: list[LinkedQA], kg: KnowledgeGraph, cfg: BuildConfig
+    linked: list[LinkedQA], kg: KnowledgeGraph, cfg: BuildConfig, runner: Runner | None
 ) -> tuple[list[PathedQA], list[Reject]]:
     finder = PathFinder(kg, cfg.paths)
+    prune = runner is not None and cfg.chain.prune_paths
+    per_pair = cfg.chain.max_candidates if prune else None
+    found = [finder.groups(item, per_pair) for item in _tracked("paths", linked)]
+    if prune:
+        assert runner is not None
+        # MedReason: per (start, end) group the LLM keeps up to k of the candidates, in the
+        # light of the question reformulated as description + conclusion
+        contexts = (
+            reformulate([i.qa for i in linked], runner)
+            if cfg.chain.reformulate
+            else [None] * len(linked)
+        )
+        flat = [g for groups, _ in found for g in groups]
+        flat_ctx = [c for (groups, _), c in zip(found, contexts, strict=True) for _ in groups]
+        kept = iter(
+            prune_paths(
+                flat, flat_ctx, runner, k=cfg.paths.k, max_candidates=cfg.chain.max_candidates
+            )
+        )
+        found = [([next(kept) for _ in groups], total) for groups, total in found]
     pathed: list[PathedQA] = []
     rejects: list[Reject] = []
-    for item in _tracked("paths", linked):
-        p = finder(item)
+    for item, (groups, total) in zip(linked, found, strict=True):
+        p = finder.finish(item, groups, total)
         if p.paths:
             pathed.append(p)
         else:
@@ -115,13 +157,15 @@ def find_paths(
 
 @_task
 def generate(
-    pathed: list[PathedQA], cfg: BuildConfig
-) -> tuple[list[GeneratedQA], list[Reject], dict[str, str]]:
-    gen = make_generator(cfg)
+    pathed: list[PathedQA], cfg: BuildConfig, client: LLMClient | None
+) -> tuple[list[GeneratedQA], list[Reject], dict[str, str], dict[str, Any]]:
+    gen = make_generator(cfg, client)
     info = {"name": gen.name, "model": gen.model, "prompt_version": gen.prompt_version}
     progress.start("generate", len(pathed))
     results = gen.generate(pathed)
     progress.finish("generate")
+    # tokens, requests, cache hits and cost of this run, for build.json and the card
+    usage = gen.usage_report() if isinstance(gen, ReportsUsage) else {}
     out: list[GeneratedQA] = []
     rejects: list[Reject] = []
     for item, res in zip(pathed, results, strict=True):
@@ -129,7 +173,7 @@ def generate(
             out.append(GeneratedQA(pathed=item, generation=res))
         else:
             rejects.append(res)
-    return out, rejects, info
+    return out, rejects, info, usage
 
 
 @_task
@@ -159,11 +203,30 @@ def verify(
 
 
 @_task
+def quality(verified: list[VerifiedQA], runner: Runner) -> tuple[list[VerifiedQA], list[Reject]]:
+    """MedReason's filter: answer from the reasoning with its conclusion cut off, judged
+    against gold; rows that fail leave as rejects, rows that pass record it in checks."""
+    qas = [v.generated.pathed.linked.qa for v in verified]
+    reasonings = [v.generated.generation.reasoning for v in verified]
+    kept: list[VerifiedQA] = []
+    rejects: list[Reject] = []
+    for v, qa, verdict in zip(verified, qas, quality_filter(qas, reasonings, runner), strict=True):
+        if verdict.passed:
+            checks = v.checks.model_copy(update={"quality_filter": True})
+            kept.append(v.model_copy(update={"checks": checks}))
+        else:
+            detail = f"{verdict.reason}; predicted '{verdict.predicted[:80]}'"
+            rejects.append(_reject(qa, "quality", "quality_filter", detail))
+    return kept, rejects
+
+
+@_task
 def export(
     verified: list[VerifiedQA], kg: KnowledgeGraph, report: BuildReport, cfg: BuildConfig
 ) -> dict[str, Path]:
     report.check_balance()
-    rows = rows_frame(verified, kg.name, kg.hash)
+    chain = chain_versions(cfg.chain.enabled()) if cfg.generator == "openai" else {}
+    rows = rows_frame(verified, kg.name, kg.hash, chain=chain)
     return write_outputs(cfg.out, rows, report, cfg)
 
 
@@ -204,15 +267,23 @@ def build_dataset(config: BuildConfig) -> BuildResult:
         "release": kg.meta.get("hpo_release", kg.meta.get("release", "")),
     }
 
-    linked, rej, report.linker = _timed(report, "link", link_entities, batch.records, kg, cfg)
+    # one LLM client per build: every step shares its cache, rate limits and usage counts
+    client = LLMClient(cfg.llm, cache_dir=cfg.cache_dir) if cfg.generator == "openai" else None
+    runner = StructuredRunner(client) if client is not None else None
+
+    linked, rej, report.linker = _timed(
+        report, "link", link_entities, batch.records, kg, cfg, runner
+    )
     report.rejects += rej
     report.counts["linked"] = len(linked)
 
-    pathed, rej = _timed(report, "paths", find_paths, linked, kg, cfg)
+    pathed, rej = _timed(report, "paths", find_paths, linked, kg, cfg, runner)
     report.rejects += rej
     report.counts["with_path"] = len(pathed)
 
-    generated, rej, report.generator = _timed(report, "generate", generate, pathed, cfg)
+    generated, rej, report.generator, report.llm_usage = _timed(
+        report, "generate", generate, pathed, cfg, client
+    )
     report.rejects += rej
     report.counts["generated"] = len(generated)
 
@@ -220,5 +291,14 @@ def build_dataset(config: BuildConfig) -> BuildResult:
     report.rejects += rej
     report.counts["verified"] = len(verified)
 
+    if runner is not None and cfg.chain.quality_filter:
+        verified, rej = _timed(report, "quality", quality, verified, runner)
+        report.rejects += rej
+        report.counts["quality_passed"] = len(verified)
+    if client is not None:
+        report.llm_usage = client.usage_report()  # every step, not only the CoT
+        client.close()
+
+    report.counts["exported"] = len(verified)
     files = _timed(report, "export", export, verified, kg, report, cfg)
     return BuildResult(report=report, files=files)

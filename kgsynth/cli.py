@@ -14,10 +14,12 @@ from rich.table import Table
 
 from kgsynth.cli_common import fail
 from kgsynth.cli_kg import kg_app
+from kgsynth.cli_synth import synth_kg
 from kgsynth.errors import KGSynthError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 app.add_typer(kg_app, name="kg")
+app.command("synth-kg")(synth_kg)
 console = Console(stderr=True)
 
 _STAGE_NAMES = {
@@ -25,7 +27,9 @@ _STAGE_NAMES = {
     "linked": "linked (question + answer entity)",
     "with_path": "with a KG path",
     "generated": "generated",
-    "verified": "verified → exported",
+    "verified": "passed the rule checks",
+    "quality_passed": "passed the LLM quality filter",
+    "exported": "exported",
 }
 
 
@@ -133,7 +137,9 @@ def _print_summary(result: Any) -> None:
     table.add_column("rows", justify="right")
     table.add_column("% of input", justify="right")
     for key, label in _STAGE_NAMES.items():
-        n = report.counts.get(key, 0)
+        if key not in report.counts:
+            continue  # a stage that did not run (the quality filter runs with an LLM only)
+        n = report.counts[key]
         table.add_row(label, str(n), f"{100 * n / n_in:.1f}%")
     table.add_section()
     for stage, reason, n in report.rejected_by_reason():

@@ -37,22 +37,61 @@ class PathsConfig(_Strict):
     enum_cap: int = Field(1000, ge=1)  # paths enumerated per pair; the total is still counted
 
 
+class ModelPrice(_Strict):
+    """US dollars per million tokens, as providers publish them."""
+
+    input_per_1m: float = Field(ge=0)
+    output_per_1m: float = Field(ge=0)
+
+
 class LLMConfig(_Strict):
     base_url: str | None = None
     model: str = "gpt-4o-mini"
     api_key_env: str = "OPENAI_API_KEY"  # name of the variable; the key never enters config
     temperature: float = Field(0.0, ge=0.0, le=2.0)
     max_tokens: int = Field(1024, ge=1)
-    timeout_s: float = Field(60.0, gt=0)
-    max_retries: int = Field(3, ge=0)
-    concurrency: int = Field(8, ge=1)
+    timeout_s: float = Field(60.0, gt=0)  # per request (per attempt), end to end
+    max_retries: int = Field(3, ge=0)  # on 429, 408/409, 5xx, timeouts and dropped connections
+    concurrency: int = Field(8, ge=1)  # requests in flight at once
     seed: int | None = 0
+    rpm: int | None = Field(None, ge=1)  # requests per minute; None: no limit
+    tpm: int | None = Field(None, ge=1)  # tokens per minute (prompt estimate + max_tokens)
+    backoff_base_s: float = Field(0.5, gt=0)  # retry n waits up to base * 2**n (full jitter)
+    backoff_max_s: float = Field(30.0, gt=0)  # cap on one wait, a server's Retry-After included
+    prices: dict[str, ModelPrice] = Field(default_factory=dict)  # model -> price, for the card
+    cache: bool = True  # persistent response cache under <cache_dir>/llm/
+    # how structured (JSON) replies are requested: "json_schema" where the endpoint supports
+    # response_format json_schema, "json_object" for plain JSON mode, "prompt" for neither
+    json_mode: Literal["json_schema", "json_object", "prompt"] = "prompt"
 
 
 class VerifyConfig(_Strict):
     kg_faithful: bool = True
     answer_match: bool = True
     no_leakage: bool = True
+
+
+class ChainConfig(_Strict):
+    """MedReason's LLM steps around the core pipeline. They run only with an LLM generator
+    (`generator = "openai"`); the offline writer has no model to ask."""
+
+    extract_entities: bool = True  # typed entities beside the scispaCy mentions
+    disambiguate: bool = True  # the LLM picks among linker candidates (or none)
+    reformulate: bool = True  # description + conclusion, the context for pruning
+    prune_paths: bool = True  # keep up to paths.k of at most max_candidates per pair
+    max_candidates: int = Field(50, ge=1)
+    quality_filter: bool = True  # answer from the reasoning (conclusion cut), judge vs gold
+
+    def enabled(self) -> dict[str, bool]:
+        """Step name -> whether it runs (the judge runs with the quality filter)."""
+        return {
+            "extract_entities": self.extract_entities,
+            "disambiguate": self.extract_entities and self.disambiguate,
+            "reformulate": self.prune_paths and self.reformulate,
+            "prune_paths": self.prune_paths,
+            "answer_from_reasoning": self.quality_filter,
+            "judge": self.quality_filter,
+        }
 
 
 class BuildConfig(_Strict):
@@ -68,6 +107,7 @@ class BuildConfig(_Strict):
     paths: PathsConfig = Field(default_factory=PathsConfig)
     llm: LLMConfig = Field(default_factory=LLMConfig)
     verify: VerifyConfig = Field(default_factory=VerifyConfig)
+    chain: ChainConfig = Field(default_factory=ChainConfig)
 
     @field_validator("cache_dir")
     @classmethod

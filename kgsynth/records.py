@@ -102,11 +102,19 @@ class Checks(_Frozen):
     kg_faithful: bool
     answer_match: bool
     no_leakage: bool
+    # KG-first synthesis only (None on rows built from QA pairs): the answer is the one node
+    # of its type the chain reaches; every distractor is a node the chain does not reach
+    answer_unique: bool | None = None
+    distractors_fail_chain: bool | None = None
+    # MedReason's quality filter (None when it did not run): the answer reached from the
+    # reasoning with its conclusion cut off agrees with the gold answer
+    quality_filter: bool | None = None
     reasons: list[str] = Field(default_factory=list)
 
     @property
     def passed(self) -> bool:
-        return self.kg_faithful and self.answer_match and self.no_leakage
+        optional = (self.answer_unique, self.distractors_fail_chain, self.quality_filter)
+        return self.kg_faithful and self.answer_match and self.no_leakage and False not in optional
 
 
 class VerifiedQA(_Frozen):

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import Any
 
 from kgsynth.records import Reject
 
-STAGES = ("input", "linked", "with_path", "generated", "verified")
+# stages a build may report, in order; a stage that did not run has no count
+STAGES = ("input", "linked", "with_path", "generated", "verified", "quality_passed", "exported")
 
 
 @dataclass
@@ -18,10 +20,11 @@ class BuildReport:
     kg: dict[str, str] = field(default_factory=dict)  # name, hash, release, nodes, edges
     linker: dict[str, str] = field(default_factory=dict)  # index cached or built, threshold
     generator: dict[str, str] = field(default_factory=dict)  # name, model, prompt_version
+    llm_usage: dict[str, Any] = field(default_factory=dict)  # kgsynth.llm.usage report; {} offline
 
     @property
     def exported(self) -> int:
-        return self.counts.get("verified", 0)
+        return self.counts.get("exported", self.counts.get("verified", 0))
 
     def rejected_by_reason(self) -> list[tuple[str, str, int]]:
         c = Counter((r.stage, r.reason) for r in self.rejects)

@@ -14,15 +14,34 @@ Faults, configurable per test:
     server.delay_s = 0.2                         # every reply is slow
     server.responder = lambda prompt: "garbage"  # an unparseable reply
     server.queue(Fault(200, body="<html>", content_type="text/html"))  # a malformed body
+    server.queue(Fault(reset=True))              # the socket is reset, no response at all
+    server.queue(Fault(truncate=True))           # half the body, then the connection closes
+    server.queue(Fault(reply='{"ans'))           # a normal completion with this content
+                                                 # (truncated or wrong-schema JSON)
 
-Every request (method, path, headers, JSON body, status, timing) is recorded in
-`server.requests`; `server.max_in_flight` is the most requests ever handled at once.
+Requests that carry `response_format` json_schema get JSON built from that schema
+(`schema_instance`), or whatever `server.json_responder(request)` returns. Every reply
+reports token usage (whitespace-separated words). `delay_s` holds each reply in its own
+thread, so a fixed latency does not serialise requests: the server sustains well over
+320 requests/s at 64 concurrent with 200 ms latency.
+
+Every request (method, path, headers, JSON body, status, timing, whether the whole response
+went out) is recorded in `server.requests`; `server.max_in_flight` is the most requests ever
+handled at once. `GET /_stats` (no key needed) returns the counters as JSON, for a server
+run as a separate process: `python tests/llm_server.py --latency-ms 200 --api-key KEY`
+prints `LISTENING <port>` and serves until stdin closes or it gets SIGTERM.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
+import os
 import re
+import signal
+import socket
+import struct
+import sys
 import threading
 import time
 from collections import deque
@@ -32,6 +51,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 Responder = Callable[[str], str]
+JsonResponder = Callable[["RecordedRequest"], str]
 
 _OPTION = re.compile(r"^([A-J])\. (.*)$")
 _NUMBERED = re.compile(r"^\s*\d+[.)]\s+(.*\S)\s*$")
@@ -48,6 +68,9 @@ class Fault:
     message: str = "injected failure"
     body: str | None = None  # sent verbatim with `status` instead of any JSON
     content_type: str = "application/json"
+    reply: str | None = None  # a normal completion (HTTP 200) with this content
+    reset: bool = False  # reset the connection (RST) instead of answering
+    truncate: bool = False  # HTTP 200 headers and half of a normal body, then close
 
 
 @dataclass
@@ -60,6 +83,8 @@ class RecordedRequest:
     ended: float = 0.0
     status: int = 0
     reply: str | None = None  # completion text sent back, if any
+    response_id: str | None = None  # the completion's "id", if one was sent
+    completed: bool = False  # the whole response was written to the socket
 
     @property
     def prompt(self) -> str:
@@ -68,6 +93,15 @@ class RecordedRequest:
             return ""
         msgs = [m for m in self.body.get("messages", []) if m.get("role") == "user"]
         return str(msgs[-1].get("content", "")) if msgs else ""
+
+    @property
+    def json_schema(self) -> dict[str, Any] | None:
+        """The schema of a `response_format` json_schema request, else None."""
+        fmt = self.body.get("response_format") if isinstance(self.body, dict) else None
+        if isinstance(fmt, dict) and fmt.get("type") == "json_schema":
+            schema = (fmt.get("json_schema") or {}).get("schema")
+            return schema if isinstance(schema, dict) else None
+        return None
 
 
 # -- the deterministic default writer ---------------------------------------------------------
@@ -124,6 +158,44 @@ def default_reply(prompt: str) -> str:
     )
 
 
+def schema_instance(schema: dict[str, Any], root: dict[str, Any] | None = None) -> Any:
+    """A small value valid against a (pydantic-generated) JSON Schema: every property filled,
+    strings long enough, the first enum value or anyOf branch that is not null."""
+    root = root or schema
+    if "$ref" in schema:
+        name = schema["$ref"].rsplit("/", 1)[-1]
+        return schema_instance(root.get("$defs", {})[name], root)
+    if "const" in schema:
+        return schema["const"]
+    if schema.get("enum"):
+        return schema["enum"][0]
+    for key in ("anyOf", "oneOf", "allOf"):
+        if schema.get(key):
+            branches = [b for b in schema[key] if b.get("type") != "null"] or schema[key]
+            return schema_instance(branches[0], root)
+    kind = schema.get("type", "object")
+    if kind == "object":
+        props = schema.get("properties", {})
+        return {k: schema_instance(v, root) for k, v in props.items()}
+    if kind == "array":
+        n = schema.get("minItems", 1)
+        return [schema_instance(schema.get("items", {"type": "string"}), root) for _ in range(n)]
+    if kind == "string":
+        return "x" * max(schema.get("minLength", 0), 7)
+    if kind == "integer":
+        return int(schema.get("minimum", 1))
+    if kind == "number":
+        return float(schema.get("minimum", 1.0))
+    if kind == "boolean":
+        return True
+    return None
+
+
+def schema_reply(rec: RecordedRequest) -> str:
+    schema = rec.json_schema
+    return json.dumps(schema_instance(schema) if schema is not None else {})
+
+
 # -- the server --------------------------------------------------------------------------------
 
 
@@ -139,6 +211,7 @@ class LLMServer:
         self.api_key = api_key
         self.model = model  # reported model; None echoes the requested one (as vLLM does)
         self.responder: Responder = responder or default_reply
+        self.json_responder: JsonResponder = schema_reply
         self.delay_s = 0.0
         self.fail_status: int | None = None
         self.requests: list[RecordedRequest] = []
@@ -146,8 +219,9 @@ class LLMServer:
         self.max_in_flight = 0
         self._faults: deque[Fault] = deque()
         self._lock = threading.Lock()
-        self._stop = threading.Event()
+        self._wake = threading.Event()  # set by reset(): cuts short the delays of a past test
         self._counter = 0
+        self._token = os.urandom(4).hex()  # completion ids never repeat across servers
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -158,6 +232,13 @@ class LLMServer:
             self._faults.extend(faults)
 
     def reset(self) -> None:
+        """Back to defaults, with no request of an earlier test still in flight (a handler
+        still sleeping on an old delay would otherwise count in the next test's peaks)."""
+        old, self._wake = self._wake, threading.Event()
+        old.set()
+        deadline = time.monotonic() + 5
+        while self.in_flight > 0 and time.monotonic() < deadline:
+            time.sleep(0.01)
         with self._lock:
             self._faults.clear()
             self.requests.clear()
@@ -165,6 +246,7 @@ class LLMServer:
         self.delay_s = 0.0
         self.fail_status = None
         self.responder = default_reply
+        self.json_responder = schema_reply
 
     # lifecycle -------------------------------------------------------------------------------
     @property
@@ -181,11 +263,22 @@ class LLMServer:
         with self._lock:
             return [r for r in self.requests if r.path.endswith("/chat/completions")]
 
-    def start(self) -> LLMServer:
+    def stats(self) -> dict[str, int]:
+        chats = self.chat_requests
+        return {
+            "chat_requests": len(chats),
+            "completed": sum(r.completed for r in chats),
+            "ok": sum(r.status == 200 and r.completed for r in chats),
+            "max_in_flight": self.max_in_flight,
+            "mean_service_ms": round(
+                1000 * sum(r.ended - r.started for r in chats) / max(1, len(chats)), 3
+            ),
+        }
+
+    def start(self, port: int = 0) -> LLMServer:
         handler = type("_BoundHandler", (_Handler,), {"srv": self})
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self._httpd.daemon_threads = True
-        self._stop.clear()
+        self._httpd = _Server(("127.0.0.1", port), handler)
+        self._wake = threading.Event()
         self._thread = threading.Thread(
             target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
         )
@@ -193,7 +286,7 @@ class LLMServer:
         return self
 
     def stop(self) -> None:
-        self._stop.set()  # wakes any handler sleeping on a delay
+        self._wake.set()  # wakes any handler sleeping on a delay
         if self._httpd is not None:
             self._httpd.shutdown()
             self._httpd.server_close()
@@ -223,7 +316,7 @@ class LLMServer:
 
     def _sleep(self, seconds: float) -> None:
         if seconds > 0:
-            self._stop.wait(seconds)
+            self._wake.wait(seconds)  # set early by reset() and stop()
 
     def _completion(self, body: dict[str, Any], reply: str) -> dict[str, Any]:
         with self._lock:
@@ -232,7 +325,7 @@ class LLMServer:
         prompt = " ".join(str(m.get("content", "")) for m in body.get("messages", []))
         p_tok, c_tok = len(prompt.split()), len(reply.split())
         return {
-            "id": f"chatcmpl-test-{n:06d}",
+            "id": f"chatcmpl-{self._token}-{n:06d}",
             "object": "chat.completion",
             "created": int(time.time()),
             "model": self.model or body.get("model", "unknown"),
@@ -253,6 +346,11 @@ class LLMServer:
         }
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 256  # 64 clients connect at once; the default backlog of 5 drops SYNs
+
+
 def _error(message: str, etype: str, code: str | None = None) -> dict[str, Any]:
     return {"error": {"message": message, "type": etype, "param": None, "code": code}}
 
@@ -260,6 +358,12 @@ def _error(message: str, etype: str, code: str | None = None) -> dict[str, Any]:
 class _Handler(BaseHTTPRequestHandler):
     srv: LLMServer  # set on the bound subclass
     protocol_version = "HTTP/1.1"  # keep-alive, as the openai client expects
+
+    def setup(self) -> None:
+        super().setup()
+        # headers and body go out as two writes; with Nagle on, the second waits for the
+        # client's delayed ACK (~40 ms) and a 200 ms reply takes 240 ms
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib name
         pass  # keep test output clean
@@ -280,8 +384,36 @@ class _Handler(BaseHTTPRequestHandler):
             self.end_headers()
             self.wfile.write(data)
             self.wfile.flush()
+            self.sent = True
         except (BrokenPipeError, ConnectionResetError):  # the client gave up (timeout test)
             self.close_connection = True
+
+    def _reset(self) -> None:
+        """Abort the connection: SO_LINGER 0 makes close() send RST, like a crashed proxy."""
+        self.close_connection = True
+        try:
+            self.wfile.flush()
+            self.connection.setsockopt(
+                socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)
+            )
+            self.connection.close()
+        except OSError:
+            pass
+
+    def _truncated(self, payload: Any) -> None:
+        """Headers promising the whole body, half of it, then a closed connection."""
+        data = json.dumps(payload).encode("utf-8")
+        self.close_connection = True
+        try:
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data[: len(data) // 2])
+            self.wfile.flush()
+            self.connection.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
 
     def _authorised(self) -> bool:
         return self.headers.get("Authorization", "") == f"Bearer {self.srv.api_key}"
@@ -303,14 +435,19 @@ class _Handler(BaseHTTPRequestHandler):
         )
         fault = srv._begin(rec)
         status = 500
+        self.sent = False
         try:
             status = self._respond(rec, body, fault)
         finally:
+            rec.completed = self.sent
             srv._end(rec, status)
 
     def _respond(self, rec: RecordedRequest, body: Any, fault: Fault | None) -> int:
         srv = self.srv
         route = self.path.split("?", 1)[0].rstrip("/")
+        if self.command == "GET" and route == "/_stats":
+            self._send(200, srv.stats())
+            return 200
         if not self._authorised():
             err = _error("Incorrect API key provided.", "invalid_request_error", "invalid_api_key")
             self._send(401, err)
@@ -327,10 +464,15 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(400, _error("body must be JSON with 'messages'", "invalid_request_error"))
             return 400
         srv._sleep(srv.delay_s + (fault.delay_s if fault else 0.0))
+        if fault and fault.reset:
+            self._reset()
+            return 0
         if fault and fault.body is not None:
             self._send_raw(fault.status, fault.body.encode("utf-8"), fault.content_type)
             return fault.status
-        status = fault.status if fault and fault.status != 200 else srv.fail_status
+        # a fault that shapes a normal reply (its content, a cut body) is a 200 whatever status
+        shaped = fault is not None and (fault.reply is not None or fault.truncate)
+        status = fault.status if fault and fault.status != 200 and not shaped else srv.fail_status
         if status:
             headers = {}
             if fault and fault.retry_after is not None:
@@ -339,9 +481,19 @@ class _Handler(BaseHTTPRequestHandler):
             message = fault.message if fault else "injected failure"
             self._send(status, _error(message, etype), headers)
             return status
-        reply = srv.responder(rec.prompt)
+        if fault and fault.reply is not None:
+            reply = fault.reply
+        elif rec.json_schema is not None:
+            reply = srv.json_responder(rec)
+        else:
+            reply = srv.responder(rec.prompt)
+        payload = srv._completion(body, reply)
+        if fault and fault.truncate:
+            self._truncated(payload)
+            return 200
         rec.reply = reply
-        self._send(200, srv._completion(body, reply))
+        rec.response_id = payload["id"]
+        self._send(200, payload)
         return 200
 
     def do_POST(self) -> None:  # noqa: N802 - stdlib naming
@@ -349,3 +501,34 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:  # noqa: N802 - stdlib naming
         self._handle()
+
+
+# -- as a separate process (benchmarks, other languages) --------------------------------------
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description="OpenAI-compatible test server")
+    ap.add_argument("--port", type=int, default=0)
+    ap.add_argument("--latency-ms", type=float, default=0.0, help="fixed delay of every reply")
+    ap.add_argument("--api-key", default=os.environ.get("KGSYNTH_TEST_SERVER_KEY", "sk-test-key"))
+    ap.add_argument("--model", default=None, help="model name to report (default: echo)")
+    args = ap.parse_args(argv)
+    srv = LLMServer(api_key=args.api_key, model=args.model)
+    srv.delay_s = args.latency_ms / 1000.0
+    srv.start(args.port)
+    done = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: done.set())
+    signal.signal(signal.SIGINT, lambda *_: done.set())
+
+    def watch_stdin() -> None:  # the parent closing our stdin (or dying) ends the server
+        sys.stdin.read()
+        done.set()
+
+    threading.Thread(target=watch_stdin, daemon=True).start()
+    print(f"LISTENING {srv.port}", flush=True)
+    done.wait()
+    srv.stop()
+
+
+if __name__ == "__main__":
+    main()

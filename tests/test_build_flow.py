@@ -70,7 +70,7 @@ def test_medqa_rows_match_the_output_schema_and_are_grounded(medqa_build, hpo_kg
 def test_card_and_summary_report_stage_counts(medqa_build):
     result, out = medqa_build
     card = (out / "README.md").read_text()
-    for label in ("QA rows read", "with at least one KG path", "verified and exported", "rejected"):
+    for label in ("QA rows read", "with at least one KG path", "passed the rule checks", "exported"):
         assert label in card
     summary = json.loads((out / "build.json").read_text())
     assert summary["counts"] == result.report.counts
@@ -100,7 +100,7 @@ def test_cli_build_prints_stage_table(tmp_path, cache_dir, medqa_path):
         ],
     )
     assert res.exit_code == 0, res.output
-    assert "QA rows read" in res.output and "verified" in res.output
+    assert "QA rows read" in res.output and "passed the rule checks" in res.output
     assert "input 60 = exported" in res.output
     assert (tmp_path / "o" / "data.parquet").exists()
 

@@ -513,6 +513,8 @@ def openai_build(medqa_path: Path, cache_dir: Path, tmp_path_factory, llm_server
                 "max_retries": 0,
                 "timeout_s": 30,
             },
+            # the thinking-path step alone; the chain steps are covered in test_chain_http
+            "chain": {"extract_entities": False, "prune_paths": False, "quality_filter": False},
         },
     )
     from flows.build import build_dataset
@@ -588,6 +590,23 @@ def test_openai_flow_outputs_never_hold_the_key(openai_build):
         assert API_KEY not in json.dumps(frame.to_dicts(), default=str), name
     summary = json.loads((out / "build.json").read_text())
     assert summary["config"]["llm"]["api_key_env"] == KEY_ENV
+
+
+def test_openai_flow_reports_llm_usage_in_summary_and_card(openai_build):
+    result, out, reqs, _ = openai_build
+    usage = json.loads((out / "build.json").read_text())["llm_usage"]
+    assert usage == result.report.llm_usage
+    step = usage["steps"]["thinking_path"]
+    served = [q for q in reqs if q.status == 200]
+    assert step["model"] == MODEL
+    assert (step["requests"], step["responses"], step["errors"]) == (len(reqs), len(served), 1)
+    # the server reports usage per reply (it counts words); the run adds them up
+    assert step["prompt_tokens"] == sum(len(q.prompt.split()) for q in served) > 0
+    assert step["completion_tokens"] == sum(len((q.reply or "").split()) for q in served) > 0
+    assert usage["total"]["cost_usd"] is None  # no price configured for the test model
+    card = (out / "README.md").read_text()
+    assert "## LLM usage (this run)" in card
+    assert f"| thinking_path | `{MODEL}` | {len(reqs)} |" in card
 
 
 def test_every_canonical_relation_has_an_offline_template():

@@ -52,3 +52,16 @@ def test_default_cache_dir_is_expanded():
     cfg = BuildConfig()
     assert cfg.cache_dir.is_absolute() and "~" not in str(cfg.cache_dir)
     assert BuildConfig(cache_dir="~/x").cache_dir == Path.home() / "x"
+
+
+def test_output_row_schema_matches_the_exported_columns():
+    from kgsynth.export.rows import CHECKS, ROW_SCHEMA
+
+    schema = load("output_row.schema.json")
+    assert list(schema["properties"]) == list(ROW_SCHEMA.names())
+    checks = schema["properties"]["checks"]
+    assert list(checks["properties"]) == [f.name for f in CHECKS.fields]
+    # the KG-first checks are null on rows built from QA pairs
+    for name in ("answer_unique", "distractors_fail_chain", "quality_filter"):
+        assert checks["properties"][name]["type"] == ["boolean", "null"]
+        assert name not in checks["required"]

@@ -26,17 +26,11 @@ from kgsynth.chain.steps import (
     Step,
 )
 from kgsynth.linking.normalise import norm_key
+from kgsynth.llm.structured import StepFailure
 from kgsynth.paths.format import format_path
 from kgsynth.records import EntityLink, KGPath, LinkedQA, QARecord
 
 R = TypeVar("R", bound=BaseModel)
-
-
-@dataclass(frozen=True)
-class StepFailure:
-    reason: str  # e.g. "llm_error", "invalid_json", "schema_mismatch"
-    detail: str = ""
-    raw: str = ""
 
 
 class StructuredRunner(Protocol):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from kgsynth.config import BuildConfig
 from kgsynth.report import STAGES, BuildReport
 
@@ -10,7 +12,9 @@ _STAGE_LABEL = {
     "linked": "with a question and an answer entity",
     "with_path": "with at least one KG path",
     "generated": "with a generated thinking path",
-    "verified": "verified and exported",
+    "verified": "passed the rule checks",
+    "quality_passed": "passed the LLM quality filter",
+    "exported": "exported",
 }
 
 
@@ -38,8 +42,8 @@ def dataset_card(report: BuildReport, cfg: BuildConfig) -> str:
         "| stage | rows | % of input |",
         "| --- | ---: | ---: |",
     ]
-    for s in STAGES:
-        n = report.counts.get(s, 0)
+    for s in (s for s in STAGES if s in report.counts):
+        n = report.counts[s]
         lines.append(f"| {_STAGE_LABEL[s]} | {n} | {100 * n / n_in:.1f}% |")
     lines += [
         "",
@@ -51,6 +55,7 @@ def dataset_card(report: BuildReport, cfg: BuildConfig) -> str:
         "| --- | --- | ---: |",
     ]
     lines += [f"| {s} | {r} | {n} |" for s, r, n in report.rejected_by_reason()]
+    lines += _usage_lines(report.llm_usage)
     lines += [
         "",
         "## Checks",
@@ -67,3 +72,46 @@ def dataset_card(report: BuildReport, cfg: BuildConfig) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def _usage_lines(usage: dict[str, Any]) -> list[str]:
+    """LLM requests, tokens and cost of this run, per step (nothing for an offline build)."""
+    steps = usage.get("steps") or {}
+    if not steps:
+        return []
+
+    def cost(v: float | None) -> str:
+        return "n/a" if v is None else f"${v:.4f}"
+
+    lines = [
+        "",
+        "## LLM usage (this run)",
+        "| step | model | requests | retries | cache hits | prompt tokens | completion tokens"
+        " | cost |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for name, su in steps.items():
+        lines.append(
+            f"| {name} | `{su['model']}` | {su['requests']} | {su['retries']} | "
+            f"{su['cache_hits']} | {su['prompt_tokens']} | {su['completion_tokens']} | "
+            f"{cost(su['cost_usd'])} |"
+        )
+    t = usage.get("total", {})
+    lines.append(
+        f"| **total** | | {t.get('requests', 0)} | {t.get('retries', 0)} | "
+        f"{t.get('cache_hits', 0)} | {t.get('prompt_tokens', 0)} | "
+        f"{t.get('completion_tokens', 0)} | {cost(t.get('cost_usd'))} |"
+    )
+    prices = usage.get("prices") or {}
+    if prices:
+        listed = ", ".join(
+            f"`{m}` ${p['input_per_1m']}/${p['output_per_1m']} per 1M input/output tokens"
+            for m, p in prices.items()
+        )
+        lines.append(f"\nPrices (from the build config): {listed}.")
+    else:
+        lines.append("\nNo prices configured (`llm.prices`): cost not computed.")
+    lines.append(
+        "Cache hits are replies reused from the response cache: no request, no cost this run."
+    )
+    return lines

@@ -35,6 +35,9 @@ CHECKS = pl.Struct(
         "kg_faithful": pl.Boolean,
         "answer_match": pl.Boolean,
         "no_leakage": pl.Boolean,
+        "answer_unique": pl.Boolean,  # KG-first rows only; null on built rows
+        "distractors_fail_chain": pl.Boolean,  # likewise
+        "quality_filter": pl.Boolean,  # null unless the LLM quality filter ran
         "passed": pl.Boolean,
         "reasons": pl.List(pl.String),
     }
@@ -58,6 +61,7 @@ ROW_SCHEMA = pl.Schema(
         "generator": pl.String,
         "model": pl.String,
         "prompt_version": pl.String,
+        "chain_prompts": pl.List(pl.Struct({"step": pl.String, "version": pl.String})),
         "kg_name": pl.String,
         "kg_hash": pl.String,
         "created_at": pl.Datetime("us", "UTC"),
@@ -79,7 +83,13 @@ def _entities(links: list[EntityLink]) -> list[dict]:
     return [lk.model_dump() for lk in links]
 
 
-def row_of(v: VerifiedQA, kg_name: str, kg_hash: str, created_at: datetime) -> dict:
+def row_of(
+    v: VerifiedQA,
+    kg_name: str,
+    kg_hash: str,
+    created_at: datetime,
+    chain: dict[str, str] | None = None,
+) -> dict:
     pathed = v.generated.pathed
     qa = pathed.linked.qa
     gen = v.generated.generation
@@ -101,6 +111,8 @@ def row_of(v: VerifiedQA, kg_name: str, kg_hash: str, created_at: datetime) -> d
         "generator": gen.generator,
         "model": gen.model,
         "prompt_version": gen.prompt_version,
+        # the other LLM steps that shaped this row (MedReason chain), with their versions
+        "chain_prompts": [{"step": k, "version": x} for k, x in (chain or {}).items()],
         "kg_name": kg_name,
         "kg_hash": kg_hash,
         "created_at": created_at,
@@ -108,10 +120,15 @@ def row_of(v: VerifiedQA, kg_name: str, kg_hash: str, created_at: datetime) -> d
 
 
 def rows_frame(
-    items: list[VerifiedQA], kg_name: str, kg_hash: str, created_at: datetime | None = None
+    items: list[VerifiedQA],
+    kg_name: str,
+    kg_hash: str,
+    created_at: datetime | None = None,
+    chain: dict[str, str] | None = None,
 ) -> pl.DataFrame:
     when = created_at or datetime.now(UTC)
-    return pl.DataFrame([row_of(v, kg_name, kg_hash, when) for v in items], schema=ROW_SCHEMA)
+    rows = [row_of(v, kg_name, kg_hash, when, chain) for v in items]
+    return pl.DataFrame(rows, schema=ROW_SCHEMA)
 
 
 def rejects_frame(rejects: list[Reject]) -> pl.DataFrame:

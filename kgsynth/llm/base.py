@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from kgsynth.config import BuildConfig
 from kgsynth.records import Generation, PathedQA, Reject
+
+if TYPE_CHECKING:
+    from kgsynth.llm.client import LLMClient
 
 
 class Generator(Protocol):
@@ -18,11 +21,11 @@ class Generator(Protocol):
         ...
 
 
-def make_generator(cfg: BuildConfig) -> Generator:
+def make_generator(cfg: BuildConfig, client: LLMClient | None = None) -> Generator:
     if cfg.generator == "openai":
         from kgsynth.llm.openai_backend import OpenAIGenerator
 
-        return OpenAIGenerator(cfg.llm)
+        return OpenAIGenerator(cfg.llm, cache_dir=cfg.cache_dir, client=client)
     from kgsynth.llm.offline import OfflineGenerator
 
     return OfflineGenerator()

@@ -1,27 +1,23 @@
 """Thinking paths from any OpenAI-compatible endpoint (OpenAI, Azure, vLLM, Ollama, ...).
 
-Requests run concurrently up to `llm.concurrency`; retries with backoff on 429/5xx/timeouts
-are the openai client's own (`llm.max_retries`). The API key is read from the environment
-variable named in config and never logged or stored.
+One request per item through `LLMClient` (kgsynth/llm/client.py): concurrency, RPM/TPM
+limits, retries with backoff on 429/5xx/timeouts/dropped connections, and the persistent
+response cache under the build's cache dir (a re-run sends nothing, a killed build resumes).
+The API key is read from the environment variable named in config and never logged or stored.
 """
 
 from __future__ import annotations
 
-import logging
-import os
-from concurrent.futures import ThreadPoolExecutor
-
-import openai
+from pathlib import Path
+from typing import Any
 
 from kgsynth.config import LLMConfig
-from kgsynth.errors import ConfigError
+from kgsynth.llm.client import LLMClient, Request, Result
 from kgsynth.llm.prompts import THINKING_PATH, template
 from kgsynth.llm.sections import split_sections
 from kgsynth.paths.format import format_path
 from kgsynth.progress import progress
 from kgsynth.records import Generation, PathedQA, Reject
-
-log = logging.getLogger(__name__)
 
 
 def render_prompt(item: PathedQA) -> str:
@@ -34,65 +30,37 @@ def render_prompt(item: PathedQA) -> str:
     )
 
 
-def _reply(resp: object) -> tuple[str, str | None]:
-    """(text, model) of a chat completion. Whatever else a server sent back (plain text, a
-    list, a choice without a message, content that is not a string) gives ("", None), so a
-    broken reply rejects its row instead of crashing the whole generate stage."""
-    choices = getattr(resp, "choices", None)
-    first = choices[0] if isinstance(choices, list) and choices else None
-    content = getattr(getattr(first, "message", None), "content", None)
-    model = getattr(resp, "model", None)
-    text = content.strip() if isinstance(content, str) else ""
-    return text, model if isinstance(model, str) and model else None
-
-
 class OpenAIGenerator:
     name = "openai"
     prompt_version = THINKING_PATH
 
-    def __init__(self, cfg: LLMConfig) -> None:
-        key = os.environ.get(cfg.api_key_env)
-        if not key:
-            raise ConfigError(
-                f"llm.api_key_env: environment variable {cfg.api_key_env} is not set "
-                f"(it must hold the API key for the endpoint)"
-            )
+    def __init__(
+        self, cfg: LLMConfig, cache_dir: Path | None = None, client: LLMClient | None = None
+    ) -> None:
         self.cfg = cfg
         self.model = cfg.model
-        self.client = openai.OpenAI(
-            base_url=cfg.base_url, api_key=key, timeout=cfg.timeout_s, max_retries=cfg.max_retries
+        # one client per build when given, so every chain step shares its limits and usage
+        self.client = client or LLMClient(cfg, cache_dir=cache_dir)  # raises without a key
+
+    def request(self, item: PathedQA) -> Request:
+        return Request.user(
+            render_prompt(item),
+            step="thinking_path",
+            prompt_version=self.prompt_version,
+            tag=item.linked.qa.id,
         )
 
-    def _one(self, item: PathedQA) -> Generation | Reject:
-        qa = item.linked.qa
-        prompt = render_prompt(item)
-        try:
-            resp = self.client.chat.completions.create(
-                model=self.cfg.model,
-                messages=[{"role": "user", "content": prompt}],
-                temperature=self.cfg.temperature,
-                max_tokens=self.cfg.max_tokens,
-                seed=self.cfg.seed,
-            )
-        except openai.OpenAIError as e:
-            status = getattr(e, "status_code", None)
-            detail = f"{type(e).__name__}" + (f" (HTTP {status})" if status else "")
-            log.warning("LLM request for %s failed: %s", qa.id, detail)
-            return Reject(id=qa.id, stage="generate", reason="llm_error", detail=detail)
-        except ValueError as e:  # HTTP 200 with a body that is not JSON: one row, not the build
-            log.warning("LLM response for %s is not JSON: %s", qa.id, type(e).__name__)
-            return Reject(
-                id=qa.id,
-                stage="generate",
-                reason="unparseable_response",
-                detail=f"response body is not valid JSON ({type(e).__name__})",
-            )
-        text, served_model = _reply(resp)
+    def _row(self, item: PathedQA, res: Result) -> Generation | Reject:
+        qa_id = item.linked.qa.id
+        if res.error is not None or res.text is None:
+            reason = res.error or "llm_error"
+            return Reject(id=qa_id, stage="generate", reason=reason, detail=res.detail)
+        text = res.text
         parts = split_sections(text)
         if parts is None:
             excerpt = " ".join(text.split())[:160]
             return Reject(
-                id=qa.id,
+                id=qa_id,
                 stage="generate",
                 reason="unparseable_response",
                 detail=f"response lacks the three sections: '{excerpt}'",
@@ -101,18 +69,18 @@ class OpenAIGenerator:
             reasoning=text,
             conclusion=parts[2],
             generator=self.name,
-            model=served_model or self.cfg.model,
+            model=res.model or self.cfg.model,
             prompt_version=self.prompt_version,
         )
 
     def generate(self, items: list[PathedQA]) -> list[Generation | Reject]:
         if not items:
             return []
-        done = 0
-        results: list[Generation | Reject] = []
-        with ThreadPoolExecutor(max_workers=self.cfg.concurrency) as pool:
-            for res in pool.map(self._one, items):  # map keeps input order
-                results.append(res)
-                done += 1
-                progress.advance("generate", done)
-        return results
+        results = self.client.run_batch(
+            [self.request(it) for it in items],
+            progress=lambda done, _total: progress.advance("generate", done),
+        )
+        return [self._row(it, res) for it, res in zip(items, results, strict=True)]
+
+    def usage_report(self) -> dict[str, Any]:
+        return self.client.usage_report()

@@ -10,6 +10,7 @@ from jinja2 import Environment, StrictUndefined, Template
 
 THINKING_PATH = "thinking_path.v1"
 RELATIONS = "relations.v2"
+KG_QUESTION = "kg_question.v1"
 
 
 def _read(filename: str) -> str:
@@ -23,8 +24,14 @@ def template(name: str) -> Template:
 
 
 @cache
-def relation_templates(name: str = RELATIONS) -> dict[str, str]:
+def template_file(name: str) -> dict:
+    """A TOML template file, checked to declare the version its file name carries."""
     data = tomllib.loads(_read(f"{name}.toml"))
     if data.get("version") != name:
         raise ValueError(f"{name}.toml declares version {data.get('version')!r}")
-    return dict(data["templates"])
+    return data
+
+
+@cache
+def relation_templates(name: str = RELATIONS) -> dict[str, str]:
+    return dict(template_file(name)["templates"])

@@ -42,20 +42,21 @@ class PathFinder:
         self.cfg = cfg
         self.costs: np.ndarray = node_costs(kg)
 
-    def pair_paths(self, s: int, t: int) -> tuple[list[KGPath], int]:
+    def pair_paths(self, s: int, t: int, k: int | None = None) -> tuple[list[KGPath], int]:
         """Top-k shortest paths s -> t (k from config) and the total number that exist."""
         dag = shortest_path_dag(self.kg, s, t, self.cfg.max_hops)
         if dag is None or dag.length == 0:
             return [], 0
-        k = min(self.cfg.k, self.cfg.enum_cap)
+        k = min(self.cfg.k if k is None else k, self.cfg.enum_cap)
         best = [
             to_kgpath(self.kg, p, c) for c, p in islice(ranked_paths(self.kg, dag, self.costs), k)
         ]
         return best, dag.count
 
-    def __call__(self, item: LinkedQA) -> PathedQA:
+    def groups(self, item: LinkedQA, per_pair: int | None = None) -> tuple[list[list[KGPath]], int]:
+        """Best paths per (question entity, answer entity) pair, and the total counted."""
         kg = self.kg
-        found: list[KGPath] = []
+        out: list[list[KGPath]] = []
         total = 0
         seen_pairs: set[tuple[int, int]] = set()
         for qe in item.question_entities:
@@ -65,9 +66,18 @@ class PathFinder:
                 if s is None or t is None or s == t or (s, t) in seen_pairs:
                     continue
                 seen_pairs.add((s, t))
-                paths, n = self.pair_paths(s, t)
-                found.extend(paths)
+                paths, n = self.pair_paths(s, t, per_pair)
+                if paths:
+                    out.append(paths)
                 total += n
+        return out, total
+
+    def finish(self, item: LinkedQA, groups: list[list[KGPath]], total: int) -> PathedQA:
+        """Pool the kept paths of every pair; at most max_paths per question."""
+        found = [p for g in groups for p in g]
         # shorter first, then less hub-heavy; stable on ids for determinism
         found.sort(key=lambda p: (len(p.hops), p.score, p.start_id, p.end_id))
         return PathedQA(linked=item, paths=found[: self.cfg.max_paths], n_paths_found=total)
+
+    def __call__(self, item: LinkedQA) -> PathedQA:
+        return self.finish(item, *self.groups(item))

@@ -1,0 +1,298 @@
+"""The KG-first synthesis flow: rare-entity chains -> unique-answer questions -> Parquet.
+
+Sample chains -> check the answer is unique and pick distractors that fail the chain ->
+write each as a question with a thinking trace -> verify -> Parquet + card, in the build's
+row schema (source `kg`). Every attempt that leaves becomes a Reject.
+
+Attempts run in rounds until `n` rows pass verification or the attempt budget is spent.
+Each attempt draws from its own seeded RNG and a repeat is judged against earlier attempts
+only, so the exported rows are the first `n` to pass in attempt order, whatever the round
+sizes. Attempts after the n-th exported one are dropped uncounted: for the attempts a run
+used, attempts = exported + rejected (checked before anything is written).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+
+import numpy as np
+from prefect import flow, task
+from prefect.cache_policies import NO_CACHE
+
+from kgsynth.errors import ConfigError
+from kgsynth.export.rows import rows_frame
+from kgsynth.export.write import write_dataset
+from kgsynth.kg import KnowledgeGraph, load_kg
+from kgsynth.llm.offline import OFFLINE_MODEL
+from kgsynth.llm.prompts import KG_QUESTION
+from kgsynth.progress import progress
+from kgsynth.records import GeneratedQA, PathedQA, Reject, VerifiedQA
+from kgsynth.report import BuildReport
+from kgsynth.synth.card import synth_card
+from kgsynth.synth.checks import ChainChecks
+from kgsynth.synth.config import SynthConfig
+from kgsynth.synth.entities import linked_qa
+from kgsynth.synth.pose import ChainKey, ChainPoser
+from kgsynth.synth.question import Complete, llm_question, offline_question
+from kgsynth.synth.reasoning import ChainReasoner
+from kgsynth.synth.records import Chain, PosedChain, SynthQA
+from kgsynth.synth.sample import (
+    WRITE,
+    ChainSampler,
+    Plan,
+    attempt_id,
+    attempt_rng,
+    build_plans,
+)
+from kgsynth.verify import Verifier
+
+T = TypeVar("T")
+
+# stage of a reject -> the count it keeps an attempt from reaching
+_FUNNEL = (
+    ("sampled", "sample"),
+    ("unique", "unique"),
+    ("posed", "distractors"),
+    ("generated", "generate"),
+    ("verified", "verify"),
+)
+_CHECKS = ("kg_faithful", "answer_match", "no_leakage", "answer_unique", "distractors_fail_chain")
+
+
+@dataclass
+class SynthResult:
+    report: BuildReport
+    files: dict[str, Path]
+    requested: int
+
+    @property
+    def complete(self) -> bool:
+        return self.report.exported == self.requested
+
+
+_task = task(cache_policy=NO_CACHE, persist_result=False)
+
+
+@_task
+def load_graph(cfg: SynthConfig) -> KnowledgeGraph:
+    return load_kg(cfg.kg, cache_dir=cfg.cache_dir)
+
+
+@_task
+def sample_chains(
+    attempts: list[int], kg: KnowledgeGraph, cfg: SynthConfig
+) -> tuple[list[Chain], list[Reject]]:
+    sampler = ChainSampler(kg, cfg)
+    chains: list[Chain] = []
+    rejects: list[Reject] = []
+    for a in attempts:
+        res = sampler(a)
+        (chains if isinstance(res, Chain) else rejects).append(res)  # type: ignore[arg-type]
+    return chains, rejects
+
+
+@_task
+def check_chains(
+    chains: list[Chain], kg: KnowledgeGraph, cfg: SynthConfig, seen: frozenset[ChainKey]
+) -> tuple[list[PosedChain], list[Reject], set[ChainKey]]:
+    """Uniqueness, repeats and distractors, in attempt order; returns the new chain keys."""
+    poser = ChainPoser(kg, cfg)
+    keys: set[ChainKey] = set(seen)
+    posed: list[PosedChain] = []
+    rejects: list[Reject] = []
+    for chain in chains:
+        res = poser(chain, keys)
+        (posed if isinstance(res, PosedChain) else rejects).append(res)  # type: ignore[arg-type]
+    return posed, rejects, keys - seen
+
+
+@_task
+def write_questions(
+    posed: list[PosedChain], kg: KnowledgeGraph, cfg: SynthConfig, complete: Complete | None
+) -> tuple[list[SynthQA], list[Reject], dict[str, str]]:
+    reasoner = ChainReasoner()
+    prompt_version = f"{KG_QUESTION}+{reasoner.prompt_version}"
+    if cfg.generator == "openai":
+        info = {"name": "openai", "model": cfg.llm.model, "prompt_version": prompt_version}
+    else:
+        info = {"name": "offline", "model": OFFLINE_MODEL, "prompt_version": prompt_version}
+    out: list[SynthQA] = []
+    rejects: list[Reject] = []
+    for p in posed:
+        rng = attempt_rng(cfg.seed, p.chain.attempt, WRITE)
+        qa = offline_question(p, rng) if complete is None else llm_question(p, complete, rng)
+        if isinstance(qa, Reject):
+            rejects.append(qa)
+            continue
+        gen = reasoner(
+            p, qa, generator=info["name"], model=info["model"], prompt_version=prompt_version
+        )
+        pathed = PathedQA(linked=linked_qa(p.chain, qa), paths=[p.chain.path], n_paths_found=1)
+        out.append(SynthQA(posed=p, generated=GeneratedQA(pathed=pathed, generation=gen)))
+    return out, rejects, info
+
+
+@_task
+def verify(
+    items: list[SynthQA], kg: KnowledgeGraph, cfg: SynthConfig
+) -> tuple[list[VerifiedQA], list[Reject]]:
+    """The build's Verifier, plus the synthesis checks recorded in the same Checks."""
+    verifier, chain_checks = Verifier(kg, cfg.verify), ChainChecks(kg)
+    passed: list[VerifiedQA] = []
+    rejects: list[Reject] = []
+    for item in items:
+        v = verifier(item.generated)
+        qa = item.generated.pathed.linked.qa
+        unique, fail, reasons = chain_checks(
+            qa, item.posed.chain.path, [d.id for d in item.posed.distractors]
+        )
+        checks = v.checks.model_copy(
+            update={
+                "answer_unique": unique,
+                "distractors_fail_chain": fail,
+                "reasons": v.checks.reasons + reasons,
+            }
+        )
+        if checks.passed:
+            passed.append(VerifiedQA(generated=item.generated, checks=checks))
+        else:
+            failed = [name for name in _CHECKS if getattr(checks, name) is False]
+            rejects.append(
+                Reject(
+                    id=qa.id,
+                    stage="verify",
+                    reason="+".join(failed),
+                    detail="; ".join(checks.reasons),
+                )
+            )
+    return passed, rejects
+
+
+@_task
+def export(
+    verified: list[VerifiedQA],
+    kg: KnowledgeGraph,
+    report: BuildReport,
+    cfg: SynthConfig,
+    sampling: dict[str, str],
+) -> dict[str, Path]:
+    report.check_balance()
+    rows = rows_frame(verified, kg.name, kg.hash)
+    summary = {
+        "counts": report.counts,
+        "requested": cfg.n,
+        "exported": report.exported,
+        "rejected": len(report.rejects),
+        "rejected_by_reason": [
+            {"stage": s, "reason": r, "rows": n} for s, r, n in report.rejected_by_reason()
+        ],
+        "seconds": report.seconds,
+        "kg": report.kg,
+        "sampling": sampling,
+        "generator": report.generator,
+        "config": cfg.model_dump(mode="json"),
+    }
+    return write_dataset(
+        cfg.out, rows, report.rejects, synth_card(report, cfg, sampling, verified), summary
+    )
+
+
+def _timed(report: BuildReport, name: str, fn: Callable[..., T], *args: object) -> T:
+    t0 = time.perf_counter()
+    out = fn(*args)
+    report.seconds[name] = round(report.seconds.get(name, 0.0) + time.perf_counter() - t0, 3)
+    return out
+
+
+def _sampling_info(kg: KnowledgeGraph, cfg: SynthConfig) -> dict[str, str]:
+    plans = build_plans(kg, cfg)  # also fails early, as a ConfigError, on bad constraints
+
+    def n_starts(p: Plan) -> int:
+        return len(np.unique(np.concatenate(list(p.starts.values()))))
+
+    return {
+        "plans": "; ".join(p.label for p in plans),
+        "thresholds": "; ".join(f"degree <= {p.threshold:g}: {n_starts(p)} starts" for p in plans),
+    }
+
+
+@flow(name="synth_from_kg", persist_result=False, log_prints=True)
+def synth_from_kg(config: SynthConfig, complete: Complete | None = None) -> SynthResult:
+    """KG chains from rare entities -> verified unique-answer MCQ rows (Parquet + card).
+
+    `complete` (prompt -> reply text) writes the questions when the generator is `openai`;
+    the offline generator writes them from templates and needs none.
+    """
+    cfg = config
+    if cfg.generator == "openai" and complete is None:
+        raise ConfigError("generator 'openai' needs a completion function (complete=...)")
+    if cfg.generator == "offline":
+        complete = None
+    report = BuildReport()
+    kg = _timed(report, "load_kg", load_graph, cfg)
+    report.kg = {
+        "name": kg.name,
+        "hash": kg.hash,
+        "nodes": str(kg.n_nodes),
+        "edges": str(kg.n_edges),
+        "release": kg.meta.get("hpo_release", kg.meta.get("release", "")),
+    }
+    sampling = _sampling_info(kg, cfg)
+
+    budget = cfg.attempt_budget
+    verified: list[VerifiedQA] = []
+    rejects: list[Reject] = []
+    seen: frozenset[ChainKey] = frozenset()
+    start, rate = 0, 0.25  # a first guess at the share of attempts that end as rows
+    progress.start("rows", cfg.n)
+    while len(verified) < cfg.n and start < budget:
+        need = cfg.n - len(verified)
+        size = min(budget - start, max(32, math.ceil(1.2 * need / max(rate, 0.02))))
+        attempts = list(range(start, start + size))
+        chains, rej = _timed(report, "sample", sample_chains, attempts, kg, cfg)
+        rejects += rej
+        posed, rej, new = _timed(report, "check", check_chains, chains, kg, cfg, seen)
+        rejects += rej
+        seen = seen | new
+        items, rej, report.generator = _timed(
+            report, "write", write_questions, posed, kg, cfg, complete
+        )
+        rejects += rej
+        good, rej = _timed(report, "verify", verify, items, kg, cfg)
+        rejects += rej
+        verified += good
+        start += size
+        rate = len(verified) / start
+        progress.advance("rows", min(len(verified), cfg.n))
+    progress.finish("rows")
+
+    verified, report.rejects, report.counts = _settle(cfg, verified, rejects, start)
+    files = _timed(report, "export", export, verified, kg, report, cfg, sampling)
+    return SynthResult(report=report, files=files, requested=cfg.n)
+
+
+def _settle(
+    cfg: SynthConfig, verified: list[VerifiedQA], rejects: list[Reject], tried: int
+) -> tuple[list[VerifiedQA], list[Reject], dict[str, int]]:
+    """Keep the first n rows; count the attempts up to the n-th row's (all when short)."""
+    attempt = {attempt_id(cfg.seed, a): a for a in range(tried)}
+    verified = sorted(verified, key=lambda v: attempt[v.generated.pathed.linked.qa.id])[: cfg.n]
+    used = tried
+    if len(verified) == cfg.n:
+        used = attempt[verified[-1].generated.pathed.linked.qa.id] + 1
+    kept = sorted(
+        (r for r in rejects if attempt[r.id or ""] < used), key=lambda r: attempt[r.id or ""]
+    )
+    left = Counter(r.stage for r in kept)
+    counts = {"input": used}
+    reached = used
+    for name, stage in _FUNNEL:
+        reached -= left[stage]
+        counts[name] = reached
+    return verified, kept, counts

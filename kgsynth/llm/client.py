@@ -1,0 +1,434 @@
+"""The one LLM client every LLM step goes through: send, limit, retry, cache, count.
+
+It sits on `openai.AsyncOpenAI` with the SDK's own retries switched off, so that the retry
+loop (which errors, how long to wait, Retry-After, counting) is ours and the same for every
+OpenAI-compatible endpoint. Callers hand over a batch of `Request`s and get one `Result`
+each, in input order; a cached reply comes back without any request. The API key is read
+from the environment variable named in config, kept in memory only, and never logged,
+cached or put into a result.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import random
+import time
+from collections.abc import Callable, Coroutine, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+import openai
+
+from kgsynth.config import LLMConfig
+from kgsynth.errors import ConfigError
+from kgsynth.llm.cache import CachedResponse, ResponseCache, cache_key, cache_path
+from kgsynth.llm.limits import Limits
+from kgsynth.llm.usage import StepUsage, Usage
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+Progress = Callable[[int, int], None]  # (done, total)
+
+RETRY_STATUSES = frozenset({408, 409, 429})  # plus every 5xx
+
+
+class _Secret:
+    """Holds the API key so that no repr, log line, dump of vars() or traceback with locals
+    can show it."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: str) -> None:
+        self.value = value
+
+    def __repr__(self) -> str:
+        return "'***'"
+
+
+@dataclass(frozen=True)
+class Request:
+    """One chat completion to make. `step` names the bucket its usage is counted under;
+    `prompt_version` is part of the cache key, so a new template version never reuses an old
+    reply; `tag` (an item id) only labels log lines."""
+
+    messages: list[dict[str, str]]
+    step: str = "default"
+    prompt_version: str = ""
+    response_format: dict[str, Any] | None = None
+    tag: str = ""
+
+    @classmethod
+    def user(cls, prompt: str, **kw: Any) -> Request:
+        return cls(messages=[{"role": "user", "content": prompt}], **kw)
+
+
+@dataclass(frozen=True)
+class Result:
+    """A reply (`text`) or why there is none (`error`: "llm_error" after retries, or
+    "unparseable_response" for an HTTP 200 whose body is not a chat completion)."""
+
+    text: str | None = None
+    model: str | None = None
+    error: str | None = None
+    detail: str = ""
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cached: bool = False
+    attempts: int = 0  # HTTP requests made for it in this run (0 when cached)
+    response_id: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+@dataclass(eq=False)  # eq would make it unhashable, which an exception must not be
+class _Failure(Exception):
+    """One failed attempt, already classified."""
+
+    detail: str
+    retryable: bool
+    error: str = "llm_error"
+    retry_after: float | None = None
+    status: int | None = None
+
+
+@dataclass
+class _Session:
+    """What the requests of one batch share; created inside the batch's event loop."""
+
+    client: openai.AsyncOpenAI
+    sem: asyncio.Semaphore
+    limits: Limits
+    pause_until: float = 0.0  # set by a 429: nobody sends before then
+    done: int = 0
+    total: int = 0
+    pending: dict[str, asyncio.Future[Result]] = field(default_factory=dict)
+
+
+def parse_retry_after(headers: Any, now: float | None = None) -> float | None:
+    """Seconds to wait from `retry-after-ms`, or `Retry-After` as seconds or an HTTP date."""
+    if headers is None:
+        return None
+    ms = headers.get("retry-after-ms")
+    if ms is not None:
+        try:
+            return max(0.0, float(ms) / 1000.0)
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))
+
+
+def backoff_delay(
+    attempt: int, base: float, cap: float, retry_after: float | None, rng: random.Random
+) -> float:
+    """Full jitter (uniform in [0, min(cap, base * 2**attempt)]) so that clients that failed
+    together do not retry together; a server's Retry-After is a floor (capped at `cap`), with
+    up to 10% on top for the same reason."""
+    if retry_after is not None:
+        floor = min(cap, retry_after)
+        return floor + rng.uniform(0, 0.1 * floor)
+    return rng.uniform(0, min(cap, base * 2**attempt))
+
+
+def _classify(exc: BaseException) -> _Failure:
+    name = type(exc).__name__
+    if isinstance(exc, openai.APIStatusError):
+        status = exc.status_code
+        return _Failure(
+            detail=f"{name} (HTTP {status})",
+            retryable=status in RETRY_STATUSES or status >= 500,
+            retry_after=parse_retry_after(exc.response.headers),
+            status=status,
+        )
+    if isinstance(exc, (openai.APIConnectionError, TimeoutError)):  # timeouts, resets, refusals
+        return _Failure(detail=name, retryable=True)
+    if isinstance(exc, ValueError):  # an HTTP 200 whose body is not JSON: the server's answer
+        return _Failure(
+            detail=f"response body is not valid JSON ({name})",
+            retryable=False,
+            error="unparseable_response",
+        )
+    return _Failure(detail=name, retryable=False)
+
+
+def _get(obj: object, *path: str | int) -> object:
+    """obj[path[0]][path[1]]..., or None as soon as a step does not fit."""
+    for step in path:
+        if isinstance(step, int):
+            if not isinstance(obj, list) or len(obj) <= step:
+                return None
+            obj = obj[step]
+        elif isinstance(obj, dict):
+            obj = obj.get(step)
+        else:
+            return None
+    return obj
+
+
+def _reply(data: object) -> tuple[str, str | None] | None:
+    """(text, model) of a chat completion body, or None for anything else a server may send
+    back (plain text, a list, no choices, a message whose content is not a string)."""
+    content = _get(data, "choices", 0, "message", "content")
+    if not isinstance(content, str):
+        return None
+    model = _get(data, "model")
+    return content.strip(), model if isinstance(model, str) and model else None
+
+
+def _tokens(data: object) -> tuple[int | None, int | None]:
+    p, c = _get(data, "usage", "prompt_tokens"), _get(data, "usage", "completion_tokens")
+    return (p if isinstance(p, int) else None), (c if isinstance(c, int) else None)
+
+
+def run_sync(coro: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine from sync code (the Prefect tasks); in a thread of its own when the
+    caller already runs an event loop (a notebook, an async flow)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coro)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coro).result()
+
+
+class LLMClient:
+    """Batches of chat completions against one endpoint and model (`LLMConfig`).
+
+    `cache_dir` turns on the persistent response cache (unless `llm.cache` is false);
+    `usage` accumulates over every batch this client runs.
+    """
+
+    def __init__(
+        self, cfg: LLMConfig, cache_dir: Path | None = None, *, jitter_seed: int | None = None
+    ) -> None:
+        key = os.environ.get(cfg.api_key_env)
+        if not key:
+            raise ConfigError(
+                f"llm.api_key_env: environment variable {cfg.api_key_env} is not set "
+                f"(it must hold the API key for the endpoint)"
+            )
+        self.cfg = cfg
+        self._key = _Secret(key)
+        self.cache = ResponseCache(cache_path(cache_dir)) if cfg.cache and cache_dir else None
+        self.usage = Usage()
+        self._rng = random.Random(jitter_seed)  # backoff jitter only; not the sampling seed
+        self._params: dict[str, Any] = {
+            "temperature": cfg.temperature,
+            "max_tokens": cfg.max_tokens,
+            "seed": cfg.seed,
+        }
+
+    def __repr__(self) -> str:
+        return f"LLMClient(base_url={self.cfg.base_url!r}, model={self.cfg.model!r})"
+
+    def key(self, req: Request) -> str:
+        return cache_key(
+            endpoint=self.cfg.base_url,
+            model=self.cfg.model,
+            messages=req.messages,
+            params=self._params,
+            response_format=req.response_format,
+            prompt_version=req.prompt_version,
+        )
+
+    def usage_report(self) -> dict[str, Any]:
+        return self.usage.report(self.cfg.prices)
+
+    def close(self) -> None:
+        if self.cache is not None:
+            self.cache.close()
+
+    # -- batches ---------------------------------------------------------------------------
+    def run_batch(
+        self, requests: Sequence[Request], progress: Progress | None = None
+    ) -> list[Result]:
+        """One Result per request, in input order (sync; runs its own event loop)."""
+        if not requests:
+            return []
+        return run_sync(self.arun_batch(requests, progress))
+
+    async def arun_batch(
+        self, requests: Sequence[Request], progress: Progress | None = None
+    ) -> list[Result]:
+        keys = [self.key(r) for r in requests]
+        hits = self.cache.get_many(keys) if self.cache is not None else {}
+        results: list[Result | None] = [None] * len(requests)
+        misses: list[int] = []
+        for i, (req, key) in enumerate(zip(requests, keys, strict=True)):
+            hit = hits.get(key)
+            if hit is None:
+                misses.append(i)
+                continue
+            su = self.usage.step(req.step, self.cfg.model)
+            su.cache_hits += 1
+            su.cached_prompt_tokens += hit.prompt_tokens
+            su.cached_completion_tokens += hit.completion_tokens
+            results[i] = Result(
+                text=hit.text,
+                model=hit.model,
+                prompt_tokens=hit.prompt_tokens,
+                completion_tokens=hit.completion_tokens,
+                cached=True,
+                response_id=hit.response_id,
+            )
+        done = len(requests) - len(misses)
+        if progress and done:
+            progress(done, len(requests))
+        if misses:
+            await self._send_all(requests, keys, misses, results, progress)
+        out = [r for r in results if r is not None]
+        assert len(out) == len(requests), "a request was left without a result"
+        return out
+
+    async def _send_all(
+        self,
+        requests: Sequence[Request],
+        keys: list[str],
+        misses: list[int],
+        results: list[Result | None],
+        progress: Progress | None,
+    ) -> None:
+        cfg = self.cfg
+        async with openai.AsyncOpenAI(
+            base_url=cfg.base_url, api_key=self._key.value, max_retries=0, timeout=cfg.timeout_s
+        ) as client:
+            s = _Session(
+                client=client,
+                sem=asyncio.Semaphore(cfg.concurrency),
+                limits=Limits(cfg.rpm, cfg.tpm),
+                done=len(requests) - len(misses),
+                total=len(requests),
+            )
+
+            async def job(i: int) -> None:
+                key = keys[i]
+                # the same request twice in one batch is sent once and shared
+                shared = s.pending.get(key)
+                if shared is not None:
+                    results[i] = await asyncio.shield(shared)
+                else:
+                    fut: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
+                    s.pending[key] = fut
+                    res = await self._one(s, requests[i], key)
+                    fut.set_result(res)
+                    results[i] = res
+                s.done += 1
+                if progress:
+                    progress(s.done, s.total)
+
+            await asyncio.gather(*(job(i) for i in misses))
+
+    # -- one request, retried ----------------------------------------------------------------
+    async def _one(self, s: _Session, req: Request, key: str) -> Result:
+        cfg = self.cfg
+        su = self.usage.step(req.step, cfg.model)
+        est = sum(len(m.get("content", "")) for m in req.messages) // 4 + cfg.max_tokens
+        attempt = 0
+        while True:
+            try:
+                resp = await self._attempt(s, req, attempt, est, su)
+                break
+            except _Failure as f:
+                attempt += 1
+                if not f.retryable or attempt > cfg.max_retries:
+                    su.errors += 1
+                    suffix = f" after {attempt} attempts" if attempt > 1 else ""
+                    log.warning("LLM request %s failed: %s%s", req.tag, f.detail, suffix)
+                    return Result(error=f.error, detail=f.detail + suffix, attempts=attempt)
+                delay = backoff_delay(
+                    attempt - 1, cfg.backoff_base_s, cfg.backoff_max_s, f.retry_after, self._rng
+                )
+                if f.status == 429:  # a rate limit holds for every request, not just this one
+                    s.pause_until = max(s.pause_until, time.monotonic() + delay)
+                su.retries += 1
+                log.info("LLM request %s: %s, retry %d in %.2fs", req.tag, f.detail, attempt, delay)
+                await asyncio.sleep(delay)
+        attempts = attempt + 1
+        reply = _reply(resp)
+        p_tok, c_tok = _tokens(resp)
+        s.limits.settle(est, None if p_tok is None else p_tok + (c_tok or 0))
+        if reply is None:
+            su.errors += 1
+            return Result(
+                error="unparseable_response",
+                detail="response is not a chat completion with text content",
+                attempts=attempts,
+            )
+        text, served = reply
+        model = served or cfg.model
+        su.responses += 1
+        su.prompt_tokens += p_tok or 0
+        su.completion_tokens += c_tok or 0
+        rid = _get(resp, "id")
+        rid = rid if isinstance(rid, str) else None
+        if self.cache is not None:
+            entry = CachedResponse(text, model, p_tok or 0, c_tok or 0, rid)
+            self.cache.put(key, entry, req.step)  # committed now: a kill loses nothing done
+        return Result(
+            text=text,
+            model=model,
+            prompt_tokens=p_tok or 0,
+            completion_tokens=c_tok or 0,
+            attempts=attempts,
+            response_id=rid,
+        )
+
+    async def _attempt(
+        self, s: _Session, req: Request, attempt: int, est: int, su: StepUsage
+    ) -> object:
+        cfg = self.cfg
+        async with s.sem:
+            while (wait := s.pause_until - time.monotonic()) > 0:
+                await asyncio.sleep(wait)
+            await s.limits.acquire(est)
+            su.requests += 1
+            body: dict[str, Any] = {
+                "model": cfg.model,
+                "messages": req.messages,
+                "temperature": cfg.temperature,
+                "max_tokens": cfg.max_tokens,
+            }
+            if cfg.seed is not None:
+                body["seed"] = cfg.seed
+            if req.response_format is not None:
+                body["response_format"] = req.response_format
+            options: dict[str, Any] = {
+                "timeout": cfg.timeout_s,
+                # our retry count, where the SDK would put its own
+                "headers": {"x-stainless-retry-count": str(attempt)},
+            }
+            try:
+                # the SDK's timeout bounds each phase (connect, read, ...); asyncio's bounds
+                # the whole attempt, so a server that trickles bytes cannot stall a slot
+                async with asyncio.timeout(cfg.timeout_s):
+                    # client.post rather than chat.completions.create: create() re-checks the
+                    # body against its TypedDicts and builds a pydantic model of the reply on
+                    # every call (~0.6 ms CPU, a third of the client's budget at 300 req/s).
+                    # This body is plain JSON built right here, and `cast_to=object` hands
+                    # back the reply's JSON as is; _reply reads the three fields we use.
+                    return await s.client.post(
+                        "/chat/completions",
+                        cast_to=object,
+                        body=body,
+                        options=options,  # type: ignore[arg-type]
+                    )
+            except (openai.OpenAIError, TimeoutError, ValueError) as e:
+                raise _classify(e) from None

@@ -1,0 +1,76 @@
+"""Token and cost accounting for one run, per step (thinking_path, judge, ...).
+
+Only live responses cost money in this run; replies served from the cache are counted
+separately (hits and the tokens they saved), so a fully cached re-run reports zero cost.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+from kgsynth.config import ModelPrice
+
+
+@dataclass
+class StepUsage:
+    model: str
+    requests: int = 0  # HTTP requests sent, retries included
+    responses: int = 0  # successful replies received in this run
+    retries: int = 0
+    errors: int = 0  # items that ended without a reply (after retries)
+    cache_hits: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cached_prompt_tokens: int = 0  # tokens the cache saved this run
+    cached_completion_tokens: int = 0
+
+    def cost(self, prices: dict[str, ModelPrice]) -> float | None:
+        price = prices.get(self.model)
+        if price is None:
+            return None
+        return (
+            self.prompt_tokens * price.input_per_1m + self.completion_tokens * price.output_per_1m
+        ) / 1e6
+
+
+@dataclass
+class Usage:
+    steps: dict[str, StepUsage] = field(default_factory=dict)
+
+    def step(self, name: str, model: str) -> StepUsage:
+        su = self.steps.get(name)
+        if su is None:
+            su = self.steps[name] = StepUsage(model=model)
+        return su
+
+    def report(self, prices: dict[str, ModelPrice]) -> dict[str, Any]:
+        """A JSON-ready summary for build.json and the dataset card."""
+        steps: dict[str, Any] = {}
+        total: dict[str, Any] = {}
+        costs: list[float | None] = []
+        for name, su in sorted(self.steps.items()):
+            c = su.cost(prices)
+            costs.append(c)
+            steps[name] = asdict(su) | {"cost_usd": None if c is None else round(c, 6)}
+            for k, v in asdict(su).items():
+                if isinstance(v, int):
+                    total[k] = total.get(k, 0) + v
+        # a total cost only when every step has a price: a partial sum would mislead
+        if any(c is None for c in costs):
+            total["cost_usd"] = None
+        else:
+            total["cost_usd"] = round(sum(c for c in costs if c is not None), 6)
+        models = sorted({su.model for su in self.steps.values()})
+        return {
+            "steps": steps,
+            "total": total,
+            "prices": {m: prices[m].model_dump() for m in models if m in prices},
+        }
+
+
+@runtime_checkable
+class ReportsUsage(Protocol):
+    """A generator that talked to an LLM and can say what it cost."""
+
+    def usage_report(self) -> dict[str, Any]: ...
