@@ -70,7 +70,12 @@ def test_medqa_rows_match_the_output_schema_and_are_grounded(medqa_build, hpo_kg
 def test_card_and_summary_report_stage_counts(medqa_build):
     result, out = medqa_build
     card = (out / "README.md").read_text()
-    for label in ("QA rows read", "with at least one KG path", "passed the rule checks", "exported"):
+    for label in (
+        "QA rows read",
+        "with at least one KG path",
+        "passed the rule checks",
+        "exported",
+    ):
         assert label in card
     summary = json.loads((out / "build.json").read_text())
     assert summary["counts"] == result.report.counts
