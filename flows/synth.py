@@ -25,21 +25,28 @@ import numpy as np
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
-from kgsynth.errors import ConfigError
 from kgsynth.export.rows import rows_frame
 from kgsynth.export.write import write_dataset
 from kgsynth.kg import KnowledgeGraph, load_kg
+from kgsynth.llm.client import LLMClient, Request
 from kgsynth.llm.offline import OFFLINE_MODEL
 from kgsynth.llm.prompts import KG_QUESTION
 from kgsynth.progress import progress
-from kgsynth.records import GeneratedQA, PathedQA, Reject, VerifiedQA
+from kgsynth.records import GeneratedQA, PathedQA, QARecord, Reject, VerifiedQA
 from kgsynth.report import BuildReport
 from kgsynth.synth.card import synth_card
 from kgsynth.synth.checks import ChainChecks
 from kgsynth.synth.config import SynthConfig
 from kgsynth.synth.entities import linked_qa
 from kgsynth.synth.pose import ChainKey, ChainPoser
-from kgsynth.synth.question import Complete, llm_question, offline_question
+from kgsynth.synth.question import (
+    Complete,
+    llm_question,
+    llm_request,
+    offline_question,
+    question_from_reply,
+)
+from kgsynth.synth.question import _reject as _llm_reject
 from kgsynth.synth.reasoning import ChainReasoner
 from kgsynth.synth.records import Chain, PosedChain, SynthQA
 from kgsynth.synth.sample import (
@@ -114,7 +121,11 @@ def check_chains(
 
 @_task
 def write_questions(
-    posed: list[PosedChain], kg: KnowledgeGraph, cfg: SynthConfig, complete: Complete | None
+    posed: list[PosedChain],
+    kg: KnowledgeGraph,
+    cfg: SynthConfig,
+    complete: Complete | None,
+    client: LLMClient | None = None,
 ) -> tuple[list[SynthQA], list[Reject], dict[str, str]]:
     reasoner = ChainReasoner()
     prompt_version = f"{KG_QUESTION}+{reasoner.prompt_version}"
@@ -124,9 +135,15 @@ def write_questions(
         info = {"name": "offline", "model": OFFLINE_MODEL, "prompt_version": prompt_version}
     out: list[SynthQA] = []
     rejects: list[Reject] = []
-    for p in posed:
-        rng = attempt_rng(cfg.seed, p.chain.attempt, WRITE)
-        qa = offline_question(p, rng) if complete is None else llm_question(p, complete, rng)
+    if client is not None:
+        questions = _llm_questions(posed, cfg, client)
+    else:
+        questions = []
+        for p in posed:
+            rng = attempt_rng(cfg.seed, p.chain.attempt, WRITE)
+            write = offline_question(p, rng) if complete is None else llm_question(p, complete, rng)
+            questions.append(write)
+    for p, qa in zip(posed, questions, strict=True):
         if isinstance(qa, Reject):
             rejects.append(qa)
             continue
@@ -136,6 +153,26 @@ def write_questions(
         pathed = PathedQA(linked=linked_qa(p.chain, qa), paths=[p.chain.path], n_paths_found=1)
         out.append(SynthQA(posed=p, generated=GeneratedQA(pathed=pathed, generation=gen)))
     return out, rejects, info
+
+
+def _llm_questions(
+    posed: list[PosedChain], cfg: SynthConfig, client: LLMClient
+) -> list[QARecord | Reject]:
+    """Every chain's question prompt in one batch over the run's LLM client (concurrent,
+    cached, retried), each reply checked against the chain by question_from_reply."""
+    asks = [llm_request(p, attempt_rng(cfg.seed, p.chain.attempt, WRITE)) for p in posed]
+    requests = [
+        Request.user(prompt, step="kg_question", prompt_version=KG_QUESTION, tag=p.chain.id)
+        for p, (prompt, _, _) in zip(posed, asks, strict=True)
+    ]
+    results = client.run_batch(requests)
+    out: list[QARecord | Reject] = []
+    for p, (_, options, _), res in zip(posed, asks, results, strict=True):
+        if res.error is not None or res.text is None:
+            out.append(_llm_reject(p, res.error or "llm_error", res.detail or ""))
+        else:
+            out.append(question_from_reply(p, res.text, options))
+    return out
 
 
 @_task
@@ -196,6 +233,7 @@ def export(
         "kg": report.kg,
         "sampling": sampling,
         "generator": report.generator,
+        "llm_usage": report.llm_usage,  # {} offline
         "config": cfg.model_dump(mode="json"),
     }
     return write_dataset(
@@ -226,14 +264,18 @@ def _sampling_info(kg: KnowledgeGraph, cfg: SynthConfig) -> dict[str, str]:
 def synth_from_kg(config: SynthConfig, complete: Complete | None = None) -> SynthResult:
     """KG chains from rare entities -> verified unique-answer MCQ rows (Parquet + card).
 
-    `complete` (prompt -> reply text) writes the questions when the generator is `openai`;
-    the offline generator writes them from templates and needs none.
+    With the `openai` generator the questions are written over the configured endpoint (one
+    batched, cached client per run) unless `complete` (prompt -> reply text) is given; the
+    offline generator writes them from templates and needs neither.
     """
     cfg = config
-    if cfg.generator == "openai" and complete is None:
-        raise ConfigError("generator 'openai' needs a completion function (complete=...)")
     if cfg.generator == "offline":
         complete = None
+    client = (
+        LLMClient(cfg.llm, cache_dir=cfg.cache_dir)
+        if cfg.generator == "openai" and complete is None
+        else None
+    )
     report = BuildReport()
     kg = _timed(report, "load_kg", load_graph, cfg)
     report.kg = {
@@ -261,7 +303,7 @@ def synth_from_kg(config: SynthConfig, complete: Complete | None = None) -> Synt
         rejects += rej
         seen = seen | new
         items, rej, report.generator = _timed(
-            report, "write", write_questions, posed, kg, cfg, complete
+            report, "write", write_questions, posed, kg, cfg, complete, client
         )
         rejects += rej
         good, rej = _timed(report, "verify", verify, items, kg, cfg)
@@ -273,6 +315,9 @@ def synth_from_kg(config: SynthConfig, complete: Complete | None = None) -> Synt
     progress.finish("rows")
 
     verified, report.rejects, report.counts = _settle(cfg, verified, rejects, start)
+    if client is not None:
+        report.llm_usage = client.usage_report()
+        client.close()
     files = _timed(report, "export", export, verified, kg, report, cfg, sampling)
     return SynthResult(report=report, files=files, requested=cfg.n)
 

@@ -39,7 +39,15 @@ def synth_kg(
         Path | None, typer.Option("--cache-dir", help="KG cache (default ~/.cache/kgsynth)")
     ] = None,
     generator: Annotated[
-        str | None, typer.Option("--generator", help="offline (template questions)")
+        str | None,
+        typer.Option("--generator", help="offline (template questions) or openai (LLM-written)"),
+    ] = None,
+    base_url: Annotated[
+        str | None, typer.Option("--base-url", help="OpenAI-compatible URL")
+    ] = None,
+    model: Annotated[str | None, typer.Option(help="LLM model name")] = None,
+    api_key_env: Annotated[
+        str | None, typer.Option("--api-key-env", help="env variable holding the API key")
     ] = None,
     start_type: Annotated[
         list[str] | None, typer.Option("--start-type", help="allowed start type (repeatable)")
@@ -74,10 +82,6 @@ def synth_kg(
         from kgsynth.synth.config import load_synth_config, parse_hops
 
         lo, hi = parse_hops(hops) if hops else (None, None)
-        if generator not in (None, "offline"):
-            # the LLM writer (kgsynth.synth.question.llm_question) takes any complete(prompt)
-            # callable; no HTTP client is wired to it from the command line yet
-            fail(f"--generator {generator}: synth-kg writes offline questions only for now")
         cfg = load_synth_config(
             {
                 "kg": kg,
@@ -95,6 +99,7 @@ def synth_kg(
                 "metapaths": metapath or None,
                 "n_options": n_options,
                 "max_attempts": max_attempts,
+                "llm": {"base_url": base_url, "model": model, "api_key_env": api_key_env},
             }
         )
         from flows.synth import synth_from_kg

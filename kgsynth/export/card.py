@@ -55,7 +55,7 @@ def dataset_card(report: BuildReport, cfg: BuildConfig) -> str:
         "| --- | --- | ---: |",
     ]
     lines += [f"| {s} | {r} | {n} |" for s, r, n in report.rejected_by_reason()]
-    lines += _usage_lines(report.llm_usage)
+    lines += usage_lines(report.llm_usage)
     lines += [
         "",
         "## Checks",
@@ -74,7 +74,7 @@ def dataset_card(report: BuildReport, cfg: BuildConfig) -> str:
     return "\n".join(lines)
 
 
-def _usage_lines(usage: dict[str, Any]) -> list[str]:
+def usage_lines(usage: dict[str, Any]) -> list[str]:
     """LLM requests, tokens and cost of this run, per step (nothing for an offline build)."""
     steps = usage.get("steps") or {}
     if not steps:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 
+from kgsynth.export.card import usage_lines
 from kgsynth.records import VerifiedQA
 from kgsynth.report import BuildReport
 from kgsynth.synth.config import SynthConfig
@@ -98,4 +99,5 @@ def synth_card(
         "- `build.json`: counts, timings and the run's config.",
         "",
     ]
+    lines += usage_lines(report.llm_usage)  # requests and tokens, when an LLM wrote them
     return "\n".join(lines)
