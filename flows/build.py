@@ -44,7 +44,7 @@ from kgsynth.records import (
     Reject,
     VerifiedQA,
 )
-from kgsynth.report import BuildReport
+from kgsynth.report import BuildReport, kg_summary
 from kgsynth.verify import Verifier
 
 T = TypeVar("T")
@@ -259,13 +259,7 @@ def build_dataset(config: BuildConfig) -> BuildResult:
     report.counts["input"] = batch.n_input
 
     kg = _timed(report, "load_kg", load_graph, cfg)
-    report.kg = {
-        "name": kg.name,
-        "hash": kg.hash,
-        "nodes": str(kg.n_nodes),
-        "edges": str(kg.n_edges),
-        "release": kg.meta.get("hpo_release", kg.meta.get("release", "")),
-    }
+    report.kg = kg_summary(kg)
 
     # one LLM client per build: every step shares its cache, rate limits and usage counts
     client = LLMClient(cfg.llm, cache_dir=cfg.cache_dir) if cfg.generator == "openai" else None

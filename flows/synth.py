@@ -33,7 +33,7 @@ from kgsynth.llm.offline import OFFLINE_MODEL
 from kgsynth.llm.prompts import KG_QUESTION
 from kgsynth.progress import progress
 from kgsynth.records import GeneratedQA, PathedQA, QARecord, Reject, VerifiedQA
-from kgsynth.report import BuildReport
+from kgsynth.report import BuildReport, kg_summary
 from kgsynth.synth.card import synth_card
 from kgsynth.synth.checks import ChainChecks
 from kgsynth.synth.config import SynthConfig
@@ -278,13 +278,7 @@ def synth_from_kg(config: SynthConfig, complete: Complete | None = None) -> Synt
     )
     report = BuildReport()
     kg = _timed(report, "load_kg", load_graph, cfg)
-    report.kg = {
-        "name": kg.name,
-        "hash": kg.hash,
-        "nodes": str(kg.n_nodes),
-        "edges": str(kg.n_edges),
-        "release": kg.meta.get("hpo_release", kg.meta.get("release", "")),
-    }
+    report.kg = kg_summary(kg)
     sampling = _sampling_info(kg, cfg)
 
     budget = cfg.attempt_budget

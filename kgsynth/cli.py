@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import logging
-import os
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from kgsynth.cli_common import fail
+from kgsynth.cli_common import fail, quiet_prefect, run_with_progress
 from kgsynth.cli_kg import kg_app
 from kgsynth.cli_synth import synth_kg
 from kgsynth.errors import KGSynthError
@@ -31,29 +28,6 @@ _STAGE_NAMES = {
     "quality_passed": "passed the LLM quality filter",
     "exported": "exported",
 }
-
-
-class _RichListener:
-    def __init__(self, bar: Progress) -> None:
-        self.bar = bar
-        self.tasks: dict[str, Any] = {}
-
-    def start(self, stage: str, total: int) -> None:
-        self.tasks[stage] = self.bar.add_task(stage, total=total)
-
-    def advance(self, stage: str, done: int) -> None:
-        self.bar.update(self.tasks[stage], completed=done)
-
-    def finish(self, stage: str) -> None:
-        task_id = self.tasks[stage]
-        self.bar.update(task_id, completed=self.bar.tasks[task_id].total)
-
-
-def _quiet_prefect() -> None:
-    # An ad-hoc build needs no telemetry and no per-task log lines on the terminal.
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
-    logging.getLogger("prefect").setLevel(logging.WARNING)
 
 
 @app.callback()
@@ -92,7 +66,7 @@ def build(
     cache_dir: Annotated[Path | None, typer.Option("--cache-dir")] = None,
 ) -> None:
     """Build a verified thinking-path dataset (defaults: the sample QA, the HPO KG, offline)."""
-    _quiet_prefect()
+    quiet_prefect()
     from kgsynth.config import load_config
 
     overrides = {
@@ -109,21 +83,8 @@ def build(
     try:
         cfg = load_config(config, overrides)
         from flows.build import build_dataset
-        from kgsynth.progress import progress
 
-        with Progress(
-            TextColumn("{task.description:>10}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=console,
-            transient=False,
-        ) as bar:
-            progress.listener = _RichListener(bar)
-            try:
-                result = build_dataset(cfg)
-            finally:
-                progress.listener = None
+        result = run_with_progress(build_dataset, cfg)
     except KGSynthError as e:
         fail(str(e))
     _print_summary(result)

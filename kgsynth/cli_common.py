@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
-from typing import NoReturn
+import logging
+import os
+from collections.abc import Callable
+from typing import Any, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
 from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+T = TypeVar("T")
 
 err = Console(stderr=True)
 
@@ -16,3 +22,47 @@ def fail(message: str) -> NoReturn:
     # soft_wrap: a file path in the message must stay on one line to be copied
     err.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)
     raise typer.Exit(2)
+
+
+class RichListener:
+    """Shows the pipeline's stage progress (kgsynth.progress) as rich progress bars."""
+
+    def __init__(self, bar: Progress) -> None:
+        self.bar = bar
+        self.tasks: dict[str, Any] = {}
+
+    def start(self, stage: str, total: int) -> None:
+        self.tasks[stage] = self.bar.add_task(stage, total=total)
+
+    def advance(self, stage: str, done: int) -> None:
+        self.bar.update(self.tasks[stage], completed=done)
+
+    def finish(self, stage: str) -> None:
+        task_id = self.tasks[stage]
+        self.bar.update(task_id, completed=self.bar.tasks[task_id].total)
+
+
+def quiet_prefect() -> None:
+    # An ad-hoc run needs no telemetry and no per-task log lines on the terminal.
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    logging.getLogger("prefect").setLevel(logging.WARNING)
+
+
+def run_with_progress(flow_fn: Callable[..., T], *args: Any) -> T:
+    """Run a flow in-process with a progress bar per stage on stderr."""
+    from kgsynth.progress import progress
+
+    with Progress(
+        TextColumn("{task.description:>10}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=False,
+    ) as bar:
+        progress.listener = RichListener(bar)
+        try:
+            return flow_fn(*args)
+        finally:
+            progress.listener = None

@@ -7,10 +7,9 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from kgsynth.cli_common import err, fail
+from kgsynth.cli_common import err, fail, quiet_prefect, run_with_progress
 from kgsynth.errors import KGSynthError
 
 
@@ -75,9 +74,7 @@ def synth_kg(
     ] = None,
 ) -> None:
     """Pose KG chains from rare entities as questions whose answer is unique in the KG."""
-    from kgsynth.cli import _quiet_prefect, _RichListener
-
-    _quiet_prefect()
+    quiet_prefect()
     try:
         from kgsynth.synth.config import load_synth_config, parse_hops
 
@@ -103,21 +100,8 @@ def synth_kg(
             }
         )
         from flows.synth import synth_from_kg
-        from kgsynth.progress import progress
 
-        with Progress(
-            TextColumn("{task.description:>10}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=err,
-            transient=False,
-        ) as bar:
-            progress.listener = _RichListener(bar)
-            try:
-                result = synth_from_kg(cfg)
-            finally:
-                progress.listener = None
+        result = run_with_progress(synth_from_kg, cfg)
     except KGSynthError as e:
         fail(str(e))
     _print_summary(result)

@@ -38,3 +38,14 @@ class BuildReport:
                 f"row accounting broken: input {n_in} != exported {self.exported} "
                 f"+ rejected {len(self.rejects)}"
             )
+
+
+def kg_summary(kg: Any) -> dict[str, str]:
+    """What the card and build.json say about the KG a run used."""
+    return {
+        "name": kg.name,
+        "hash": kg.hash,
+        "nodes": str(kg.n_nodes),
+        "edges": str(kg.n_edges),
+        "release": kg.meta.get("hpo_release", kg.meta.get("release", "")),
+    }

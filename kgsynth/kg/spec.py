@@ -14,22 +14,11 @@ from pathlib import Path
 
 from kgsynth.errors import InputError, UnknownKGError
 from kgsynth.kg.delimited import read_head, sniff_header
+from kgsynth.kg.tabular import PRIMEKG_COLUMNS
 
 BUILTIN_KGS = ("hpo",)
 FORMATS = ("primekg", "triples", "hetionet", "kgx")
-PRIMEKG_ONLY = {
-    "display_relation",
-    "x_index",
-    "x_id",
-    "x_type",
-    "x_name",
-    "x_source",
-    "y_index",
-    "y_id",
-    "y_type",
-    "y_name",
-    "y_source",
-}
+PRIMEKG_ONLY = set(PRIMEKG_COLUMNS) - {"relation"}  # any of these means PrimeKG
 # node/edge file kinds of each two-file format, and the loader format they make
 _PAIRS = {"hetionet": ("hetionet-nodes", "hetionet-edges"), "kgx": ("kgx-nodes", "kgx-edges")}
 _SUFFIXES = re.compile(r"(\.(gz|bz2))?$")
