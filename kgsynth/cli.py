@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
-from kgsynth.cli_common import fail, quiet_prefect, run_with_progress
+from kgsynth.cli_common import fail, print_summary, quiet_prefect, run_with_progress
 from kgsynth.cli_kg import kg_app
 from kgsynth.cli_synth import synth_kg
 from kgsynth.errors import KGSynthError
@@ -87,33 +86,7 @@ def build(
         result = run_with_progress(build_dataset, cfg)
     except KGSynthError as e:
         fail(str(e))
-    _print_summary(result)
-
-
-def _print_summary(result: Any) -> None:
-    report = result.report
-    n_in = report.counts.get("input", 0) or 1
-    table = Table(title="kgsynth build")
-    table.add_column("stage")
-    table.add_column("rows", justify="right")
-    table.add_column("% of input", justify="right")
-    for key, label in _STAGE_NAMES.items():
-        if key not in report.counts:
-            continue  # a stage that did not run (the quality filter runs with an LLM only)
-        n = report.counts[key]
-        table.add_row(label, str(n), f"{100 * n / n_in:.1f}%")
-    table.add_section()
-    for stage, reason, n in report.rejected_by_reason():
-        table.add_row(f"rejected: {stage}/{reason}", str(n), f"{100 * n / n_in:.1f}%")
-    out = Console()
-    out.print(table)
-    secs = ", ".join(f"{k} {v:.1f}s" for k, v in report.seconds.items())
-    out.print(f"time: {secs}")
-    out.print(
-        f"input {report.counts.get('input', 0)} = exported {report.exported} "
-        f"+ rejected {len(report.rejects)}"
-    )
-    out.print(f"wrote {result.files['data']} and {result.files['card']}")
+    print_summary(result, "kgsynth build", _STAGE_NAMES)
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
 
 T = TypeVar("T")
 
@@ -66,3 +67,28 @@ def run_with_progress(flow_fn: Callable[..., T], *args: Any) -> T:
             return flow_fn(*args)
         finally:
             progress.listener = None
+
+
+def print_summary(result: Any, title: str, stages: dict[str, str], unit: str = "input") -> None:
+    """Stage counts (stages that ran), rejects by reason, timings and the balance line."""
+    report = result.report
+    n_in = report.counts.get("input", 0) or 1
+    table = Table(title=title)
+    table.add_column("stage")
+    table.add_column("rows" if unit == "input" else unit, justify="right")
+    table.add_column(f"% of {unit}", justify="right")
+    for key, label in stages.items():
+        if key in report.counts:  # a stage that did not run has no count
+            n = report.counts[key]
+            table.add_row(label, str(n), f"{100 * n / n_in:.1f}%")
+    table.add_section()
+    for stage, reason, n in report.rejected_by_reason():
+        table.add_row(f"rejected: {stage}/{reason}", str(n), f"{100 * n / n_in:.1f}%")
+    out = Console()
+    out.print(table)
+    out.print("time: " + ", ".join(f"{k} {v:.1f}s" for k, v in report.seconds.items()))
+    out.print(
+        f"{unit} {report.counts.get('input', 0)} = exported {report.exported} "
+        f"+ rejected {len(report.rejects)}"
+    )
+    out.print(f"wrote {result.files['data']} and {result.files['card']}")

@@ -6,10 +6,8 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
-from kgsynth.cli_common import err, fail, quiet_prefect, run_with_progress
+from kgsynth.cli_common import err, fail, print_summary, quiet_prefect, run_with_progress
 from kgsynth.errors import KGSynthError
 
 
@@ -117,23 +115,4 @@ def synth_kg(
 def _print_summary(result: Any) -> None:
     from kgsynth.synth.card import STAGES
 
-    report = result.report
-    n_in = report.counts.get("input", 0) or 1
-    table = Table(title="kgsynth synth-kg")
-    table.add_column("stage")
-    table.add_column("attempts", justify="right")
-    table.add_column("% of attempts", justify="right")
-    for key, label in STAGES.items():
-        n = report.counts.get(key, 0)
-        table.add_row(label, str(n), f"{100 * n / n_in:.1f}%")
-    table.add_section()
-    for stage, reason, n in report.rejected_by_reason():
-        table.add_row(f"rejected: {stage}/{reason}", str(n), f"{100 * n / n_in:.1f}%")
-    out = Console()
-    out.print(table)
-    out.print("time: " + ", ".join(f"{k} {v:.1f}s" for k, v in report.seconds.items()))
-    out.print(
-        f"attempts {report.counts.get('input', 0)} = exported {report.exported} "
-        f"+ rejected {len(report.rejects)}"
-    )
-    out.print(f"wrote {result.files['data']} and {result.files['card']}")
+    print_summary(result, "kgsynth synth-kg", dict(STAGES), unit="attempts")
