@@ -8,7 +8,15 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from kgsynth.cli_common import fail, print_summary, quiet_prefect, run_with_progress
+from kgsynth.cli_common import (
+    ApiKeyEnvOption,
+    BaseUrlOption,
+    ModelOption,
+    fail,
+    print_summary,
+    quiet_prefect,
+    run_with_progress,
+)
 from kgsynth.cli_kg import kg_app
 from kgsynth.cli_synth import synth_kg
 from kgsynth.errors import KGSynthError
@@ -55,13 +63,9 @@ def build(
     max_hops: Annotated[int | None, typer.Option("--max-hops")] = None,
     k: Annotated[int | None, typer.Option("--k", help="paths kept per entity pair")] = None,
     max_paths: Annotated[int | None, typer.Option("--max-paths")] = None,
-    base_url: Annotated[
-        str | None, typer.Option("--base-url", help="OpenAI-compatible URL")
-    ] = None,
-    model: Annotated[str | None, typer.Option(help="LLM model name")] = None,
-    api_key_env: Annotated[
-        str | None, typer.Option("--api-key-env", help="env variable holding the API key")
-    ] = None,
+    base_url: BaseUrlOption = None,
+    model: ModelOption = None,
+    api_key_env: ApiKeyEnvOption = None,
     cache_dir: Annotated[Path | None, typer.Option("--cache-dir")] = None,
 ) -> None:
     """Build a verified thinking-path dataset (defaults: the sample QA, the HPO KG, offline)."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable
-from typing import Any, NoReturn, TypeVar
+from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
@@ -14,6 +14,13 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 T = TypeVar("T")
+
+# the LLM endpoint flags, the same for every command that can call a model
+BaseUrlOption = Annotated[str | None, typer.Option("--base-url", help="OpenAI-compatible URL")]
+ModelOption = Annotated[str | None, typer.Option(help="LLM model name")]
+ApiKeyEnvOption = Annotated[
+    str | None, typer.Option("--api-key-env", help="env variable holding the API key")
+]
 
 err = Console(stderr=True)
 

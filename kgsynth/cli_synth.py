@@ -7,7 +7,16 @@ from typing import Annotated, Any
 
 import typer
 
-from kgsynth.cli_common import err, fail, print_summary, quiet_prefect, run_with_progress
+from kgsynth.cli_common import (
+    ApiKeyEnvOption,
+    BaseUrlOption,
+    ModelOption,
+    err,
+    fail,
+    print_summary,
+    quiet_prefect,
+    run_with_progress,
+)
 from kgsynth.errors import KGSynthError
 
 
@@ -39,13 +48,9 @@ def synth_kg(
         str | None,
         typer.Option("--generator", help="offline (template questions) or openai (LLM-written)"),
     ] = None,
-    base_url: Annotated[
-        str | None, typer.Option("--base-url", help="OpenAI-compatible URL")
-    ] = None,
-    model: Annotated[str | None, typer.Option(help="LLM model name")] = None,
-    api_key_env: Annotated[
-        str | None, typer.Option("--api-key-env", help="env variable holding the API key")
-    ] = None,
+    base_url: BaseUrlOption = None,
+    model: ModelOption = None,
+    api_key_env: ApiKeyEnvOption = None,
     start_type: Annotated[
         list[str] | None, typer.Option("--start-type", help="allowed start type (repeatable)")
     ] = None,

@@ -33,10 +33,15 @@ TRIPLE_COLUMNS = ["head", "relation", "tail"]
 TRIPLE_OPTIONAL = ["head_type", "tail_type", "head_name", "tail_name"]
 
 
-def _nodes_from(ends: list[pl.DataFrame]) -> pl.DataFrame:
-    # per id, the first name and type that some row gives (null where no row gives one)
+def _nodes_from(df: pl.DataFrame, *ends: tuple[str, str, str]) -> pl.DataFrame:
+    """Node table from the (id, name, type) columns of each edge end; per id, the first name
+    and type that some row gives (null where no row gives one)."""
+    frames = [
+        df.select(pl.col(i).alias("id"), pl.col(n).alias("name"), pl.col(t).alias("type"))
+        for i, n, t in ends
+    ]
     return (
-        pl.concat(ends)
+        pl.concat(frames)
         .group_by("id", maintain_order=True)
         .agg(pl.col("name").drop_nulls().first(), pl.col("type").drop_nulls().first())
         .with_columns(pl.lit([], dtype=pl.List(pl.String)).alias("synonyms"))
@@ -54,20 +59,10 @@ def load_primekg(path: Path, name: str | None = None) -> KnowledgeGraph:
         (pl.col("x_source") + ":" + pl.col("x_id")).alias("h"),
         (pl.col("y_source") + ":" + pl.col("y_id")).alias("t"),
     )
-    nodes = _nodes_from(
-        [
-            df.select(
-                pl.col("h").alias("id"),
-                pl.col("x_name").alias("name"),
-                pl.col("x_type").alias("type"),
-            ),
-            df.select(
-                pl.col("t").alias("id"),
-                pl.col("y_name").alias("name"),
-                pl.col("y_type").alias("type"),
-            ),
-        ]
-    ).with_columns(pl.when(pl.col("name") != "").then("name").otherwise("id").alias("name"))
+    nodes = _nodes_from(df, ("h", "x_name", "x_type"), ("t", "y_name", "y_type"))
+    nodes = nodes.with_columns(
+        pl.when(pl.col("name") != "").then("name").otherwise("id").alias("name")
+    )
     edges = _primekg_edges(df.select("h", "relation", "t", "x_type", "y_type"))
     meta = {"source": str(path), "format": "primekg", "vocab": vocab.VOCAB_VERSION}
     return KnowledgeGraph.from_frames(name or path.stem, nodes, edges, meta, source=str(path))
@@ -116,18 +111,7 @@ def load_triples(path: Path, name: str | None = None) -> KnowledgeGraph:
             blank = pl.col(c).str.strip_chars() == ""
             df = df.with_columns(pl.when(~blank).then(pl.col(c)).alias(c))
     nodes = _nodes_from(
-        [
-            df.select(
-                pl.col("head").alias("id"),
-                pl.col("head_name").alias("name"),
-                pl.col("head_type").alias("type"),
-            ),
-            df.select(
-                pl.col("tail").alias("id"),
-                pl.col("tail_name").alias("name"),
-                pl.col("tail_type").alias("type"),
-            ),
-        ]
+        df, ("head", "head_name", "head_type"), ("tail", "tail_name", "tail_type")
     ).with_columns(pl.coalesce("name", "id").alias("name"), pl.col("type").fill_null("entity"))
     return KnowledgeGraph.from_frames(
         name or path.stem,

@@ -28,14 +28,8 @@ from kgsynth.paths.result import EMPTY, PathSet, found_path
 
 def gather_neighbours(kg: KnowledgeGraph, frontier: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """All (source, neighbour) pairs of the CSR rows in `frontier`, vectorised."""
-    starts = kg.indptr[frontier]
-    lens = kg.indptr[frontier + 1] - starts
-    total = int(lens.sum())
-    if total == 0:
-        return np.empty(0, np.int64), np.empty(0, np.int64)
-    src = np.repeat(frontier, lens)
-    offs = np.arange(total, dtype=np.int64) - np.repeat(np.cumsum(lens) - lens, lens)
-    return src, kg.indices[np.repeat(starts, lens) + offs].astype(np.int64)
+    src, idx = csr_entries(kg, frontier, None)
+    return src, kg.indices[idx].astype(np.int64)
 
 
 @dataclass
@@ -552,6 +546,26 @@ def count_dag_paths(dag: LayeredDAG, limit: int) -> tuple[int, bool]:
     return n, True
 
 
+def counted_metapath_dag(
+    kg: KnowledgeGraph,
+    src: np.ndarray,
+    dst: np.ndarray,
+    masks: Masks,
+    max_hops: int,
+    count_limit: int,
+) -> tuple[LayeredDAG, int, bool] | None:
+    """The metapath's DAG with its path count (and whether the count is exact), or None
+    when the metapath is longer than max_hops or matches nothing."""
+    assert masks.hops is not None
+    if masks.hops > max_hops:
+        return None
+    dag = metapath_dag(kg, src, dst, masks)
+    if dag is None:
+        return None
+    count, exact = count_dag_paths(dag, count_limit)
+    return dag, count, exact
+
+
 def shortest_paths(
     kg: KnowledgeGraph,
     sources: NodeSet,
@@ -579,12 +593,10 @@ def shortest_paths(
         return EMPTY
     costs = cached_node_costs(kg) if costs is None else costs
     if masks.hops is not None:
-        if masks.hops > max_hops:
+        counted = counted_metapath_dag(kg, src, dst, masks, max_hops, count_limit)
+        if counted is None:
             return EMPTY
-        dag = metapath_dag(kg, src, dst, masks)
-        if dag is None:
-            return EMPTY
-        count, exact = count_dag_paths(dag, count_limit)
+        dag, count, exact = counted
         dags = [dag] if count else []
     else:
         dags = shortest_dags(kg, src, dst, max_hops, masks.node_ok, masks.entry_ok)

@@ -19,11 +19,10 @@ from kgsynth.paths.result import EMPTY, PathSet, found_path, path_score
 from kgsynth.paths.search import (
     NodeSet,
     cached_node_costs,
-    count_dag_paths,
+    counted_metapath_dag,
     csr_entries,
     endpoints,
     lex_dag_paths,
-    metapath_dag,
     shortest_dags,
 )
 
@@ -124,12 +123,10 @@ def simple_paths(
         return EMPTY
     costs = cached_node_costs(kg)
     if masks.hops is not None:
-        if masks.hops > max_hops:
+        counted = counted_metapath_dag(kg, src, dst, masks, max_hops, count_limit)
+        if counted is None:
             return EMPTY
-        dag = metapath_dag(kg, src, dst, masks)
-        if dag is None:
-            return EMPTY
-        count, exact = count_dag_paths(dag, count_limit)
+        dag, count, exact = counted
         hop_masks = dag.hop_masks
         found = list(islice(lex_dag_paths(dag), cap))
     else:
