@@ -25,12 +25,15 @@ import numpy as np
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
+from kgsynth import resources
+from kgsynth.config import LinkingConfig
 from kgsynth.export.rows import rows_frame
 from kgsynth.export.write import write_dataset
 from kgsynth.kg import KnowledgeGraph, load_kg
 from kgsynth.llm.client import LLMClient, Request
 from kgsynth.llm.offline import OFFLINE_MODEL
 from kgsynth.llm.prompts import KG_QUESTION
+from kgsynth.llm.structured import StructuredRunner
 from kgsynth.progress import progress
 from kgsynth.records import GeneratedQA, PathedQA, QARecord, Reject, VerifiedQA
 from kgsynth.report import BuildReport, kg_summary
@@ -57,7 +60,7 @@ from kgsynth.synth.sample import (
     attempt_rng,
     build_plans,
 )
-from kgsynth.verify import Verifier
+from kgsynth.verify.suite import VerifySuite
 
 T = TypeVar("T")
 
@@ -69,7 +72,6 @@ _FUNNEL = (
     ("generated", "generate"),
     ("verified", "verify"),
 )
-_CHECKS = ("kg_faithful", "answer_match", "no_leakage", "answer_unique", "distractors_fail_chain")
 
 
 @dataclass
@@ -177,14 +179,22 @@ def _llm_questions(
 
 @_task
 def verify(
-    items: list[SynthQA], kg: KnowledgeGraph, cfg: SynthConfig
+    items: list[SynthQA], kg: KnowledgeGraph, cfg: SynthConfig, runner: StructuredRunner | None
 ) -> tuple[list[VerifiedQA], list[Reject]]:
-    """The build's Verifier, plus the synthesis checks recorded in the same Checks."""
-    verifier, chain_checks = Verifier(kg, cfg.verify), ChainChecks(kg)
+    """The build's checks (kgsynth.verify.suite), plus the synthesis checks in the same Checks."""
+    # claims are found in the trace by the linker a build would use (its index is cached)
+    finder = (
+        resources.worker_linker(kg, LinkingConfig(), cfg.cache_dir)
+        if cfg.verify.claims.enabled
+        else None
+    )
+    suite = VerifySuite.for_config(kg, cfg.verify, finder=finder, runner=runner)
+    chain_checks = ChainChecks(kg)
     passed: list[VerifiedQA] = []
     rejects: list[Reject] = []
-    for item in items:
-        v = verifier(item.generated)
+    with progress.muted():  # no bars per round: the run's bar counts rows
+        results = suite.run([i.generated for i in items])
+    for item, v in zip(items, results, strict=True):
         qa = item.generated.pathed.linked.qa
         unique, fail, reasons = chain_checks(
             qa, item.posed.chain.path, [d.id for d in item.posed.distractors]
@@ -197,14 +207,13 @@ def verify(
             }
         )
         if checks.passed:
-            passed.append(VerifiedQA(generated=item.generated, checks=checks))
+            passed.append(v.model_copy(update={"checks": checks}))
         else:
-            failed = [name for name in _CHECKS if getattr(checks, name) is False]
             rejects.append(
                 Reject(
                     id=qa.id,
                     stage="verify",
-                    reason="+".join(failed),
+                    reason="+".join(checks.failed()),
                     detail="; ".join(checks.reasons),
                 )
             )
@@ -276,6 +285,7 @@ def synth_from_kg(config: SynthConfig, complete: Complete | None = None) -> Synt
         if cfg.generator == "openai" and complete is None
         else None
     )
+    runner = StructuredRunner(client) if client is not None else None
     report = BuildReport()
     kg = _timed(report, "load_kg", load_graph, cfg)
     report.kg = kg_summary(kg)
@@ -300,7 +310,7 @@ def synth_from_kg(config: SynthConfig, complete: Complete | None = None) -> Synt
             report, "write", write_questions, posed, kg, cfg, complete, client
         )
         rejects += rej
-        good, rej = _timed(report, "verify", verify, items, kg, cfg)
+        good, rej = _timed(report, "verify", verify, items, kg, cfg, runner)
         rejects += rej
         verified += good
         start += size

@@ -17,17 +17,22 @@ from kgsynth.cli_common import (
     quiet_prefect,
     run_with_progress,
 )
+from kgsynth.cli_inspect import inspect_dataset
 from kgsynth.cli_kg import kg_app
 from kgsynth.cli_synth import synth_kg
+from kgsynth.cli_verify import verify
 from kgsynth.errors import KGSynthError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 app.add_typer(kg_app, name="kg")
 app.command("synth-kg")(synth_kg)
+app.command("inspect")(inspect_dataset)
+app.command("verify")(verify)
 console = Console(stderr=True)
 
 _STAGE_NAMES = {
     "input": "QA rows read",
+    "deduplicated": "valid and not a duplicate",
     "linked": "linked (question + answer entity)",
     "with_path": "with a KG path",
     "generated": "generated",

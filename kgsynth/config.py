@@ -7,9 +7,17 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from kgsynth.errors import ConfigError
+from kgsynth.records import ScoreKind
 
 DEFAULT_SAMPLE_QA = Path(__file__).resolve().parent.parent / "data" / "sample_qa.jsonl"
 
@@ -65,10 +73,56 @@ class LLMConfig(_Strict):
     json_mode: Literal["json_schema", "json_object", "prompt"] = "prompt"
 
 
+class LikelihoodVerifierConfig(_Strict):
+    """The likelihood verifier (kgsynth.verify.likelihood): runs when model_path is set."""
+
+    # a local Hugging Face causal-LM folder (nothing is downloaded); only `load` reads it
+    model_path: Path | None = None
+    dtype: Literal["auto", "fp32", "bf16", "fp16"] = "auto"  # auto: bf16 on CUDA, fp32 on CPU
+    device: Literal["auto", "cpu", "cuda"] = "auto"  # auto: CUDA when available
+    margin: float = Field(0.0, ge=0.0)  # gold score minus best other score must reach this
+    score: ScoreKind = "both"  # both: mean of the letter and text per-token log-probs
+    # padded tokens per forward (see lm_batches); auto: from free memory and the model's shape
+    max_batch_tokens: int | Literal["auto"] = "auto"
+    batch_size: int | None = Field(None, ge=1)  # cap on rows per batch (None: budget only)
+    memory_fraction: float = Field(0.5, gt=0.0, le=0.95)  # of free memory, for "auto"
+    padding_side: Literal["left", "right"] = "left"
+    longest_first: bool = True
+    attn_implementation: str | None = "sdpa"
+    # torch.compile the model (dynamic shapes): fuses the elementwise work between GEMMs,
+    # which pays on a GPU; the first batches then take tens of seconds to compile
+    compile: bool = False
+
+
+class ClaimCheckConfig(_Strict):
+    """Claim-level KG faithfulness (kgsynth.verify.claims)."""
+
+    enabled: bool = True
+    max_hops: int = Field(2, ge=1, le=6)
+    max_intermediate_degree: int | None = Field(1000, ge=1)  # None: any hub may connect
+    max_unsupported_ratio: float = Field(0.2, ge=0.0, le=1.0)  # unsupported / claims
+    include_conclusion: bool = False
+
+
+class FreeTextMatchConfig(_Strict):
+    """How answer_match reads rows without options (free-text answers). Rows with options
+    are matched by letter; "rule" is normalised-text containment, "embedding" the cosine of
+    a local sentence-embedding model, "judge" an LLM judge through the OpenAI client."""
+
+    method: Literal["rule", "embedding", "judge"] = "rule"
+    model_path: Path | None = None  # embedding: a local Hugging Face encoder folder
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    threshold: float = Field(0.85, ge=-1.0, le=1.0)  # embedding: min cosine to gold
+    batch_size: int = Field(64, ge=1)
+
+
 class VerifyConfig(_Strict):
     kg_faithful: bool = True
     answer_match: bool = True
     no_leakage: bool = True
+    free_text: FreeTextMatchConfig = Field(default_factory=FreeTextMatchConfig)
+    claims: ClaimCheckConfig = Field(default_factory=ClaimCheckConfig)
+    likelihood: LikelihoodVerifierConfig = Field(default_factory=LikelihoodVerifierConfig)
 
 
 class ChainConfig(_Strict):
@@ -94,6 +148,50 @@ class ChainConfig(_Strict):
         }
 
 
+class DedupConfig(_Strict):
+    """Duplicate questions across the input files, dropped before linking (first one kept).
+
+    Exact: the same normalised text (NFKC, lower case, punctuation and spacing folded) of the
+    question and its sorted options. Near: MinHash + LSH over word shingles of that text,
+    each candidate confirmed by its exact shingle Jaccard.
+    """
+
+    enabled: bool = True
+    near: bool = True  # off: exact duplicates only
+    # Jaccard of word 3-shingles at or above which two questions are one. A one-word edit
+    # of a 100-word vignette scores ~0.94; the same vignette asking another question with
+    # other options 0.75-0.85 (MedQA's closest pair: 0.75), and a one-word edit of a short
+    # question, which may change its meaning, ~0.7-0.8: 0.9 merges the first only
+    threshold: float = Field(0.9, gt=0.0, le=1.0)
+    ngram: int = Field(3, ge=1, le=10)  # words per shingle
+    include_options: bool = True  # the options are part of the question
+    num_perm: int = Field(128, ge=16, le=1024)  # MinHash permutations
+    seed: int = 1
+
+
+class RunConfig(_Strict):
+    """How a build's work is split and where it runs (kgsynth/runs.py, flows/build.py)."""
+
+    shard_size: int | None = Field(128, ge=1)  # QA rows per shard task; None: one shard
+    # local: shards one after another in this process; dask: on Dask worker processes
+    task_runner: Literal["local", "dask"] = "local"
+    dask_address: str | None = None  # an existing Dask scheduler, e.g. tcp://host:8786
+    n_workers: int = Field(2, ge=1)  # worker processes of the LocalCluster (no address)
+    threads_per_worker: int = Field(1, ge=1)  # the stages are CPU-bound Python: keep 1
+    # persist each shard's result keyed by its rows, config, KG and code: a re-run (after a
+    # crash, say) takes finished shards from disk and redoes only the rest
+    cache_results: bool = True
+    result_dir: Path | None = None  # None: <cache_dir>/prefect-results
+    retries: int = Field(1, ge=0)  # per shard; config errors are never retried
+    retry_delay_s: float = Field(2.0, ge=0)
+
+    @model_validator(mode="after")
+    def _address_means_dask(self) -> RunConfig:
+        if self.dask_address and self.task_runner != "dask":
+            raise ValueError("dask_address is set: task_runner must be 'dask'")
+        return self
+
+
 class BuildConfig(_Strict):
     qa: list[Path] = Field(default_factory=list)  # empty: the team's sample in data/
     kg: str = "hpo"
@@ -108,6 +206,8 @@ class BuildConfig(_Strict):
     llm: LLMConfig = Field(default_factory=LLMConfig)
     verify: VerifyConfig = Field(default_factory=VerifyConfig)
     chain: ChainConfig = Field(default_factory=ChainConfig)
+    dedup: DedupConfig = Field(default_factory=DedupConfig)
+    run: RunConfig = Field(default_factory=RunConfig)
 
     @field_validator("cache_dir")
     @classmethod
@@ -153,9 +253,14 @@ def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def load_config(file: Path | None = None, overrides: dict[str, Any] | None = None) -> BuildConfig:
-    """File values first, then flag overrides (None values are ignored); validated once."""
-    data: dict[str, Any] = read_config_file(file) if file else {}
+def load_config(
+    file: Path | None = None,
+    overrides: dict[str, Any] | None = None,
+    base: dict[str, Any] | None = None,
+) -> BuildConfig:
+    """`base` (e.g. a dataset's recorded build config), then the file's values, then flag
+    overrides (None values are ignored); validated once."""
+    data: dict[str, Any] = _merge(base or {}, read_config_file(file) if file else {})
     if overrides:
         data = _merge(data, _drop_none(overrides))
     try:

@@ -6,6 +6,9 @@ no listener (a scheduled Prefect run) the calls cost nothing.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Protocol
 
 
@@ -15,21 +18,39 @@ class Listener(Protocol):
     def finish(self, stage: str) -> None: ...
 
 
+# set inside one shard of a sharded build: its per-stage counts would restart with every
+# shard, so the flow shows one bar over all rows instead (a context variable, so the shard's
+# thread alone is muted, not the flow's)
+_muted: ContextVar[bool] = ContextVar("kgsynth_progress_muted", default=False)
+
+
 class _Progress:
     def __init__(self) -> None:
         self.listener: Listener | None = None
 
+    def _on(self) -> Listener | None:
+        return None if _muted.get() else self.listener
+
     def start(self, stage: str, total: int) -> None:
-        if self.listener:
-            self.listener.start(stage, total)
+        if listener := self._on():
+            listener.start(stage, total)
 
     def advance(self, stage: str, done: int) -> None:
-        if self.listener:
-            self.listener.advance(stage, done)
+        if listener := self._on():
+            listener.advance(stage, done)
 
     def finish(self, stage: str) -> None:
-        if self.listener:
-            self.listener.finish(stage)
+        if listener := self._on():
+            listener.finish(stage)
+
+    @contextmanager
+    def muted(self, on: bool = True) -> Iterator[None]:
+        """No progress reported from this context while `on`."""
+        token = _muted.set(on)
+        try:
+            yield
+        finally:
+            _muted.reset(token)
 
 
 progress = _Progress()

@@ -7,7 +7,11 @@ record it was given.
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field
+
+ScoreKind = Literal["letter", "text", "both"]
 
 
 class _Frozen(BaseModel):
@@ -109,14 +113,72 @@ class Checks(_Frozen):
     # MedReason's quality filter (None when it did not run): the answer reached from the
     # reasoning with its conclusion cut off agrees with the gold answer
     quality_filter: bool | None = None
+    # claim-level KG faithfulness and the likelihood verifier (None when they did not run)
+    claims: bool | None = None
+    likelihood: bool | None = None
     reasons: list[str] = Field(default_factory=list)
+
+    def failed(self) -> list[str]:
+        """Names of the checks that failed, in field order (the reject reason)."""
+        return [k for k, v in self if isinstance(v, bool) and v is False]
 
     @property
     def passed(self) -> bool:
-        optional = (self.answer_unique, self.distractors_fail_chain, self.quality_filter)
-        return self.kg_faithful and self.answer_match and self.no_leakage and False not in optional
+        return not self.failed()
+
+
+class OptionScore(_Frozen):
+    letter: str
+    letter_logprob: float  # sum over the letter's tokens
+    letter_tokens: int
+    text_logprob: float  # sum over the text's tokens
+    text_tokens: int
+    text_mean: float  # text_logprob / text_tokens
+    score: float  # the configured score (per-token means)
+
+
+class OptionScores(_Frozen):
+    """One row's verdict, with every option's scores (serialisable into the exported row)."""
+
+    id: str
+    options: list[OptionScore] = Field(default_factory=list)
+    gold: str | None = None
+    best: str | None = None  # top-scoring option
+    rank: int | None = None  # gold's rank, 1 = first; ties count against gold
+    margin: float | None = None  # gold score - best other score
+    passed: bool
+    skipped: str | None = None  # why the row was not scored ("no_options", "too_long", ...)
+    score_kind: ScoreKind
+    prompt_version: str  # of the scoring prompt (kgsynth.verify.lm_prompt)
+    model: str = ""  # the scoring model's folder name
+
+
+class ClaimReport(_Frozen):
+    """Per-row counts (serialisable into the exported row)."""
+
+    sentences: int
+    claims: int  # sentences naming >= 2 KG entities
+    supported: int
+    unsupported: int
+    unsupported_claims: list[str] = Field(default_factory=list)
+    passed: bool
+
+    @property
+    def unsupported_ratio(self) -> float:
+        return self.unsupported / self.claims if self.claims else 0.0
+
+
+class AnswerMatch(_Frozen):
+    """How answer_match was decided for a row (the evidence behind the boolean)."""
+
+    method: Literal["letter", "rule", "embedding", "judge"]
+    similarity: float | None = None  # embedding: best cosine of the conclusion vs gold
+    judged: str | None = None  # judge: what was compared with gold
 
 
 class VerifiedQA(_Frozen):
     generated: GeneratedQA
     checks: Checks
+    answer: AnswerMatch | None = None
+    claims: ClaimReport | None = None
+    likelihood: OptionScores | None = None

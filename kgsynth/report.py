@@ -9,7 +9,16 @@ from typing import Any
 from kgsynth.records import Reject
 
 # stages a build may report, in order; a stage that did not run has no count
-STAGES = ("input", "linked", "with_path", "generated", "verified", "quality_passed", "exported")
+STAGES = (
+    "input",
+    "deduplicated",
+    "linked",
+    "with_path",
+    "generated",
+    "verified",
+    "quality_passed",
+    "exported",
+)
 
 
 @dataclass
@@ -21,6 +30,8 @@ class BuildReport:
     linker: dict[str, str] = field(default_factory=dict)  # index cached or built, threshold
     generator: dict[str, str] = field(default_factory=dict)  # name, model, prompt_version
     llm_usage: dict[str, Any] = field(default_factory=dict)  # kgsynth.llm.usage report; {} offline
+    dedup: dict[str, Any] = field(default_factory=dict)  # kgsynth.qa.dedup summary; {} if none
+    run: dict[str, Any] = field(default_factory=dict)  # shards, cache hits, workers
 
     @property
     def exported(self) -> int:

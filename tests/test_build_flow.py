@@ -14,6 +14,8 @@ from typer.testing import CliRunner
 from flows.build import build_dataset
 from kgsynth.cli import app
 from kgsynth.config import load_config
+from kgsynth.export import read_dataset
+from kgsynth.export.hub import data_file
 from kgsynth.schemas import CONFIG_SCHEMA_PATH
 
 ROW_SCHEMA = json.loads((CONFIG_SCHEMA_PATH.parent / "output_row.schema.json").read_text())
@@ -29,7 +31,7 @@ def medqa_build(medqa_path: Path, cache_dir: Path, tmp_path_factory: pytest.Temp
 def test_medqa_build_counts_add_up(medqa_build):
     result, out = medqa_build
     rep = result.report
-    data = pl.read_parquet(out / "data.parquet")
+    data = read_dataset(out)
     rejects = pl.read_parquet(out / "rejects.parquet")
     assert rep.counts["input"] == 1273
     assert data.height == rep.counts["verified"]
@@ -45,7 +47,7 @@ def test_medqa_build_counts_add_up(medqa_build):
 
 def test_medqa_rows_match_the_output_schema_and_are_grounded(medqa_build, hpo_kg):
     _, out = medqa_build
-    data = pl.read_parquet(out / "data.parquet")
+    data = read_dataset(out)
     validator = jsonschema.Draft202012Validator(
         ROW_SCHEMA, format_checker=jsonschema.FormatChecker()
     )
@@ -107,13 +109,13 @@ def test_cli_build_prints_stage_table(tmp_path, cache_dir, medqa_path):
     assert res.exit_code == 0, res.output
     assert "QA rows read" in res.output and "passed the rule checks" in res.output
     assert "input 60 = exported" in res.output
-    assert (tmp_path / "o" / "data.parquet").exists()
+    assert (tmp_path / "o" / data_file()).exists()
 
 
 def test_cli_default_build_uses_the_sample(tmp_path, cache_dir):
     res = runner.invoke(app, ["build", "--out", str(tmp_path / "o"), "--cache-dir", str(cache_dir)])
     assert res.exit_code == 0, res.output
-    data = pl.read_parquet(tmp_path / "o" / "data.parquet")
+    data = read_dataset(tmp_path / "o")
     assert data.height > 0
 
 

@@ -21,6 +21,7 @@ from llm_server import LLMServer, default_reply
 
 from kgsynth.chain.steps import STEPS
 from kgsynth.config import load_config
+from kgsynth.export import read_dataset
 from kgsynth.qa import read_qa
 
 API_KEY = "sk-chain-test-9f2c"
@@ -147,7 +148,7 @@ def test_every_chain_step_goes_over_http(chain_build):
 
 def test_rows_record_the_chain_and_the_filter_rejects(chain_build):
     (result, out, _), responder = chain_build[0][0], chain_build[1]
-    rows = pl.read_parquet(out / "data.parquet")
+    rows = read_dataset(out)
     rejects = pl.read_parquet(out / "rejects.parquet")
     assert rows.height > 0
     expected = {s.name: s.version for s in STEPS.values()}
@@ -169,7 +170,7 @@ def test_pruned_paths_follow_the_llm_choice(chain_build):
     (_, out, reqs), _ = chain_build[0][0], chain_build[1]
     prunes = [r for r in reqs if step_of(r.prompt) == "prune_paths"]
     assert prunes, "no group had more than k candidate paths"
-    rows = pl.read_parquet(out / "data.parquet")
+    rows = read_dataset(out)
     assert rows["paths"].list.len().max() >= 1
 
 
@@ -177,6 +178,6 @@ def test_second_run_is_served_from_the_cache(chain_build):
     runs, _ = chain_build
     (first, out1, reqs1), (second, out2, reqs2) = runs
     assert reqs1 and reqs2 == []
-    a = pl.read_parquet(out1 / "data.parquet").drop("created_at")
-    b = pl.read_parquet(out2 / "data.parquet").drop("created_at")
+    a = read_dataset(out1).drop("created_at")
+    b = read_dataset(out2).drop("created_at")
     assert a.equals(b)

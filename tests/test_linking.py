@@ -19,6 +19,7 @@ from typer.testing import CliRunner
 from kgsynth.cli import app
 from kgsynth.config import LinkingConfig
 from kgsynth.errors import ConfigError
+from kgsynth.export.hub import data_file
 from kgsynth.kg import KnowledgeGraph
 from kgsynth.linking.index import INDEX_VERSION, load_candidate_generator
 from kgsynth.linking.kb import alias_frame, descendants, scispacy_kb
@@ -481,4 +482,4 @@ def test_cli_missing_ner_model_exits_with_the_message(tmp_path: Path, cache_dir:
     res = CliRunner().invoke(app, args)
     assert res.exit_code == 2, res.output
     assert MISSING_MODEL in res.output and "not installed" in res.output
-    assert not (tmp_path / "o" / "data.parquet").exists()
+    assert not (tmp_path / "o" / data_file()).exists()

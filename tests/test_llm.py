@@ -19,6 +19,8 @@ from llm_server import Fault, LLMServer, default_reply
 
 from kgsynth.config import LLMConfig, load_config
 from kgsynth.errors import ConfigError
+from kgsynth.export import read_dataset
+from kgsynth.export.hub import data_file
 from kgsynth.llm.offline import OFFLINE_MODEL, OfflineGenerator
 from kgsynth.llm.openai_backend import OpenAIGenerator
 from kgsynth.llm.prompts import RELATIONS, THINKING_PATH
@@ -533,7 +535,7 @@ def test_openai_flow_exports_server_rows_and_counts_add_up(openai_build):
     result, out, reqs, responder = openai_build
     rep = result.report
     c = rep.counts
-    data = pl.read_parquet(out / "data.parquet")
+    data = read_dataset(out)
     rejects = pl.read_parquet(out / "rejects.parquet")
     summary = json.loads((out / "build.json").read_text())
 
@@ -567,7 +569,7 @@ def test_openai_flow_exports_server_rows_and_counts_add_up(openai_build):
 def test_openai_flow_still_verifies(openai_build):
     result, out, _, responder = openai_build
     c = result.report.counts
-    data = pl.read_parquet(out / "data.parquet")
+    data = read_dataset(out)
     rejects = pl.read_parquet(out / "rejects.parquet")
     assert "verify" in result.report.seconds
     assert data["checks"].struct.field("passed").all()
@@ -582,10 +584,11 @@ def test_openai_flow_outputs_never_hold_the_key(openai_build):
     _, out, reqs, _ = openai_build
     assert all(q.headers["authorization"] == f"Bearer {API_KEY}" for q in reqs)
     files = [p for p in out.rglob("*") if p.is_file()]
-    assert {p.name for p in files} >= {"data.parquet", "rejects.parquet", "README.md", "build.json"}
+    names = {"train-00000-of-00001.parquet", "rejects.parquet", "README.md", "build.json"}
+    assert {p.name for p in files} >= names
     for p in files:
         assert API_KEY.encode() not in p.read_bytes(), p
-    for name in ("data.parquet", "rejects.parquet"):
+    for name in (data_file(), "rejects.parquet"):
         frame = pl.read_parquet(out / name)
         assert API_KEY not in json.dumps(frame.to_dicts(), default=str), name
     summary = json.loads((out / "build.json").read_text())

@@ -24,6 +24,9 @@ import polars as pl
 import pytest
 from llm_server import LLMServer, RecordedRequest
 
+from kgsynth.export import read_dataset
+from kgsynth.export.hub import data_file
+
 REPO = Path(__file__).resolve().parents[1]
 KEY_ENV = "KGSYNTH_TEST_RESUME_KEY"
 API_KEY = "sk-kgsynth-resume-S3CRET-51c0ffee"
@@ -95,7 +98,7 @@ def test_sigkill_mid_build_then_rerun_resumes(
         proc.wait()
         log1.close()
     assert proc.returncode == -signal.SIGKILL
-    assert not (out / "data.parquet").exists()  # it died mid-run, before export
+    assert not (out / data_file()).exists()  # it died mid-run, before export
     time.sleep(0.3)  # let handler threads that were mid-reply finish their bookkeeping
     run1 = list(server.chat_requests)
     cached = _cached_response_ids(cache_dir)
@@ -113,7 +116,7 @@ def test_sigkill_mid_build_then_rerun_resumes(
     run2 = list(server.chat_requests)
 
     # no duplicate or missing rows
-    data = pl.read_parquet(out / "data.parquet")
+    data = read_dataset(out)
     rejects = pl.read_parquet(out / "rejects.parquet")
     assert data["id"].n_unique() == data.height and rejects["id"].n_unique() == rejects.height
     assert set(data["id"]).isdisjoint(set(rejects["id"]))

@@ -22,6 +22,7 @@ from typer.testing import CliRunner
 from flows.synth import synth_from_kg
 from kgsynth.cli import app
 from kgsynth.errors import ConfigError
+from kgsynth.export import read_dataset
 from kgsynth.paths.format import parse_path_line
 from kgsynth.records import Checks, Hop, KGPath, QARecord
 from kgsynth.schemas import CONFIG_SCHEMA_PATH
@@ -101,7 +102,7 @@ def synth_run(cache_dir: Path, tmp_path_factory: pytest.TempPathFactory):
 
 @pytest.fixture(scope="module")
 def rows(synth_run) -> list[dict]:
-    return pl.read_parquet(synth_run[0] / "data.parquet").to_dicts()
+    return read_dataset(synth_run[0]).to_dicts()
 
 
 def test_writes_exactly_n_verified_kg_rows(synth_run, rows, hpo_kg):
@@ -186,7 +187,7 @@ def test_counts_add_up(synth_run, rows):
     assert set(rejects["stage"]) <= {"sample", "unique", "distractors", "generate", "verify"}
     card = (out / "README.md").read_text()
     assert f"Exported {N} + rejected {rejects.height} = {c['input']}" in card
-    assert "answer_not_unique" in card and "## Composition" in card
+    assert "answer_not_unique" in card and "## Statistics" in card
 
 
 def test_non_unique_chains_are_rejects_with_the_reason(synth_run, adjacency, node_info):
@@ -211,7 +212,7 @@ def _flow_rows(cache_dir: Path, out: Path, **kw) -> pl.DataFrame:
     cfg = SynthConfig(kg="hpo", out=out, cache_dir=cache_dir, **kw)
     result = synth_from_kg(cfg)
     assert result.complete
-    return pl.read_parquet(out / "data.parquet").drop("created_at")
+    return read_dataset(out).drop("created_at")
 
 
 def test_same_seed_same_rows(synth_run, cache_dir, tmp_path):
@@ -219,7 +220,7 @@ def test_same_seed_same_rows(synth_run, cache_dir, tmp_path):
     b = _flow_rows(cache_dir, tmp_path / "b", n=40, seed=0)
     assert a.equals(b)
     # the 500-row CLI run made the same first 40 rows: rounds and batch sizes do not matter
-    first = pl.read_parquet(synth_run[0] / "data.parquet").head(40).drop("created_at")
+    first = read_dataset(synth_run[0]).head(40).drop("created_at")
     assert a.equals(first)
     c = _flow_rows(cache_dir, tmp_path / "c", n=40, seed=1)
     assert set(c["question"]) != set(a["question"])
@@ -439,7 +440,7 @@ def test_flow_with_an_llm_writer(cache_dir, tmp_path):
     cfg = SynthConfig(kg="hpo", out=tmp_path, cache_dir=cache_dir, n=10, generator="openai", seed=2)
     result = synth_from_kg(cfg, complete=complete)
     assert result.complete
-    data = pl.read_parquet(tmp_path / "data.parquet")
+    data = read_dataset(tmp_path)
     assert set(data["generator"]) == {"openai"} and set(data["model"]) == {cfg.llm.model}
     assert data["checks"].struct.field("distractors_fail_chain").all()
     with pytest.raises(ConfigError):

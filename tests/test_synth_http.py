@@ -15,6 +15,7 @@ from llm_server import LLMServer
 from typer.testing import CliRunner
 
 from kgsynth.cli import app
+from kgsynth.export import read_dataset
 
 API_KEY = "sk-synth-test-51ab"
 KEY_ENV = "KGSYNTH_SYNTH_TEST_KEY"
@@ -54,7 +55,7 @@ def test_synth_kg_writes_questions_over_http(tmp_path, cache_dir, monkeypatch):
         again = CliRunner().invoke(app, [*args, "--out", str(tmp_path / "o2")])
         assert again.exit_code == 0, again.output
         assert len(srv.chat_requests) == sent  # the second run is served from the cache
-    rows = pl.read_parquet(tmp_path / "o" / "data.parquet")
+    rows = read_dataset(tmp_path / "o")
     rejects = pl.read_parquet(tmp_path / "o" / "rejects.parquet")
     assert rows.height == 20 and set(rows["source"]) == {"kg"}
     assert set(rows["model"]) == {"q-model"} and set(rows["generator"]) == {"openai"}

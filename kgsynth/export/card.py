@@ -4,11 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
+import polars as pl
+
 from kgsynth.config import BuildConfig
+from kgsynth.export.hub import DATA_GLOB, REJECTS_FILE, data_file
+from kgsynth.export.stats import DatasetStats
 from kgsynth.report import STAGES, BuildReport
 
 _STAGE_LABEL = {
     "input": "QA rows read",
+    "deduplicated": "valid and not a duplicate",
     "linked": "with a question and an answer entity",
     "with_path": "with at least one KG path",
     "generated": "with a generated thinking path",
@@ -25,7 +30,7 @@ def dataset_card(report: BuildReport, cfg: BuildConfig) -> str:
         "",
         "Thinking-path chain-of-thought rows built by kgsynth from QA pairs and a medical KG.",
         "Every exported row passed the checks listed below; everything else is in",
-        "`rejects.parquet` with its stage and reason.",
+        f"`{REJECTS_FILE}` with its stage and reason.",
         "",
         "## Source",
         f"- QA files: {', '.join(str(p) for p in cfg.qa_files())}",
@@ -55,6 +60,7 @@ def dataset_card(report: BuildReport, cfg: BuildConfig) -> str:
         "| --- | --- | ---: |",
     ]
     lines += [f"| {s} | {r} | {n} |" for s, r, n in report.rejected_by_reason()]
+    lines += dedup_lines(report.dedup)
     lines += usage_lines(report.llm_usage)
     lines += [
         "",
@@ -63,15 +69,150 @@ def dataset_card(report: BuildReport, cfg: BuildConfig) -> str:
         "- `answer_match`: the conclusion states the gold option (letter or normalised text).",
         "- `no_leakage`: no wording that betrays the answer or the paths were handed over.",
         "",
-        "## Files",
-        "- `data.parquet`: exported rows (schema: `schemas/output_row.schema.json`).",
-        "- `rejects.parquet`: id, stage, reason, detail, source_file, line.",
-        "- `build.json`: counts, timings and the build config.",
-        "",
         "QA text keeps the licence of its source dataset.",
         "",
     ]
     return "\n".join(lines)
+
+
+def dedup_lines(dedup: dict[str, Any]) -> list[str]:
+    """Duplicate questions dropped before linking (kgsynth.qa.dedup summary)."""
+    if not dedup:
+        return []
+    if not dedup.get("enabled"):
+        return ["", "## Duplicates", "Deduplication was off (`dedup.enabled = false`)."]
+    near = (
+        f"near: Jaccard >= {dedup['threshold']} of {dedup['shingles']}"
+        f" (MinHash, {dedup['num_perm']} permutations, LSH {dedup['lsh']['bands']} bands x"
+        f" {dedup['lsh']['rows']} rows; every candidate confirmed by its exact Jaccard)"
+        if dedup.get("near_enabled")
+        else "near duplicates not searched (`dedup.near = false`)"
+    )
+    lines = [
+        "",
+        "## Duplicates",
+        f"Of {dedup['checked']} valid questions, {dedup['exact']} were exact and "
+        f"{dedup['near']} near duplicates of an earlier one and left as rejects "
+        f"(`dedup/duplicate_exact`, `dedup/duplicate_near`); the first occurrence, in input "
+        f"order, stays. Exact: the same question and options after Unicode (NFKC), case, "
+        f"punctuation and spacing are folded (options in any order); {near}.",
+    ]
+    if dedup.get("examples"):
+        lines += [
+            "",
+            "| dropped | kept | kind | Jaccard | dropped question | kept question |",
+            "| --- | --- | --- | ---: | --- | --- |",
+        ]
+        lines += [
+            f"| `{e['id']}` | `{e['kept_id']}` | {e['kind']} | {e['jaccard']:.3f} | "
+            f"{_cell(e['question'])}… | {_cell(e['kept_question'])}… |"
+            for e in dedup["examples"]
+        ]
+    if dedup.get("closest_kept"):
+        pairs = ", ".join(
+            f"`{p['a']}` / `{p['b']}` ({p['jaccard']:.3f})" for p in dedup["closest_kept"]
+        )
+        lines.append(f"\nMost similar LSH candidates kept apart (below the threshold): {pairs}.")
+    return lines
+
+
+def _cell(text: str) -> str:
+    """Text safe inside a markdown table cell."""
+    return " ".join(text.split()).replace("|", "\\|")
+
+
+def _num(v: float | None, fmt: str = "{:.2f}") -> str:
+    return "–" if v is None else fmt.format(v)
+
+
+def _shape_table(frame: pl.DataFrame, key: str, label: str, n_rows: int) -> list[str]:
+    lines = [
+        f"| {label} | rows | % of rows | paths / row | hops / path | question entities / row"
+        " | reasoning words |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for r in frame.iter_rows(named=True):  # one line per source or type: a short table
+        lines.append(
+            f"| {r[key]} | {r['rows']} | {100 * r['rows'] / (n_rows or 1):.1f}% | "
+            f"{_num(r['paths_per_row'])} | {_num(r['mean_hops'])} | "
+            f"{_num(r['question_entities'])} | {_num(r['reasoning_words'], '{:.0f}')} |"
+        )
+    return lines
+
+
+def stats_lines(stats: DatasetStats, plots: dict[str, str], top: int = 15) -> list[str]:
+    """What the exported rows are made of, with the plots (name -> path from the card)."""
+
+    def img(name: str, alt: str) -> list[str]:
+        return ["", f"![{alt}]({plots[name]})"] if name in plots else []
+
+    lines = ["", "## Statistics"]
+    if stats.n_rows == 0:
+        lines += ["", "No exported rows: the plots below say so; rejects are counted above."]
+    else:
+        lines += ["", "### Per source", ""]
+        lines += _shape_table(stats.per_source, "source", "source", stats.n_rows)
+        lines += ["", "### Per answer-entity type", ""]
+        lines += ["A row whose answer links to entities of two types counts under both.", ""]
+        lines += _shape_table(stats.per_answer_type, "answer_type", "answer type", stats.n_rows)
+    lines += ["", "### KG path length"]
+    if stats.path_lengths.height:
+        lines += ["", "| hops | paths |", "| ---: | ---: |"]
+        lines += [f"| {h} | {n} |" for h, n in stats.path_lengths.iter_rows()]
+    lines += img("path_lengths", "KG path length")
+    lines += ["", "### Linked entity types"]
+    if stats.entity_types.height:
+        lines += ["", "| type | in questions | in answers |", "| --- | ---: | ---: |"]
+        lines += [f"| {t} | {q} | {a} |" for t, q, a in stats.entity_types.head(top).iter_rows()]
+    lines += img("entity_types", "Linked entity types")
+    lines += ["", "### Relations on KG paths"]
+    if stats.relations.height:
+        more = f" (top {top} of {stats.relations.height})" if stats.relations.height > top else ""
+        lines += ["", f"| relation{more} | hops |", "| --- | ---: |"]
+        lines += [f"| {r} | {n} |" for r, n in stats.relations.head(top).iter_rows()]
+    if stats.relation_chains.height:
+        chains = ", ".join(f"`{c}` ({n})" for c, n in stats.relation_chains.head(8).iter_rows())
+        lines += ["", f"Commonest relation chains: {chains}."]
+    lines += img("relations", "Relations on KG paths")
+    lines += [
+        "",
+        "### Pass rate by check",
+        "",
+        "Over the rows each check judged: the exported rows where it is set, plus the rows",
+        "rejected at the stage that runs it (a reject's reason names every check it failed,",
+        "so it passed the others of its stage). Checks that did not run are left out.",
+    ]
+    if stats.checks.height:
+        lines += ["", "| check | judged | passed | pass rate | of them exported | stage |"]
+        lines += ["| --- | ---: | ---: | ---: | ---: | --- |"]
+        lines += [
+            f"| `{r['check']}` | {r['judged']} | {r['passed']} | "
+            f"{_num(None if r['rate'] is None else 100 * r['rate'], '{:.1f}%')} | "
+            f"{r['exported_judged']} | {r['stages']} |"
+            for r in stats.checks.iter_rows(named=True)
+        ]
+    lines += img("check_pass_rates", "Pass rate by check")
+    lines += ["", "### Rejected rows"]
+    lines += img("rejects", "Rejected rows by stage and reason")
+    return lines
+
+
+def files_lines() -> list[str]:
+    """The folder's files, the same for every kgsynth dataset."""
+    return [
+        "",
+        "## Files",
+        f"- `{data_file()}` (config `default`, glob `{DATA_GLOB}`): the exported rows"
+        " (schema: `schemas/output_row.schema.json`; features in the front matter).",
+        f"- `{REJECTS_FILE}` (config `rejects`): id, stage, reason, detail, source_file, line"
+        " of every row that left.",
+        "- `plots/*.png`: the plots above.",
+        "- `build.json`: counts, timings and the run's config.",
+        "",
+        "Read it with `kgsynth inspect FOLDER`, `kgsynth.export.read_dataset(FOLDER)`, or as a"
+        " hub dataset (the YAML front matter above declares both configs).",
+        "",
+    ]
 
 
 def usage_lines(usage: dict[str, Any]) -> list[str]:

@@ -6,7 +6,19 @@ from datetime import UTC, datetime
 
 import polars as pl
 
-from kgsynth.records import EntityLink, Reject, VerifiedQA
+from kgsynth.records import (
+    Checks,
+    EntityLink,
+    GeneratedQA,
+    Generation,
+    Hop,
+    KGPath,
+    LinkedQA,
+    PathedQA,
+    QARecord,
+    Reject,
+    VerifiedQA,
+)
 
 ENTITY = pl.Struct(
     {
@@ -38,8 +50,49 @@ CHECKS = pl.Struct(
         "answer_unique": pl.Boolean,  # KG-first rows only; null on built rows
         "distractors_fail_chain": pl.Boolean,  # likewise
         "quality_filter": pl.Boolean,  # null unless the LLM quality filter ran
+        "claims": pl.Boolean,  # null unless the claim check ran
+        "likelihood": pl.Boolean,  # null unless the likelihood verifier ran (or had no options)
         "passed": pl.Boolean,
         "reasons": pl.List(pl.String),
+    }
+)
+ANSWER_CHECK = pl.Struct(
+    {"method": pl.String, "similarity": pl.Float64, "judged": pl.String}
+)  # free-text rows under the embedding matcher or the judge; null otherwise
+CLAIMS = pl.Struct(
+    {
+        "sentences": pl.Int32,
+        "claims": pl.Int32,
+        "supported": pl.Int32,
+        "unsupported": pl.Int32,
+        "unsupported_claims": pl.List(pl.String),
+        "passed": pl.Boolean,
+    }
+)
+OPTION_SCORE = pl.Struct(
+    {
+        "letter": pl.String,
+        "letter_logprob": pl.Float64,
+        "letter_tokens": pl.Int32,
+        "text_logprob": pl.Float64,
+        "text_tokens": pl.Int32,
+        "text_mean": pl.Float64,
+        "score": pl.Float64,
+    }
+)
+LIKELIHOOD = pl.Struct(
+    {
+        "id": pl.String,
+        "options": pl.List(OPTION_SCORE),
+        "gold": pl.String,
+        "best": pl.String,
+        "rank": pl.Int32,
+        "margin": pl.Float64,
+        "passed": pl.Boolean,
+        "skipped": pl.String,
+        "score_kind": pl.String,
+        "prompt_version": pl.String,
+        "model": pl.String,
     }
 )
 ROW_SCHEMA = pl.Schema(
@@ -58,6 +111,9 @@ ROW_SCHEMA = pl.Schema(
         "reasoning": pl.String,
         "conclusion": pl.String,
         "checks": CHECKS,
+        "answer_check": ANSWER_CHECK,
+        "claims": CLAIMS,
+        "likelihood": LIKELIHOOD,
         "generator": pl.String,
         "model": pl.String,
         "prompt_version": pl.String,
@@ -108,6 +164,9 @@ def row_of(
         "reasoning": gen.reasoning,
         "conclusion": gen.conclusion,
         "checks": {**v.checks.model_dump(), "passed": v.checks.passed},
+        "answer_check": v.answer.model_dump() if v.answer else None,
+        "claims": v.claims.model_dump() if v.claims else None,
+        "likelihood": v.likelihood.model_dump() if v.likelihood else None,
         "generator": gen.generator,
         "model": gen.model,
         "prompt_version": gen.prompt_version,
@@ -133,3 +192,54 @@ def rows_frame(
 
 def rejects_frame(rejects: list[Reject]) -> pl.DataFrame:
     return pl.DataFrame([r.model_dump() for r in rejects], schema=REJECT_SCHEMA)
+
+
+# -- back: exported rows -> records (re-verification of an existing dataset) ---------------
+def _path_of(hops: list[dict], question_ids: set[str], score: float) -> KGPath:
+    """Hops keep the KG's orientation, so the walking start is the first hop's end not shared
+    with the second hop (one hop: the end that is a question entity)."""
+    hs = [Hop(**h) for h in hops]
+    first = hs[0]
+    if len(hs) > 1:
+        nxt = {hs[1].head_id, hs[1].tail_id}
+        start = first.tail_id if first.head_id in nxt else first.head_id
+    else:
+        start = first.tail_id if first.tail_id in question_ids else first.head_id
+    end = start
+    for h in hs:
+        end = h.tail_id if h.head_id == end else h.head_id
+    return KGPath(start_id=start, end_id=end, hops=hs, score=score)
+
+
+def generated_of(row: dict) -> tuple[GeneratedQA, Checks]:
+    """An exported row back as the record the verifiers read, with the checks it had."""
+    qa = QARecord(
+        id=row["id"],
+        source=row["source"],
+        question=row["question"],
+        options={o["letter"]: o["text"] for o in row["options"] or []},
+        answer=row["answer"],
+        answer_idx=row["answer_idx"],
+    )
+    q_ents = [EntityLink(**e) for e in row["question_entities"] or []]
+    linked = LinkedQA(
+        qa=qa,
+        question_entities=q_ents,
+        answer_entities=[EntityLink(**e) for e in row["answer_entities"] or []],
+    )
+    q_ids = {e.kg_id for e in q_ents}
+    paths = [
+        _path_of(hops, q_ids, score)
+        for hops, score in zip(row["paths"] or [], row["path_scores"] or [], strict=True)
+        if hops
+    ]
+    pathed = PathedQA(linked=linked, paths=paths, n_paths_found=row["n_paths_found"])
+    gen = Generation(
+        reasoning=row["reasoning"],
+        conclusion=row["conclusion"],
+        generator=row["generator"],
+        model=row["model"],
+        prompt_version=row["prompt_version"],
+    )
+    checks = {k: v for k, v in (row["checks"] or {}).items() if k in Checks.model_fields}
+    return GeneratedQA(pathed=pathed, generation=gen), Checks(**checks)

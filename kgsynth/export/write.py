@@ -1,4 +1,14 @@
-"""Write a finished build: Parquet rows, rejects, dataset card and a JSON summary."""
+"""Write a finished run as a dataset folder a hub can take.
+
+    README.md                         card: YAML front matter (configs, features) + markdown
+    data/train-00000-of-00001.parquet exported rows (config `default`)
+    rejects.parquet                   every row that left, with stage and reason (`rejects`)
+    plots/*.png                       path lengths, entity types, relations, checks, rejects
+    build.json                        counts, timings, config
+
+A build's card and a KG-first synthesis' card each bring their own body; the front matter,
+statistics, plots and file list are added here, the same for both.
+"""
 
 from __future__ import annotations
 
@@ -9,29 +19,69 @@ from typing import Any
 import polars as pl
 
 from kgsynth.config import BuildConfig
-from kgsynth.export.card import dataset_card
+from kgsynth.export.card import dataset_card, files_lines, stats_lines
+from kgsynth.export.hub import (
+    CARD_FILE,
+    DATA_GLOB,
+    PLOTS_DIR,
+    REJECTS_FILE,
+    SUMMARY_FILE,
+    data_file,
+    front_matter,
+    render_front_matter,
+)
+from kgsynth.export.plots import PLOTS, write_plots
 from kgsynth.export.rows import rejects_frame
+from kgsynth.export.stats import dataset_stats
 from kgsynth.records import Reject
 from kgsynth.report import BuildReport
+
+
+def _write_parquet(frame: pl.DataFrame, path: Path) -> None:
+    # write to a temp name then rename, so a crash never leaves a half-written file
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".parquet.tmp")
+    frame.write_parquet(tmp)
+    tmp.replace(path)
+
+
+def _title(card: str) -> str:
+    first = card.lstrip().split("\n", 1)[0]
+    return first.removeprefix("# ").strip() if first.startswith("# ") else "kgsynth dataset"
 
 
 def write_dataset(
     out: Path, rows: pl.DataFrame, rejects: list[Reject], card: str, summary: dict[str, Any]
 ) -> dict[str, Path]:
-    """The four files of any kgsynth dataset folder (a build's or a KG-first synthesis')."""
+    """Write any kgsynth dataset folder (a build's or a KG-first synthesis'); `card` is the
+    markdown body, to which the front matter, statistics, plots and file list are added."""
     out.mkdir(parents=True, exist_ok=True)
+    rejected = rejects_frame(rejects)
     paths = {
-        "data": out / "data.parquet",
-        "rejects": out / "rejects.parquet",
-        "card": out / "README.md",
-        "summary": out / "build.json",
+        "data": out / data_file(),
+        "rejects": out / REJECTS_FILE,
+        "card": out / CARD_FILE,
+        "summary": out / SUMMARY_FILE,
+        "plots": out / PLOTS_DIR,
     }
-    # write to temp names then rename, so a crash never leaves a half-written dataset
-    for key, frame in (("data", rows), ("rejects", rejects_frame(rejects))):
-        tmp = paths[key].with_suffix(".parquet.tmp")
-        frame.write_parquet(tmp)
-        tmp.replace(paths[key])
-    paths["card"].write_text(card, encoding="utf-8")
+    _write_parquet(rows, paths["data"])
+    # a shard left by an earlier run into this folder would join the default config's glob
+    for stale in out.glob(DATA_GLOB):
+        if stale != paths["data"]:
+            stale.unlink()
+    _write_parquet(rejected, paths["rejects"])
+
+    stats = dataset_stats(rows, rejected)
+    plots = write_plots(paths["plots"], stats)
+    links = {name: p.relative_to(out).as_posix() for name, p in plots.items() if name in PLOTS}
+    meta = front_matter(rows, rejected, _title(card))
+    text = (
+        render_front_matter(meta)
+        + card.rstrip("\n")
+        + "\n"
+        + "\n".join(stats_lines(stats, links) + files_lines())
+    )
+    paths["card"].write_text(text, encoding="utf-8")
     paths["summary"].write_text(json.dumps(summary, indent=2), encoding="utf-8")
     return paths
 
@@ -51,6 +101,8 @@ def write_outputs(
         "linker": report.linker,
         "generator": report.generator,
         "llm_usage": report.llm_usage,
+        "dedup": report.dedup,
+        "run": report.run,
         "config": json.loads(cfg.model_dump_json()),
     }
     return write_dataset(out, rows, report.rejects, dataset_card(report, cfg), summary)

@@ -42,7 +42,9 @@ class OfflineGenerator:
         findings = [e.name for e in item.linked.question_entities]
         starts = {p.start_id for p in item.paths}
         used = [e.name for e in item.linked.question_entities if e.kg_id in starts]
-        steps = [f"The question points to {_names(findings)}."]
+        # one finding per sentence: a list of findings is not a claim that they are related
+        # (the claim check reads every sentence naming two KG entities as one)
+        steps = [f"The question mentions {name}." for name in findings]
         seen: set[str] = set()
         for path in item.paths:
             for hop in path.hops:

@@ -6,7 +6,7 @@ separately (hits and the tokens they saved), so a fully cached re-run reports ze
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Protocol, runtime_checkable
 
 from kgsynth.config import ModelPrice
@@ -43,6 +43,14 @@ class Usage:
         if su is None:
             su = self.steps[name] = StepUsage(model=model)
         return su
+
+    def add(self, other: Usage) -> None:
+        """Fold in another client's counts (the shards of one build each have a client)."""
+        for name, su in other.steps.items():
+            mine = self.step(name, su.model)
+            for f in fields(StepUsage):
+                if f.name != "model":
+                    setattr(mine, f.name, getattr(mine, f.name) + getattr(su, f.name))
 
     def report(self, prices: dict[str, ModelPrice]) -> dict[str, Any]:
         """A JSON-ready summary for build.json and the dataset card."""

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from collections import Counter
-
 from kgsynth.export.card import usage_lines
+from kgsynth.export.hub import REJECTS_FILE
 from kgsynth.records import VerifiedQA
 from kgsynth.report import BuildReport
 from kgsynth.synth.config import SynthConfig
@@ -19,28 +18,11 @@ STAGES = {
 }
 
 
-def _composition(rows: list[VerifiedQA]) -> list[str]:
-    """What the exported rows are made of: hops, answer types, commonest relation chains."""
-    hops: Counter[int] = Counter()
-    types: Counter[str] = Counter()
-    shapes: Counter[str] = Counter()
-    for v in rows:
-        path = v.generated.pathed.paths[0]
-        hops[len(path.hops)] += 1
-        types[v.generated.pathed.linked.answer_entities[0].type] += 1
-        shapes[" / ".join(h.relation for h in path.hops)] += 1
-    return [
-        "## Composition",
-        "- Hops: " + ", ".join(f"{k}: {n}" for k, n in sorted(hops.items())),
-        "- Answer types: " + ", ".join(f"{k}: {n}" for k, n in types.most_common()),
-        "- Commonest relation chains: " + ", ".join(f"{k} ({n})" for k, n in shapes.most_common(8)),
-        "",
-    ]
-
-
 def synth_card(
     report: BuildReport, cfg: SynthConfig, sampling: dict[str, str], rows: list[VerifiedQA]
 ) -> str:
+    """The card's body; the writer adds statistics from the rows it writes (so `rows` is not
+    read here: it stays for the flow's call)."""
     n_in = report.counts.get("input", 0) or 1
     kg = report.kg
     lines = [
@@ -49,7 +31,8 @@ def synth_card(
         "Multiple-choice questions synthesised from chains of a medical KG by kgsynth",
         "(`kgsynth synth-kg`), each with a thinking trace that follows its chain. Every",
         "exported row passed the checks listed below; every other attempt is in",
-        "`rejects.parquet` with its stage and reason.",
+        f"`{REJECTS_FILE}` with its stage and reason. Hops, answer types and relation",
+        "chains are under Statistics.",
         "",
         "## Source",
         f"- KG: `{kg.get('name')}` (hash `{kg.get('hash', '')[:16]}`, {kg.get('nodes')} nodes,"
@@ -79,7 +62,7 @@ def synth_card(
         "| --- | --- | ---: |",
     ]
     lines += [f"| {s} | {r} | {n} |" for s, r, n in report.rejected_by_reason()]
-    lines += ["", *_composition(rows)]
+    lines.append("")
     lines += [
         "## What a row means",
         "- A chain is a simple KG path from a rare start entity. Its constraint is its steps,",
@@ -92,11 +75,7 @@ def synth_card(
         "  outside that set, and shares its name with no node in it.",
         "- `kg_faithful`, `answer_match`, `no_leakage`: as for built rows (every cited hop is a",
         "  KG edge, the conclusion states the answer option, no leakage wording).",
-        "",
-        "## Files",
-        "- `data.parquet`: exported rows (schema: `schemas/output_row.schema.json`), source `kg`.",
-        "- `rejects.parquet`: id, stage, reason, detail (one row per rejected attempt).",
-        "- `build.json`: counts, timings and the run's config.",
+        "- Rows have source `kg`; a rejected attempt is one row of the rejects.",
         "",
     ]
     lines += usage_lines(report.llm_usage)  # requests and tokens, when an LLM wrote them

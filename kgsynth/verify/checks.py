@@ -105,7 +105,11 @@ class Verifier:
         low = " ".join(text.lower().split())
         return [f"leakage wording: '{p}'" for p in self.phrases if p in low]
 
-    def __call__(self, item: GeneratedQA) -> VerifiedQA:
+    def __call__(
+        self, item: GeneratedQA, answer: tuple[bool, str | None] | None = None
+    ) -> VerifiedQA:
+        """The rule checks. `answer` is an answer_match verdict decided elsewhere (the
+        embedding matcher or the LLM judge, for free-text rows): (agrees, reason)."""
         reasons: list[str] = []
         faithful = answer_ok = clean = True
         if self.cfg.kg_faithful:
@@ -113,8 +117,11 @@ class Verifier:
             faithful = not r
             reasons += r
         if self.cfg.answer_match:
-            r2 = self.answer_agrees(item.pathed.linked.qa, item.generation.conclusion)
-            answer_ok = r2 is None
+            if answer is None:
+                r2 = self.answer_agrees(item.pathed.linked.qa, item.generation.conclusion)
+                answer_ok = r2 is None
+            else:
+                answer_ok, r2 = answer
             reasons += [r2] if r2 else []
         if self.cfg.no_leakage:
             r3 = self.leakage(item.generation.reasoning)

@@ -11,35 +11,30 @@ A claim is a sentence whose mentions (found by any `MentionFinder`, e.g. the Lin
 least two distinct KG nodes. It is supported when some pair of them is joined by an edge or a
 path of at most `max_hops` hops, through intermediate nodes of degree at most
 `max_intermediate_degree`: without that bound, two hops through "Autosomal dominant
-inheritance" (5,500 edges in HPO) would back almost any disease-gene pairing.
+inheritance" (5,500 edges in HPO) would back almost any disease-gene pairing. Two entities
+on one of the row's own KG paths are backed by that path whatever its length: its hops are
+checked edge by edge by kg_faithful.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from kgsynth.chain.run import strip_conclusion
+from kgsynth.config import ClaimCheckConfig
 from kgsynth.kg.graph import KnowledgeGraph
 from kgsynth.llm.sections import split_sections
 from kgsynth.paths.filters import PathFilter
 from kgsynth.paths.search import shortest_paths
-from kgsynth.records import EntityLink, GeneratedQA
+from kgsynth.records import ClaimReport, EntityLink, GeneratedQA, KGPath
 
 
 class MentionFinder(Protocol):
     def link_text(self, text: str) -> list[EntityLink]: ...
-
-
-class ClaimCheckConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    max_hops: int = Field(2, ge=1, le=6)
-    max_intermediate_degree: int | None = Field(1000, ge=1)  # None: any hub may connect
-    max_unsupported_ratio: float = Field(0.2, ge=0.0, le=1.0)  # unsupported / claims
-    include_conclusion: bool = False
 
 
 class Claim(BaseModel):
@@ -49,23 +44,6 @@ class Claim(BaseModel):
     entities: list[str]  # distinct KG ids, in mention order
     supported: bool
     path: list[str] = Field(default_factory=list)  # node ids of the supporting path
-
-
-class ClaimReport(BaseModel):
-    """Per-row counts (serialisable into the exported row)."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    sentences: int
-    claims: int  # sentences naming >= 2 KG entities
-    supported: int
-    unsupported: int
-    unsupported_claims: list[str] = Field(default_factory=list)
-    passed: bool
-
-    @property
-    def unsupported_ratio(self) -> float:
-        return self.unsupported / self.claims if self.claims else 0.0
 
 
 # -- sentences ------------------------------------------------------------------------------
@@ -131,15 +109,23 @@ class ClaimChecker:
         )
         return list(res.paths[0].ids(self.kg)) if res.paths else None
 
-    def claims(self, text: str) -> tuple[int, list[Claim]]:
-        """(number of sentences, the claims among them) of an already selected text."""
+    def claims(self, text: str, cited: Sequence[Sequence[str]] = ()) -> tuple[int, list[Claim]]:
+        """(number of sentences, the claims among them) of an already selected text.
+        `cited`: node ids of the row's own KG paths, whose hops the rule checks verify edge
+        by edge; two entities on one of them are backed by it, however long it is (the
+        sentence that sums up a 3-hop path names its two ends)."""
         sentences = split_sentences(text)
+        on_path = [set(p) for p in cited]
         out: list[Claim] = []
         for sentence in sentences:
             ids = self.entities(sentence)
             if len(ids) < 2:
                 continue
-            path = self.support(ids)
+            path = next(
+                (list(p) for p, s in zip(cited, on_path, strict=True) if len(s & set(ids)) >= 2),
+                None,
+            )
+            path = path or self.support(ids)
             claim = Claim(text=sentence, entities=ids, supported=path is not None, path=path or [])
             out.append(claim)
         return len(sentences), out
@@ -147,8 +133,9 @@ class ClaimChecker:
     def check(self, item: GeneratedQA | str) -> ClaimReport:
         """Counts for one row (or a reasoning text with its three sections)."""
         reasoning = item if isinstance(item, str) else item.generation.reasoning
+        cited = [] if isinstance(item, str) else [_node_ids(p) for p in item.pathed.paths]
         text = claim_text(reasoning, include_conclusion=self.cfg.include_conclusion)
-        n_sentences, claims = self.claims(text)
+        n_sentences, claims = self.claims(text, cited)
         bad = [c.text for c in claims if not c.supported]
         ratio = len(bad) / len(claims) if claims else 0.0
         return ClaimReport(
@@ -159,3 +146,11 @@ class ClaimChecker:
             unsupported_claims=bad,
             passed=ratio <= self.cfg.max_unsupported_ratio,
         )
+
+
+def _node_ids(path: KGPath) -> list[str]:
+    """A path's nodes in walking order."""
+    ids = [path.start_id]
+    for hop in path.hops:
+        ids.append(hop.tail_id if hop.head_id == ids[-1] else hop.head_id)
+    return ids

@@ -33,13 +33,13 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field
 
+from kgsynth.config import LikelihoodVerifierConfig
 from kgsynth.errors import ConfigError
-from kgsynth.records import GeneratedQA
+from kgsynth.records import GeneratedQA, OptionScore, OptionScores
 from kgsynth.verify.lm_batches import Encoded, Shape, length_order, shape_of, take
 from kgsynth.verify.lm_pack import attention_bias, pack
 from kgsynth.verify.lm_prompt import (
@@ -51,62 +51,11 @@ from kgsynth.verify.lm_prompt import (
     prompt_text,
 )
 
-ScoreKind = Literal["letter", "text", "both"]
 _DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 _LOGPROB_CHUNK_BYTES = 256 << 20  # fp32 logits turned into log-probs at a time
 _CPU_MAX_TOKENS = 2048  # see _auto_budget: flat from 1 to ~3 MedQA rows, slower past 8k
 # skipped rows that still pass: there is nothing to discriminate between
 _NOT_APPLICABLE = {"no_options", "single_option"}
-
-
-class LikelihoodVerifierConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    # a local Hugging Face causal-LM folder (nothing is downloaded); only `load` reads it
-    model_path: Path | None = None
-    dtype: Literal["auto", "fp32", "bf16", "fp16"] = "auto"  # auto: bf16 on CUDA, fp32 on CPU
-    device: Literal["auto", "cpu", "cuda"] = "auto"  # auto: CUDA when available
-    margin: float = Field(0.0, ge=0.0)  # gold score minus best other score must reach this
-    score: ScoreKind = "both"  # both: mean of the letter and text per-token log-probs
-    # padded tokens per forward (see lm_batches); auto: from free memory and the model's shape
-    max_batch_tokens: int | Literal["auto"] = "auto"
-    batch_size: int | None = Field(None, ge=1)  # cap on rows per batch (None: budget only)
-    memory_fraction: float = Field(0.5, gt=0.0, le=0.95)  # of free memory, for "auto"
-    padding_side: Literal["left", "right"] = "left"
-    longest_first: bool = True
-    attn_implementation: str | None = "sdpa"
-    # torch.compile the model (dynamic shapes): fuses the elementwise work between GEMMs,
-    # which pays on a GPU; the first batches then take tens of seconds to compile
-    compile: bool = False
-
-
-class OptionScore(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    letter: str
-    letter_logprob: float  # sum over the letter's tokens
-    letter_tokens: int
-    text_logprob: float  # sum over the text's tokens
-    text_tokens: int
-    text_mean: float  # text_logprob / text_tokens
-    score: float  # the configured score (per-token means)
-
-
-class OptionScores(BaseModel):
-    """One row's verdict, with every option's scores (serialisable into the exported row)."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    id: str
-    options: list[OptionScore] = Field(default_factory=list)
-    gold: str | None = None
-    best: str | None = None  # top-scoring option
-    rank: int | None = None  # gold's rank, 1 = first; ties count against gold
-    margin: float | None = None  # gold score - best other score
-    passed: bool
-    skipped: str | None = None  # why the row was not scored ("no_options", "too_long", ...)
-    score_kind: ScoreKind
-    prompt_version: str = PROMPT_VERSION
 
 
 @dataclass
@@ -184,6 +133,8 @@ class LikelihoodVerifier:
         text_cfg = getattr(model.config, "get_text_config", lambda: model.config)()
         self._text_cfg = text_cfg
         self.max_positions: int | None = getattr(text_cfg, "max_position_embeddings", None)
+        # recorded in every row it scores: the folder's name (not the user's full path)
+        self.model_name = Path(getattr(model.config, "name_or_path", "") or "").name
         self.simulate_oom: Callable[[str, tuple[int, ...]], bool] | None = None  # test hook
         self.stats = Stats()
         # batch limits, set on first use and halved on out-of-memory (kept across calls)
@@ -431,6 +382,8 @@ class LikelihoodVerifier:
                 passed=skipped in _NOT_APPLICABLE,
                 skipped=skipped or "not_scored",
                 score_kind=kind,
+                prompt_version=PROMPT_VERSION,
+                model=self.model_name,
             )
         per: dict[str, dict[str, tuple[float, int]]] = {}
         for (letter, ckind, _), s in zip(continuations(row), sums, strict=True):
@@ -461,6 +414,8 @@ class LikelihoodVerifier:
                 passed=False,
                 skipped="non_finite_score",
                 score_kind=kind,
+                prompt_version=PROMPT_VERSION,
+                model=self.model_name,
             )
         best, rank, margin, passed = rank_and_margin(scores, row.gold, self.cfg.margin)
         return OptionScores(
@@ -472,6 +427,8 @@ class LikelihoodVerifier:
             margin=margin,
             passed=passed,
             score_kind=kind,
+            prompt_version=PROMPT_VERSION,
+            model=self.model_name,
         )
 
 

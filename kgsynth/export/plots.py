@@ -1,0 +1,171 @@
+"""The dataset card's PNG plots, drawn from the DatasetStats frames (matplotlib, Agg).
+
+Figures are built with matplotlib's object API (Figure + its Agg canvas), never pyplot, so
+there is no global figure state and no GUI backend: flows may run tasks in threads. Every
+plot is drawn even with nothing to show, with a note saying so, so the card's image links
+always resolve.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from kgsynth.export.stats import DatasetStats
+
+TOP = 15  # bars in the relation and reject plots
+DPI = 110
+_BLUE, _ORANGE, _GREEN, _RED = "#4C72B0", "#DD8452", "#55A868", "#C44E52"
+
+
+def _figure(n_bars: int = 0, width: float = 7.0) -> tuple[Figure, Axes]:
+    # horizontal bar charts grow with their bars so labels never overlap
+    fig = Figure(figsize=(width, max(3.2, 1.2 + 0.32 * n_bars)), dpi=DPI, layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig, fig.add_subplot()
+
+
+def _note(ax: Axes, text: str) -> None:
+    ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes, color="grey")
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def _label_bars(ax: Axes, values: list[int], horizontal: bool, fmt: str = "{:,}") -> None:
+    bars = ax.containers[-1]
+    ax.bar_label(bars, labels=[fmt.format(v) for v in values], padding=2, fontsize=8)
+    if horizontal:
+        ax.set_xlim(0, max(values) * 1.15 if values and max(values) > 0 else 1)
+    else:
+        ax.set_ylim(0, max(values) * 1.12 if values and max(values) > 0 else 1)
+
+
+def path_lengths_figure(counts: pl.DataFrame) -> Figure:
+    """Paths by number of hops (one bar per hop count, none skipped between)."""
+    fig, ax = _figure()
+    n_paths = int(counts["paths"].sum()) if counts.height else 0
+    ax.set_title(f"KG path length ({n_paths:,} paths in exported rows)")
+    if counts.is_empty():
+        _note(ax, "no paths: no exported rows")
+    else:
+        hops = counts["hops"].to_list()
+        by_hop = dict(zip(hops, counts["paths"].to_list(), strict=True))
+        xs = list(range(min(hops), max(hops) + 1))
+        ys = [by_hop.get(x, 0) for x in xs]
+        ax.bar(xs, ys, color=_BLUE, width=0.7)
+        _label_bars(ax, ys, horizontal=False)
+        ax.set_xticks(xs)
+        ax.set_xlabel("hops per path")
+        ax.set_ylabel("paths")
+    return fig
+
+
+def entity_types_figure(types: pl.DataFrame) -> Figure:
+    """Linked entities by type, question and answer side by side."""
+    fig, ax = _figure(2 * types.height)
+    ax.set_title("Linked entity types (exported rows)")
+    if types.is_empty():
+        _note(ax, "no linked entities: no exported rows")
+    else:
+        names = types["type"].to_list()[::-1]  # commonest at the top
+        q = types["question"].to_list()[::-1]
+        a = types["answer"].to_list()[::-1]
+        ys = list(range(len(names)))
+        ax.barh([y + 0.2 for y in ys], q, height=0.4, color=_BLUE, label="question entities")
+        _label_bars(ax, q, horizontal=True)
+        ax.barh([y - 0.2 for y in ys], a, height=0.4, color=_ORANGE, label="answer entities")
+        _label_bars(ax, a, horizontal=True)
+        ax.set_xlim(0, max(q + a) * 1.18 if max(q + a) > 0 else 1)
+        ax.set_yticks(ys, names)
+        ax.set_xlabel("entity links")
+        fig.legend(loc="outside lower center", ncol=2, fontsize=8, frameon=False)
+    return fig
+
+
+def relations_figure(rels: pl.DataFrame, top: int = TOP) -> Figure:
+    """The commonest relations over every hop of every path."""
+    shown = rels.head(top)
+    fig, ax = _figure(shown.height)
+    total = int(rels["hops"].sum()) if rels.height else 0
+    rest = f", top {top} of {rels.height}" if rels.height > top else ""
+    ax.set_title(f"Relations on KG paths ({total:,} hops{rest})")
+    if shown.is_empty():
+        _note(ax, "no hops: no exported rows")
+    else:
+        vals = shown["hops"].to_list()[::-1]
+        ax.barh(shown["relation"].to_list()[::-1], vals, color=_GREEN)
+        _label_bars(ax, vals, horizontal=True)
+        ax.set_xlabel("hops")
+    return fig
+
+
+def checks_figure(checks: pl.DataFrame) -> Figure:
+    """Pass rate per check over the rows that reached it (exported + rejected there): the
+    passed share in green, the failed share in red, labelled passed / judged."""
+    fig, ax = _figure(checks.height)
+    ax.set_title(
+        "Pass rate by check\n(rows that reached it: exported + rejected at its stage)",
+        fontsize=10,
+    )
+    if checks.is_empty():
+        _note(ax, "no check ran: nothing reached verification")
+    else:
+        rows = checks.reverse()  # first check at the top
+        names = rows["check"].to_list()
+        judged = rows["judged"].to_list()
+        passed = rows["passed"].to_list()
+        ok = [100 * p / j if j else 0.0 for p, j in zip(passed, judged, strict=True)]
+        bad = [100 - v if j else 0.0 for v, j in zip(ok, judged, strict=True)]
+        ax.barh(names, ok, color=_GREEN, label="passed")
+        ax.barh(names, bad, left=ok, color=_RED, label="failed")
+        labels = [f"{p:,}/{j:,}" for p, j in zip(passed, judged, strict=True)]
+        ax.bar_label(ax.containers[-1], labels=labels, padding=3, fontsize=8)
+        ax.set_xlim(0, 120)
+        ax.set_xticks([0, 25, 50, 75, 100])
+        ax.set_xlabel("% of the rows the check judged")
+        fig.legend(loc="outside lower center", ncol=2, fontsize=8, frameon=False)
+    return fig
+
+
+def rejects_figure(rejects: pl.DataFrame, top: int = TOP) -> Figure:
+    """Rejected rows by stage and reason, most first."""
+    shown = rejects.head(top)
+    fig, ax = _figure(shown.height)
+    total = int(rejects["rows"].sum()) if rejects.height else 0
+    rest = f", top {top} of {rejects.height} reasons" if rejects.height > top else ""
+    ax.set_title(f"Rejected rows by stage / reason ({total:,} rows{rest})")
+    if shown.is_empty():
+        _note(ax, "no rejected rows")
+    else:
+        labels = [f"{s} / {r}" for s, r in shown.select("stage", "reason").iter_rows()]
+        vals = shown["rows"].to_list()[::-1]
+        ax.barh(labels[::-1], vals, color=_RED)
+        _label_bars(ax, vals, horizontal=True)
+        ax.set_xlabel("rows")
+    return fig
+
+
+# file stem -> (alt text, figure from the stats)
+PLOTS = {
+    "path_lengths": ("KG path length", lambda s: path_lengths_figure(s.path_lengths)),
+    "entity_types": ("Linked entity types", lambda s: entity_types_figure(s.entity_types)),
+    "relations": ("Relations on KG paths", lambda s: relations_figure(s.relations)),
+    "check_pass_rates": ("Pass rate by check", lambda s: checks_figure(s.checks)),
+    "rejects": ("Rejected rows by stage and reason", lambda s: rejects_figure(s.rejects)),
+}
+
+
+def write_plots(folder: Path, stats: DatasetStats) -> dict[str, Path]:
+    """Every plot as folder/<name>.png; returns name -> path."""
+    folder.mkdir(parents=True, exist_ok=True)
+    out: dict[str, Path] = {}
+    for name, (_, draw) in PLOTS.items():
+        path = folder / f"{name}.png"
+        # no Software/date metadata: the same stats give the same bytes
+        draw(stats).savefig(path, format="png", metadata={"Software": None})
+        out[name] = path
+    return out
