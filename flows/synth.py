@@ -245,9 +245,7 @@ def export(
         "llm_usage": report.llm_usage,  # {} offline
         "config": cfg.model_dump(mode="json"),
     }
-    return write_dataset(
-        cfg.out, rows, report.rejects, synth_card(report, cfg, sampling, verified), summary
-    )
+    return write_dataset(cfg.out, rows, report.rejects, synth_card(report, cfg, sampling), summary)
 
 
 def _timed(report: BuildReport, name: str, fn: Callable[..., T], *args: object) -> T:

@@ -161,8 +161,7 @@ def _card(dataset: Path, summary: dict[str, Any], cfg: BuildConfig) -> str:
         f"rejected now (with their reasons in the rejects, stage `verify`), "
         f"{summary['rejected_before']} rejected by the source build.",
         "",
-        f"Checks run: {', '.join(checks)}; free-text answers matched by "
-        f"`{v.free_text.method}`.",
+        f"Checks run: {', '.join(checks)}; free-text answers matched by `{v.free_text.method}`.",
     ]
     if v.likelihood.model_path is not None:
         lines.append(
@@ -171,4 +170,3 @@ def _card(dataset: Path, summary: dict[str, Any], cfg: BuildConfig) -> str:
         )
     lines.append("")
     return "\n".join(lines)
-

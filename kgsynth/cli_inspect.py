@@ -15,9 +15,9 @@ from rich.text import Text
 
 from kgsynth.cli_common import fail
 from kgsynth.export.hub import SUMMARY_FILE, DatasetError, read_dataset, read_rejects
+from kgsynth.export.rows import path_of
 from kgsynth.export.stats import check_names, check_rates, per_source, rejects_by_reason
 from kgsynth.paths.format import format_path
-from kgsynth.records import Hop, KGPath
 
 TOP = 15
 
@@ -30,18 +30,6 @@ def _summary_json(folder: Path) -> dict[str, Any]:
         return json.loads(f.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as e:
         fail(f"{f}: cannot read ({e})")
-
-
-def _walked(hops: list[dict[str, Any]], question_ids: set[str]) -> KGPath:
-    """A stored path (hops in the KG's orientation) in walking order: it starts at the first
-    hop's end not shared with the second hop (one hop: the end that is a question entity)."""
-    hs = [Hop(**h) for h in hops]
-    first = hs[0]
-    if len(hs) > 1:
-        start = first.tail_id if first.head_id in {hs[1].head_id, hs[1].tail_id} else first.head_id
-    else:
-        start = first.tail_id if first.tail_id in question_ids else first.head_id
-    return KGPath(start_id=start, end_id="", hops=hs, score=0.0)
 
 
 def _table(title: str, frame: pl.DataFrame, formats: dict[str, str] | None = None) -> Table:
@@ -138,7 +126,7 @@ def _row_panel(row: dict[str, Any], names: list[str]) -> Panel:
     parts.append(
         Text(f"Paths ({len(paths)} of {row.get('n_paths_found')} found)", style="bold cyan")
     )
-    parts.append(Text("\n".join(f"  {format_path(_walked(p, q_ids))}" for p in paths) or "  –"))
+    parts.append(Text("\n".join(f"  {format_path(path_of(p, q_ids))}" for p in paths) or "  –"))
     parts.append(Text("Reasoning", style="bold cyan"))
     parts.append(Text(row.get("reasoning") or ""))
     parts.append(Text("Conclusion", style="bold cyan"))

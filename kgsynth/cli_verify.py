@@ -42,9 +42,7 @@ def verify(
     embedding_model: Annotated[
         Path | None, typer.Option("--embedding-model", help="local encoder folder")
     ] = None,
-    threshold: Annotated[
-        float | None, typer.Option(help="embedding: min cosine to gold")
-    ] = None,
+    threshold: Annotated[float | None, typer.Option(help="embedding: min cosine to gold")] = None,
     base_url: BaseUrlOption = None,
     model: ModelOption = None,
     api_key_env: ApiKeyEnvOption = None,

@@ -195,7 +195,7 @@ def rejects_frame(rejects: list[Reject]) -> pl.DataFrame:
 
 
 # -- back: exported rows -> records (re-verification of an existing dataset) ---------------
-def _path_of(hops: list[dict], question_ids: set[str], score: float) -> KGPath:
+def path_of(hops: list[dict], question_ids: set[str], score: float = 0.0) -> KGPath:
     """Hops keep the KG's orientation, so the walking start is the first hop's end not shared
     with the second hop (one hop: the end that is a question entity)."""
     hs = [Hop(**h) for h in hops]
@@ -229,7 +229,7 @@ def generated_of(row: dict) -> tuple[GeneratedQA, Checks]:
     )
     q_ids = {e.kg_id for e in q_ents}
     paths = [
-        _path_of(hops, q_ids, score)
+        path_of(hops, q_ids, score)
         for hops, score in zip(row["paths"] or [], row["path_scores"] or [], strict=True)
         if hops
     ]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from kgsynth.export.card import usage_lines
 from kgsynth.export.hub import REJECTS_FILE
-from kgsynth.records import VerifiedQA
 from kgsynth.report import BuildReport
 from kgsynth.synth.config import SynthConfig
 
@@ -18,11 +17,8 @@ STAGES = {
 }
 
 
-def synth_card(
-    report: BuildReport, cfg: SynthConfig, sampling: dict[str, str], rows: list[VerifiedQA]
-) -> str:
-    """The card's body; the writer adds statistics from the rows it writes (so `rows` is not
-    read here: it stays for the flow's call)."""
+def synth_card(report: BuildReport, cfg: SynthConfig, sampling: dict[str, str]) -> str:
+    """The card's body; the writer adds the statistics of the rows it writes."""
     n_in = report.counts.get("input", 0) or 1
     kg = report.kg
     lines = [
