@@ -307,32 +307,50 @@ def run_stages(
     return out
 
 
-@task(
-    name="build_shard",
-    task_run_name="build_shard-{index}",
-    cache_policy=NO_CACHE,
-    persist_result=False,
-)
-def build_shard(
+class ShardRows:
+    """One shard's QA rows, in a wrapper Prefect does not look into: it would otherwise walk
+    every field of every record (twice on submission, again in the worker) looking for
+    futures to wait on, a tenth of a second per shard of a few hundred rows."""
+
+    __slots__ = ("records",)
+
+    def __init__(self, records: list[QARecord]) -> None:
+        self.records = records
+
+
+def _build_shard(
     index: int,
-    records: list[QARecord],
+    rows: ShardRows,
     cfg: BuildConfig,
     kg_hash: str,
     show_progress: bool = True,
 ) -> ShardResult:
     """One shard through run_stages, on whichever process runs it. It is handed the KG's spec
     and hash, never the KG: each process loads it once from the on-disk cache."""
+    started = time.time()
     kg = resources.worker_kg(cfg.kg, cfg.cache_dir, kg_hash)
     # a client per shard (clients do not pickle); its responses cache is shared on disk
     client = LLMClient(cfg.llm, cache_dir=cfg.cache_dir) if _needs_llm(cfg) else None
     try:
         with progress.muted(not show_progress):
-            out = run_stages(records, kg, cfg, client)
+            out = run_stages(rows.records, kg, cfg, client)
     finally:
         if client is not None:
             client.close()
-    out.worker = resources.stats()
+    # wall clock (not perf_counter): the flow compares shards that ran in other processes
+    out.worker = resources.stats() | {"started": started, "ended": time.time()}
     return out
+
+
+# The task wraps a function that the module names: Dask then pickles it by reference, not by
+# value with the globals it uses. Caching and retries are set per build (runs.py).
+build_shard = task(
+    _build_shard,
+    name="build_shard",
+    task_run_name="build_shard-{index}",
+    cache_policy=NO_CACHE,
+    persist_result=False,
+)
 
 
 def run_shards(
@@ -348,7 +366,13 @@ def run_shards(
         futures = [
             task_runner.submit(
                 shard_task,
-                {"index": i, "records": c, "cfg": cfg, "kg_hash": kg.hash, "show_progress": one},
+                {
+                    "index": i,
+                    "rows": ShardRows(c),
+                    "cfg": cfg,
+                    "kg_hash": kg.hash,
+                    "show_progress": one,
+                },
             )
             for i, c in enumerate(chunks)
         ]
@@ -398,9 +422,11 @@ def merge_shards(
     for sh in ran:
         w = workers.setdefault(
             (sh.worker["host"], sh.worker["pid"]),
-            {"host": sh.worker["host"], "pid": sh.worker["pid"], "shards": 0},
+            {"host": sh.worker["host"], "pid": sh.worker["pid"], "shards": 0, "busy_s": 0.0},
         )
         w["shards"] += 1
+        # busy_s / the shards' wall time: how well the workers were kept busy
+        w["busy_s"] = round(w["busy_s"] + sh.worker["ended"] - sh.worker["started"], 3)
         w["loads"] = sh.worker["loads"]  # cumulative in that process: the last shard's
     report.run = {
         "task_runner": cfg.run.task_runner,

@@ -17,6 +17,7 @@ from kgsynth.cli_common import (
     quiet_prefect,
     run_with_progress,
 )
+from kgsynth.cli_deploy import deploy
 from kgsynth.cli_inspect import inspect_dataset
 from kgsynth.cli_kg import kg_app
 from kgsynth.cli_synth import synth_kg
@@ -28,6 +29,7 @@ app.add_typer(kg_app, name="kg")
 app.command("synth-kg")(synth_kg)
 app.command("inspect")(inspect_dataset)
 app.command("verify")(verify)
+app.command("deploy")(deploy)
 console = Console(stderr=True)
 
 _STAGE_NAMES = {
@@ -72,6 +74,23 @@ def build(
     model: ModelOption = None,
     api_key_env: ApiKeyEnvOption = None,
     cache_dir: Annotated[Path | None, typer.Option("--cache-dir")] = None,
+    shard_size: Annotated[
+        int | None, typer.Option("--shard-size", help="QA rows per shard task", min=1)
+    ] = None,
+    task_runner: Annotated[
+        str | None, typer.Option("--task-runner", help="local | dask (Dask worker processes)")
+    ] = None,
+    dask_address: Annotated[
+        str | None,
+        typer.Option("--dask-address", help="existing Dask scheduler (implies --task-runner dask)"),
+    ] = None,
+    workers: Annotated[
+        int | None, typer.Option("--workers", help="Dask LocalCluster worker processes", min=1)
+    ] = None,
+    cache_results: Annotated[
+        bool | None,
+        typer.Option("--cache-results/--no-cache-results", help="reuse finished shards"),
+    ] = None,
 ) -> None:
     """Build a verified thinking-path dataset (defaults: the sample QA, the HPO KG, offline)."""
     quiet_prefect()
@@ -87,6 +106,13 @@ def build(
         "linking": {"threshold": threshold, "ner_model": ner_model},
         "paths": {"max_hops": max_hops, "k": k, "max_paths": max_paths},
         "llm": {"base_url": base_url, "model": model, "api_key_env": api_key_env},
+        "run": {
+            "shard_size": shard_size,
+            "task_runner": task_runner or ("dask" if dask_address else None),
+            "dask_address": dask_address,
+            "n_workers": workers,
+            "cache_results": cache_results,
+        },
     }
     try:
         cfg = load_config(config, overrides)

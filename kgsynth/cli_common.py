@@ -55,6 +55,10 @@ def quiet_prefect() -> None:
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
     logging.getLogger("prefect").setLevel(logging.WARNING)
+    # Dask's scheduler, nannies and workers log each start and stop at INFO; the variable
+    # reaches the worker processes, which read it when they import distributed
+    os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "warning")
+    logging.getLogger("distributed").setLevel(logging.WARNING)
 
 
 def run_with_progress(flow_fn: Callable[..., T], *args: Any) -> T:

@@ -43,6 +43,11 @@ class _Progress:
         if listener := self._on():
             listener.finish(stage)
 
+    def __reduce__(self) -> tuple[object, tuple[()]]:
+        # pickled (say, into a Dask worker) as "this process's progress": a listener with its
+        # terminal and locks stays where it is
+        return (_this_process, ())
+
     @contextmanager
     def muted(self, on: bool = True) -> Iterator[None]:
         """No progress reported from this context while `on`."""
@@ -54,3 +59,7 @@ class _Progress:
 
 
 progress = _Progress()
+
+
+def _this_process() -> _Progress:
+    return progress

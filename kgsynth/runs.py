@@ -80,7 +80,7 @@ def shard_key(records: Sequence[Any], cfg: BuildConfig, kg_hash: str) -> str:
 
 
 def _cache_key(context: TaskRunContext, parameters: dict[str, Any]) -> str:
-    return shard_key(parameters["records"], parameters["cfg"], parameters["kg_hash"])
+    return shard_key(parameters["rows"].records, parameters["cfg"], parameters["kg_hash"])
 
 
 def _retry_unless_config_error(task: Task[Any, Any], task_run: TaskRun, state: State) -> bool:
@@ -94,7 +94,7 @@ def result_dir(cfg: BuildConfig) -> Path:
 
 def configure_shard_task(shard_task: Task[Any, T], cfg: BuildConfig) -> Task[Any, T]:
     """The shard task with this build's retries and, when on, its persisted result cache."""
-    from prefect.cache_policies import NO_CACHE
+    from prefect.cache_policies import NO_CACHE, CacheKeyFnPolicy
 
     retry = {
         "retries": cfg.run.retries,
@@ -106,7 +106,7 @@ def configure_shard_task(shard_task: Task[Any, T], cfg: BuildConfig) -> Task[Any
     folder = result_dir(cfg)
     folder.mkdir(parents=True, exist_ok=True)
     return shard_task.with_options(
-        cache_key_fn=_cache_key,
+        cache_policy=CacheKeyFnPolicy(cache_key_fn=_cache_key),
         persist_result=True,
         # a local folder: with a remote Dask cluster it must be one path every worker and
         # the flow's machine share (see README, "Scaling out with Dask")
@@ -136,12 +136,13 @@ def task_runner(run: RunConfig) -> TaskRunner[Any]:
             "dashboard_address": ":0",  # any free port: two builds must not collide on 8787
             # the workers report to this flow's Prefect API; without it each worker process
             # would start an ephemeral API server of its own
-            "env": {"PREFECT_API_URL": _api_url()},
+            "env": {"PREFECT_API_URL": prefect_api_url()},
         },
     )
 
 
-def _api_url() -> str:
+def prefect_api_url() -> str:
+    """The Prefect API this process reports to (a temporary local server when none is set)."""
     from prefect.client.orchestration import get_client
 
     with get_client(sync_client=True) as client:

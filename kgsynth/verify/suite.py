@@ -91,7 +91,10 @@ class VerifySuite:
         if cfg.free_text.method == "embedding" and embedder is None:
             raise ConfigError("verify.free_text.method = 'embedding' needs an embedding model")
         self.cfg = cfg
-        self.rules = Verifier(kg, cfg)
+        # its name index takes a KG scan: once per process and KG, not once per shard
+        self.rules = per_process(
+            "rule_checks", (kg.hash, cfg.model_dump_json()), lambda: Verifier(kg, cfg)
+        )
         self.claims = ClaimChecker(kg, finder, cfg.claims) if finder is not None else None
         self.runner = runner
         self.likelihood = likelihood
