@@ -42,6 +42,9 @@ import torch
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "tests"))
+
+from tiny_models import bpe_tokenizer  # noqa: E402
 
 from kgsynth.verify.likelihood import (  # noqa: E402
     LikelihoodVerifier,
@@ -127,23 +130,6 @@ def make_rows(n: int, qa_path: Path, seed: int = 0) -> tuple[list[ScoreRow], str
             )
         )
     return rows, source
-
-
-def train_tokenizer(rows: list[ScoreRow], vocab: int = 8000):
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import PreTrainedTokenizerFast
-
-    tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=vocab,
-        special_tokens=["<pad>", "<eos>"],
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-        show_progress=False,
-    )
-    tok.train_from_iterator((prompt_text(r) for r in rows), trainer)
-    return PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<pad>", eos_token="<eos>")
 
 
 # -- model and FLOPs --------------------------------------------------------------------------
@@ -254,7 +240,8 @@ def run(args: argparse.Namespace) -> dict:
     device = torch.device("cuda" if gpu else "cpu")
     dtype = torch.bfloat16 if gpu else torch.float32
     rows, source = make_rows(args.rows, args.qa)
-    tok = train_tokenizer(rows)
+    # byte-level BPE trained on the rows themselves (no download), as the tests build theirs
+    tok = bpe_tokenizer((prompt_text(r) for r in rows), vocab_size=8000)
     shape = HALF_B if gpu else TINY
     vocab = shape.get("vocab_size", len(tok))
     model = build_model({k: v for k, v in shape.items() if k != "vocab_size"}, vocab, dtype, device)

@@ -96,10 +96,7 @@ def relations_figure(rels: pl.DataFrame, top: int = TOP) -> Figure:
     if shown.is_empty():
         _note(ax, "no hops: no exported rows")
     else:
-        vals = shown["hops"].to_list()[::-1]
-        ax.barh(shown["relation"].to_list()[::-1], vals, color=_GREEN)
-        _label_bars(ax, vals, horizontal=True)
-        ax.set_xlabel("hops")
+        _ranked_bars(ax, shown["relation"].to_list(), shown["hops"].to_list(), _GREEN, "hops")
     return fig
 
 
@@ -142,11 +139,15 @@ def rejects_figure(rejects: pl.DataFrame, top: int = TOP) -> Figure:
         _note(ax, "no rejected rows")
     else:
         labels = [f"{s} / {r}" for s, r in shown.select("stage", "reason").iter_rows()]
-        vals = shown["rows"].to_list()[::-1]
-        ax.barh(labels[::-1], vals, color=_RED)
-        _label_bars(ax, vals, horizontal=True)
-        ax.set_xlabel("rows")
+        _ranked_bars(ax, labels, shown["rows"].to_list(), _RED, "rows")
     return fig
+
+
+def _ranked_bars(ax: Axes, labels: list[str], vals: list[int], color: str, unit: str) -> None:
+    """Horizontal bars, the first (largest) at the top, each labelled with its value."""
+    ax.barh(labels[::-1], vals[::-1], color=color)
+    _label_bars(ax, vals[::-1], horizontal=True)
+    ax.set_xlabel(unit)
 
 
 # file stem -> (alt text, figure from the stats)
