@@ -376,14 +376,8 @@ class LikelihoodVerifier:
     ) -> OptionScores:
         kind = self.cfg.score
         if sums is None:
-            return OptionScores(
-                id=row.id,
-                gold=row.gold,
-                passed=skipped in _NOT_APPLICABLE,
-                skipped=skipped or "not_scored",
-                score_kind=kind,
-                prompt_version=PROMPT_VERSION,
-                model=self.model_name,
+            return self._verdict(
+                row, passed=skipped in _NOT_APPLICABLE, skipped=skipped or "not_scored"
             )
         per: dict[str, dict[str, tuple[float, int]]] = {}
         for (letter, ckind, _), s in zip(continuations(row), sums, strict=True):
@@ -407,28 +401,21 @@ class LikelihoodVerifier:
         assert row.gold is not None  # rows without a gold letter are skipped in _encode
         scores = {o.letter: o.score for o in options}
         if not all(math.isfinite(s) for s in scores.values()):
-            return OptionScores(
-                id=row.id,
-                options=options,
-                gold=row.gold,
-                passed=False,
-                skipped="non_finite_score",
-                score_kind=kind,
-                prompt_version=PROMPT_VERSION,
-                model=self.model_name,
-            )
+            return self._verdict(row, options=options, passed=False, skipped="non_finite_score")
         best, rank, margin, passed = rank_and_margin(scores, row.gold, self.cfg.margin)
+        return self._verdict(
+            row, options=options, best=best, rank=rank, margin=margin, passed=passed
+        )
+
+    def _verdict(self, row: ScoreRow, **fields: Any) -> OptionScores:
+        """A row's OptionScores with the fields every verdict shares filled in."""
         return OptionScores(
             id=row.id,
-            options=options,
             gold=row.gold,
-            best=best,
-            rank=rank,
-            margin=margin,
-            passed=passed,
-            score_kind=kind,
+            score_kind=self.cfg.score,
             prompt_version=PROMPT_VERSION,
             model=self.model_name,
+            **fields,
         )
 
 
