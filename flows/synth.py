@@ -230,19 +230,10 @@ def export(
 ) -> dict[str, Path]:
     report.check_balance()
     rows = rows_frame(verified, kg.name, kg.hash)
-    summary = {
-        "counts": report.counts,
+    summary = report.summary() | {
         "requested": cfg.n,
-        "exported": report.exported,
-        "rejected": len(report.rejects),
-        "rejected_by_reason": [
-            {"stage": s, "reason": r, "rows": n} for s, r, n in report.rejected_by_reason()
-        ],
-        "seconds": report.seconds,
-        "kg": report.kg,
         "sampling": sampling,
         "generator": report.generator,
-        "llm_usage": report.llm_usage,  # {} offline
         "config": cfg.model_dump(mode="json"),
     }
     return write_dataset(cfg.out, rows, report.rejects, synth_card(report, cfg, sampling), summary)

@@ -122,18 +122,12 @@ def verify_dataset(dataset: Path, out: Path, config: BuildConfig) -> VerifyResul
         "exported": kept.height,
     }
     report.check_balance()
-    summary = {
+    summary = report.summary() | {
         "source": str(dataset),
         "rows_read": rows.height,
         "kept": kept.height,
         "rejected_now": len(failed),
         "rejected_before": len(prior_rejects),
-        "rejected_by_reason": [
-            {"stage": s, "reason": r, "rows": n} for s, r, n in report.rejected_by_reason()
-        ],
-        "seconds": report.seconds,
-        "kg": report.kg,
-        "llm_usage": report.llm_usage,
         "config": json.loads(cfg.model_dump_json()),
     }
     files = write_dataset(out, kept, report.rejects, _card(dataset, summary, cfg), summary)

@@ -41,6 +41,20 @@ class BuildReport:
         c = Counter((r.stage, r.reason) for r in self.rejects)
         return sorted(((s, r, n) for (s, r), n in c.items()), key=lambda x: (-x[2], x[0], x[1]))
 
+    def summary(self) -> dict[str, Any]:
+        """What every build.json holds (build, synth-kg, verify); each flow adds its own."""
+        return {
+            "counts": self.counts,
+            "exported": self.exported,
+            "rejected": len(self.rejects),
+            "rejected_by_reason": [
+                {"stage": s, "reason": r, "rows": n} for s, r, n in self.rejected_by_reason()
+            ],
+            "seconds": self.seconds,
+            "kg": self.kg,
+            "llm_usage": self.llm_usage,
+        }
+
     def check_balance(self) -> None:
         """input = exported + rejected, or the build is wrong: nothing is lost silently."""
         n_in = self.counts.get("input", 0)

@@ -89,18 +89,9 @@ def write_dataset(
 def write_outputs(
     out: Path, rows: pl.DataFrame, report: BuildReport, cfg: BuildConfig
 ) -> dict[str, Path]:
-    summary = {
-        "counts": report.counts,
-        "exported": report.exported,
-        "rejected": len(report.rejects),
-        "rejected_by_reason": [
-            {"stage": s, "reason": r, "rows": n} for s, r, n in report.rejected_by_reason()
-        ],
-        "seconds": report.seconds,
-        "kg": report.kg,
+    summary = report.summary() | {
         "linker": report.linker,
         "generator": report.generator,
-        "llm_usage": report.llm_usage,
         "dedup": report.dedup,
         "run": report.run,
         "config": json.loads(cfg.model_dump_json()),
