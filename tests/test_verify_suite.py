@@ -164,11 +164,32 @@ def test_verify_cli_names_a_folder_that_is_not_a_dataset(tmp_path: Path) -> None
     assert "nope" in res.output and "no such dataset" in res.output
 
 
+@pytest.fixture(scope="module")
+def plain_build(tmp_path_factory, cache_dir: Path) -> Path:
+    return _build(tmp_path_factory.mktemp("plain"), cache_dir)[1]
+
+
+def test_verify_cli_refuses_another_kg_and_foreign_rows(
+    plain_build: Path, tmp_path: Path, cache_dir: Path
+) -> None:
+    kg = tmp_path / "other.csv"
+    kg.write_text("head,relation,tail\nA,r1,B\nB,r2,C\n")
+    args = ["verify", str(plain_build), "--out", str(tmp_path / "o"), "--cache-dir", str(cache_dir)]
+    res = CliRunner().invoke(app, [*args, "--kg", f"triples:{kg}"])
+    assert res.exit_code == 2
+    assert "rows were built on KG hash" in res.output and str(plain_build) in res.output
+    assert not (tmp_path / "o").exists()
+    foreign = tmp_path / "foreign.parquet"
+    read_dataset(plain_build).drop("paths", "reasoning").write_parquet(foreign)
+    res = CliRunner().invoke(app, ["verify", str(foreign), "--out", str(tmp_path / "o2")])
+    assert res.exit_code == 2
+    assert "not kgsynth rows" in res.output and "paths" in res.output
+
+
 # -- claims -----------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
-def plain_items(tmp_path_factory, cache_dir: Path):
-    _, out = _build(tmp_path_factory.mktemp("plain"), cache_dir)
-    return [generated_of(r)[0] for r in read_dataset(out).iter_rows(named=True)]
+def plain_items(plain_build: Path):
+    return [generated_of(r)[0] for r in read_dataset(plain_build).iter_rows(named=True)]
 
 
 def test_a_false_claim_rejects_the_row(plain_items, hpo_kg, cache_dir: Path) -> None:
