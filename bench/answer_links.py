@@ -23,6 +23,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from kgsynth.config import LinkingConfig  # noqa: E402
+from kgsynth.defaults import DEFAULT_CACHE_DIR  # noqa: E402
 from kgsynth.kg import load_kg  # noqa: E402
 from kgsynth.linking.linker import Linker  # noqa: E402
 from kgsynth.qa import read_qa  # noqa: E402
@@ -286,7 +287,7 @@ def main() -> None:
     ap.add_argument("--sample", type=int, default=50)
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--verdicts", type=Path, default=None)
-    ap.add_argument("--cache-dir", type=Path, default=Path("~/.cache/kgsynth").expanduser())
+    ap.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE_DIR.expanduser())
     args = ap.parse_args()
 
     batch = read_qa([MEDQA])

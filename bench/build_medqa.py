@@ -65,7 +65,7 @@ def main() -> None:
     s = warm["summary"]
     counts = s["counts"]
     n = counts["input"]
-    linker = s["linker"]
+    linker = s["stages"]["link"]
     result = {
         "bench": "build_medqa",
         "qa_rows": n,
@@ -76,9 +76,9 @@ def main() -> None:
         "counts": counts,
         "pct_question_linked": round(100 * int(linker["question_linked"]) / n, 1),
         "pct_answer_linked": round(100 * int(linker["answer_linked"]) / n, 1),
-        "pct_linked_both": round(100 * counts["linked"] / n, 1),
-        "pct_with_path": round(100 * counts["with_path"] / n, 1),
-        "pct_verified": round(100 * counts["verified"] / n, 1),
+        "pct_linked_both": round(100 * counts["link"] / n, 1),
+        "pct_with_path": round(100 * counts["paths"] / n, 1),
+        "pct_verified": round(100 * counts["verify"] / n, 1),
         "rejected_by_reason": s["rejected_by_reason"],
         "targets": {"cold_wall_s": 180, "warm_wall_s": 60, "pct_verified": 20},
     }

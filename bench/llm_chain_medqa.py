@@ -24,6 +24,7 @@ from llm_server import LLMServer  # noqa: E402
 from test_chain_http import API_KEY, KEY_ENV, MODEL, ChainResponder  # noqa: E402
 
 from kgsynth.config import load_config  # noqa: E402
+from kgsynth.defaults import DEFAULT_CACHE_DIR  # noqa: E402
 from kgsynth.qa import read_qa  # noqa: E402
 
 MEDQA = REPO.parent / "shared" / "data" / "qa" / "medqa_usmle_test.jsonl"
@@ -32,7 +33,7 @@ MEDQA = REPO.parent / "shared" / "data" / "qa" / "medqa_usmle_test.jsonl"
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--limit", type=int, default=None)
-    ap.add_argument("--cache-dir", type=Path, default=Path("~/.cache/kgsynth").expanduser())
+    ap.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE_DIR.expanduser())
     args = ap.parse_args()
     os.environ["PREFECT_LOGGING_LEVEL"] = "WARNING"
     os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"

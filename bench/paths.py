@@ -4,7 +4,9 @@ Two graphs: the built-in HPO KG, and a generated graph with PrimeKG's node/edge 
 type mix and heavy-tailed degrees (bench/synthetic_primekg.py, fixed seed), as kg.csv.
 Each engine runs in its own process so peak RSS is its own:
   - kgsynth: graph ready from the source files (no cache), then again from the on-disk cache;
-    per query, all shortest paths counted exactly and the best k enumerated (hub-aware);
+    per query, all shortest paths counted exactly and the best k enumerated (hub-aware):
+    shortest_paths, the one engine behind the build's path stage (PathFinder, which adds
+    only the KGPath records), `kgsynth kg paths` and the claim check;
   - networkx: nx.Graph from the same edges, per query list(nx.all_shortest_paths(...)).
 Both return full path sets on every pair whose paths number at most --full-limit, and the
 sets are compared. networkx enumeration stops at --nx-limit paths so hub pairs cannot stall

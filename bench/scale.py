@@ -60,13 +60,13 @@ def build(over: dict[str, Any], base: dict[str, Any], out: Path) -> dict[str, An
     flow_s = time.perf_counter() - t0
     rows = read_dataset(out).drop("created_at")
     rejects = pl.read_parquet(out / "rejects.parquet")
-    run = res.report.run
+    run = res.report.summary()["run"]
     return {
         "flow_s": round(flow_s, 2),
         "shards_s": res.report.seconds["shards"],
         "stage_s_summed_over_shards": {k: res.report.seconds.get(k) for k in STAGES},
         "workers": [{"pid": w["pid"], "shards": w["shards"]} for w in run["workers"]],
-        "counts": res.report.counts,
+        "counts": res.report.summary()["counts"],
         "shards": run["shards"],
         "_frames": (rows, rejects),
     }

@@ -9,8 +9,10 @@ import typer
 from rich.console import Console
 
 from kgsynth.cli_common import (
+    KG_HELP,
     ApiKeyEnvOption,
     BaseUrlOption,
+    CacheDirOption,
     ModelOption,
     fail,
     print_summary,
@@ -32,17 +34,6 @@ app.command("verify")(verify)
 app.command("deploy")(deploy)
 console = Console(stderr=True)
 
-_STAGE_NAMES = {
-    "input": "QA rows read",
-    "deduplicated": "valid and not a duplicate",
-    "linked": "linked (question + answer entity)",
-    "with_path": "with a KG path",
-    "generated": "generated",
-    "verified": "passed the rule checks",
-    "quality_passed": "passed the LLM quality filter",
-    "exported": "exported",
-}
-
 
 @app.callback()
 def main() -> None:
@@ -54,9 +45,7 @@ def build(
     qa: Annotated[
         list[Path] | None, typer.Option("--qa", help="QA file(s): .jsonl, .json, .csv, .parquet")
     ] = None,
-    kg: Annotated[
-        str | None, typer.Option(help="'hpo' or a KG file (PrimeKG CSV, triples)")
-    ] = None,
+    kg: Annotated[str | None, typer.Option("--kg", help=KG_HELP)] = None,
     out: Annotated[Path | None, typer.Option(help="output folder")] = None,
     config: Annotated[
         Path | None, typer.Option("--config", "-c", help="TOML or YAML build config")
@@ -73,7 +62,7 @@ def build(
     base_url: BaseUrlOption = None,
     model: ModelOption = None,
     api_key_env: ApiKeyEnvOption = None,
-    cache_dir: Annotated[Path | None, typer.Option("--cache-dir")] = None,
+    cache_dir: CacheDirOption = None,
     shard_size: Annotated[
         int | None, typer.Option("--shard-size", help="QA rows per shard task", min=1)
     ] = None,
@@ -121,7 +110,7 @@ def build(
         result = run_with_progress(build_dataset, cfg)
     except KGSynthError as e:
         fail(str(e))
-    print_summary(result, "kgsynth build", _STAGE_NAMES)
+    print_summary(result, "kgsynth build")
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable
+from pathlib import Path
 from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
@@ -12,6 +13,9 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+
+from kgsynth.defaults import DEFAULT_CACHE_DIR
+from kgsynth.kg.registry import kg_option_help
 
 T = TypeVar("T")
 
@@ -21,6 +25,15 @@ ModelOption = Annotated[str | None, typer.Option(help="LLM model name")]
 ApiKeyEnvOption = Annotated[
     str | None, typer.Option("--api-key-env", help="env variable holding the API key")
 ]
+# the cache folder every command shares (KG, alias index, LLM replies)
+CacheDirOption = Annotated[
+    Path | None,
+    typer.Option("--cache-dir", help=f"cache folder (default {DEFAULT_CACHE_DIR})"),
+]
+# the KG a command reads: a built-in name, files or FORMAT:PATH[,PATH]; the help lists the
+# registered formats (the registry imports no loader, so --help stays quick)
+KG_HELP = kg_option_help()
+KgOption = Annotated[str, typer.Option("--kg", help=KG_HELP)]
 
 err = Console(stderr=True)
 
@@ -80,18 +93,16 @@ def run_with_progress(flow_fn: Callable[..., T], *args: Any) -> T:
             progress.listener = None
 
 
-def print_summary(result: Any, title: str, stages: dict[str, str], unit: str = "input") -> None:
+def print_summary(result: Any, title: str, unit: str = "input") -> None:
     """Stage counts (stages that ran), rejects by reason, timings and the balance line."""
     report = result.report
-    n_in = report.counts.get("input", 0) or 1
+    n_in = report.n_input or 1
     table = Table(title=title)
     table.add_column("stage")
     table.add_column("rows" if unit == "input" else unit, justify="right")
     table.add_column(f"% of {unit}", justify="right")
-    for key, label in stages.items():
-        if key in report.counts:  # a stage that did not run has no count
-            n = report.counts[key]
-            table.add_row(label, str(n), f"{100 * n / n_in:.1f}%")
+    for stage, n in report.count_rows():  # a stage that did not run has no count
+        table.add_row(stage.label, str(n), f"{100 * n / n_in:.1f}%")
     table.add_section()
     for stage, reason, n in report.rejected_by_reason():
         table.add_row(f"rejected: {stage}/{reason}", str(n), f"{100 * n / n_in:.1f}%")
@@ -99,7 +110,6 @@ def print_summary(result: Any, title: str, stages: dict[str, str], unit: str = "
     out.print(table)
     out.print("time: " + ", ".join(f"{k} {v:.1f}s" for k, v in report.seconds.items()))
     out.print(
-        f"{unit} {report.counts.get('input', 0)} = exported {report.exported} "
-        f"+ rejected {len(report.rejects)}"
+        f"{unit} {report.n_input} = exported {report.exported} + rejected {len(report.rejects)}"
     )
     out.print(f"wrote {result.files['data']} and {result.files['card']}")

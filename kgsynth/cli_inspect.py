@@ -63,7 +63,7 @@ def _print_summary(out: Console, path: Path, rows: pl.DataFrame, rejects: pl.Dat
     kg = rows.select("kg_name", "kg_hash").unique().sort("kg_name")
     for name, h in kg.iter_rows():
         head.append(f"\nKG {name} (hash {(h or '')[:16]})")
-    dedup = info.get("dedup") or {}
+    dedup = (info.get("stages") or {}).get("dedup") or {}
     if dedup.get("enabled"):
         head.append(
             f"\ndedup: {dedup['exact']} exact + {dedup['near']} near duplicates dropped "

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import math
 import time
-from itertools import islice
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -12,7 +12,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from kgsynth.cli_common import err, fail
+from kgsynth.cli_common import CacheDirOption, KgOption, err, fail
+from kgsynth.defaults import DEFAULT_CACHE_DIR
 from kgsynth.errors import KGSynthError
 
 # polars, numpy and the KG engine load inside the commands: `kgsynth --help` stays quick
@@ -22,32 +23,17 @@ if TYPE_CHECKING:
 kg_app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 out = Console()
 
-# the cache builds share (BuildConfig.cache_dir's default)
-DEFAULT_CACHE = Path("~/.cache/kgsynth")
-
-KgOption = Annotated[
-    str,
-    typer.Option(
-        "--kg",
-        help="'hpo', a KG file or folder, or FORMAT:PATH[,PATH] with FORMAT one of "
-        "primekg, triples, hetionet, kgx (e.g. hetionet:nodes.tsv,edges.sif.gz)",
-    ),
-]
-CacheOption = Annotated[
-    Path | None, typer.Option("--cache-dir", help="KG cache folder [default: ~/.cache/kgsynth]")
-]
-
 
 def _load(spec: str, cache_dir: Path | None) -> tuple[KnowledgeGraph, float]:
     from kgsynth.kg import load_kg
 
     start = time.perf_counter()
-    kg = load_kg(spec, cache_dir=(cache_dir or DEFAULT_CACHE).expanduser())
+    kg = load_kg(spec, cache_dir=(cache_dir or DEFAULT_CACHE_DIR).expanduser())
     return kg, time.perf_counter() - start
 
 
 @kg_app.command()
-def stats(kg: KgOption = "hpo", cache_dir: CacheOption = None) -> None:
+def stats(kg: KgOption = "hpo", cache_dir: CacheDirOption = None) -> None:
     """Nodes by type, edges by relation (head type -> tail type), degrees and KG metadata."""
     try:
         graph, seconds = _load(kg, cache_dir)
@@ -121,18 +107,52 @@ def paths(
     b: Annotated[str, typer.Argument(help="end node: KG id or exact name (any case)")],
     kg: KgOption = "hpo",
     max_hops: Annotated[int, typer.Option("--max-hops", min=1)] = 3,
-    k: Annotated[int, typer.Option("--k", min=1, help="paths shown")] = 5,
-    cache_dir: CacheOption = None,
+    k: Annotated[
+        int, typer.Option("--k", min=1, help="paths shown (with --k-shortest: the k)")
+    ] = 5,
+    simple: Annotated[
+        bool,
+        typer.Option(
+            "--simple",
+            help="every simple path of at most --max-hops hops (not only the shortest), "
+            "shortest first, then by node order; counted up to --count-limit",
+        ),
+    ] = False,
+    k_shortest: Annotated[
+        bool,
+        typer.Option(
+            "--k-shortest",
+            help="the --k shortest simple paths (Yen), shortest first, then by node order",
+        ),
+    ] = False,
+    hub_penalty: Annotated[
+        float,
+        typer.Option(
+            "--hub-penalty",
+            min=0.0,
+            help="shortest paths rank by the sum of hub_penalty * log1p(degree) over their "
+            "intermediate nodes (as [paths] hub_penalty in a build)",
+        ),
+    ] = 1.0,
+    count_limit: Annotated[
+        int, typer.Option("--count-limit", min=1, help="--simple stops counting here")
+    ] = 100_000,
+    cache_dir: CacheDirOption = None,
 ) -> None:
-    """The k best shortest paths from A to B (fewest hops, then fewest hub nodes).
+    """The k best shortest paths from A to B (fewest hops, then fewest hub nodes), or with
+    --simple / --k-shortest, simple paths that may be longer than the shortest.
 
     Exit status: 0 paths found, 1 no path within --max-hops, 2 error.
     """
     from kgsynth.kg.lookup import find_node
     from kgsynth.paths.format import format_path
-    from kgsynth.paths.search import node_costs, ranked_paths, shortest_path_dag
-    from kgsynth.paths.select import to_kgpath
+    from kgsynth.paths.search import shortest_paths
+    from kgsynth.paths.simple import k_shortest_paths, simple_paths
 
+    if simple and k_shortest:
+        fail("--simple and --k-shortest are different searches: give one of them")
+    if not math.isfinite(hub_penalty):
+        fail(f"--hub-penalty must be a finite number, got {hub_penalty}")
     try:
         graph, _ = _load(kg, cache_dir)
         s, t = find_node(graph, a), find_node(graph, b)
@@ -141,27 +161,45 @@ def paths(
     if s == t:
         fail(f"'{a}' and '{b}' are the same node ({graph.ids[s]})")
     ends = f"{_label(graph, s)} and {_label(graph, t)}"
-    dag = shortest_path_dag(graph, s, t, max_hops)
-    if dag is None:
-        hops = "hop" if max_hops == 1 else "hops"
-        out.print(f"no path between {ends} within {max_hops} {hops}", markup=False, soft_wrap=True)
+    within = f"{max_hops} {'hop' if max_hops == 1 else 'hops'}"
+    if simple:
+        res = simple_paths(
+            graph,
+            s,
+            t,
+            max_hops=max_hops,
+            cap=k,
+            count_limit=count_limit,
+            hub_penalty=hub_penalty,
+        )
+        n = f"{res.count:,}" if res.exact else f"at least {res.count:,}"
+        head = f"{n} simple {_plural(res.count, 'path')} of at most {within} between {ends}; "
+        head += f"showing {len(res.paths)}:"
+    elif k_shortest:
+        res = k_shortest_paths(graph, s, t, k, max_hops=max_hops, hub_penalty=hub_penalty)
+        if not res.exact:
+            head = f"the {_plural(res.count, 'shortest simple path', n=True)}"
+        else:  # fewer than k exist: these are all of them
+            head = "the only simple path" if res.count == 1 else f"all {res.count:,} simple paths"
+        head += f" of at most {within} between {ends}, shortest first:"
+    else:
+        res = shortest_paths(graph, s, t, max_hops=max_hops, cap=k, hub_penalty=hub_penalty)
+        head = f"{res.count:,} shortest {_plural(res.count, 'path')} of "
+        head += f"{_plural(res.length or 0, 'hop', n=True)} between {ends}; "
+        head += f"showing {len(res.paths)}:"
+    if not res.count:
+        out.print(f"no path between {ends} within {within}", markup=False, soft_wrap=True)
         raise typer.Exit(1)
-    best = [
-        to_kgpath(graph, nodes, cost)
-        for cost, nodes in islice(ranked_paths(graph, dag, node_costs(graph)), k)
-    ]
-    paths_s = "s" if dag.count != 1 else ""
-    hops_s = "s" if dag.length != 1 else ""
-    out.print(
-        f"{dag.count:,} shortest path{paths_s} of {dag.length} hop{hops_s} between {ends}; "
-        f"showing {len(best)}:",
-        markup=False,
-        highlight=False,
-        soft_wrap=True,
-    )
-    for p in best:
+    out.print(head, markup=False, highlight=False, soft_wrap=True)
+    for p in res.paths:
         # one path a line, never wrapped or read as markup: names may hold [brackets]
-        out.print(format_path(p), markup=False, highlight=False, soft_wrap=True)
+        out.print(format_path(p.to_kgpath(graph)), markup=False, highlight=False, soft_wrap=True)
+
+
+def _plural(count: int, word: str, *, n: bool = False) -> str:
+    """`word` or `words` for `count`, with the count in front when `n`."""
+    w = word if count == 1 else f"{word}s"
+    return f"{count:,} {w}" if n else w
 
 
 def _label(kg: KnowledgeGraph, i: int) -> str:
@@ -179,7 +217,7 @@ def push(
         str | None, typer.Option("--database", help="[default: $KGSYNTH_NEO4J_DATABASE]")
     ] = None,
     batch_size: Annotated[int, typer.Option("--batch-size", min=1)] = 20_000,
-    cache_dir: CacheOption = None,
+    cache_dir: CacheDirOption = None,
 ) -> None:
     """Import a KG into Neo4j in batches; pushing again leaves the same counts.
 

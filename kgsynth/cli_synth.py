@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
 from kgsynth.cli_common import (
     ApiKeyEnvOption,
     BaseUrlOption,
+    CacheDirOption,
+    KgOption,
     ModelOption,
     err,
     fail,
@@ -21,9 +23,7 @@ from kgsynth.errors import KGSynthError
 
 
 def synth_kg(
-    kg: Annotated[
-        str, typer.Option("--kg", help="'hpo', a KG file or folder, or FORMAT:PATH[,PATH]")
-    ] = "hpo",
+    kg: KgOption = "hpo",
     n: Annotated[int | None, typer.Option("--n", help="rows to export (default 100)")] = None,
     out: Annotated[
         Path | None, typer.Option("--out", help="output folder (default out/synth)")
@@ -41,9 +41,7 @@ def synth_kg(
     seed: Annotated[
         int | None, typer.Option("--seed", help="seeds every attempt (default 0)")
     ] = None,
-    cache_dir: Annotated[
-        Path | None, typer.Option("--cache-dir", help="KG cache (default ~/.cache/kgsynth)")
-    ] = None,
+    cache_dir: CacheDirOption = None,
     generator: Annotated[
         str | None,
         typer.Option("--generator", help="offline (template questions) or openai (LLM-written)"),
@@ -107,17 +105,11 @@ def synth_kg(
         result = run_with_progress(synth_from_kg, cfg)
     except KGSynthError as e:
         fail(str(e))
-    _print_summary(result)
+    print_summary(result, "kgsynth synth-kg", unit="attempts")
     if not result.complete:
         err.print(
             f"[bold yellow]warning:[/] only {result.report.exported} of {result.requested} rows "
-            f"after {result.report.counts.get('input', 0)} attempts (raise --max-attempts or "
+            f"after {result.report.n_input} attempts (raise --max-attempts or "
             "loosen the constraints)"
         )
         raise typer.Exit(1)
-
-
-def _print_summary(result: Any) -> None:
-    from kgsynth.synth.card import STAGES
-
-    print_summary(result, "kgsynth synth-kg", dict(STAGES), unit="attempts")

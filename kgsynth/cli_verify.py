@@ -10,6 +10,7 @@ import typer
 from kgsynth.cli_common import (
     ApiKeyEnvOption,
     BaseUrlOption,
+    CacheDirOption,
     ModelOption,
     fail,
     print_summary,
@@ -17,8 +18,6 @@ from kgsynth.cli_common import (
     run_with_progress,
 )
 from kgsynth.errors import KGSynthError
-
-_STAGE_NAMES = {"input": "rows of the source build", "exported": "kept after re-verification"}
 
 
 def verify(
@@ -46,7 +45,7 @@ def verify(
     base_url: BaseUrlOption = None,
     model: ModelOption = None,
     api_key_env: ApiKeyEnvOption = None,
-    cache_dir: Annotated[Path | None, typer.Option("--cache-dir")] = None,
+    cache_dir: CacheDirOption = None,
 ) -> None:
     """Run the verifiers over an existing dataset (its own build config, then --config and
     the flags) and write the rows that pass, with the same columns, to --out."""
@@ -69,10 +68,11 @@ def verify(
         "llm": {"base_url": base_url, "model": model, "api_key_env": api_key_env},
     }
     try:
-        from flows.verify import source_config, verify_dataset
+        from flows.verify import verify_dataset
+        from kgsynth.stages.reverify import source_config
 
         cfg = load_config(config, overrides, base=source_config(dataset))
         result = run_with_progress(verify_dataset, dataset, out, cfg)
     except KGSynthError as e:
         fail(str(e))
-    print_summary(result, "kgsynth verify", _STAGE_NAMES)
+    print_summary(result, "kgsynth verify")

@@ -16,10 +16,12 @@ from pydantic import (
     model_validator,
 )
 
+from kgsynth.defaults import DEFAULT_CACHE_DIR, CacheDir
 from kgsynth.errors import ConfigError
 from kgsynth.records import ScoreKind
 
-DEFAULT_SAMPLE_QA = Path(__file__).resolve().parent.parent / "data" / "sample_qa.jsonl"
+# the team's sample QA, shipped inside the package (kgsynth/data/, see data/README.md)
+DEFAULT_SAMPLE_QA = Path(__file__).resolve().parent / "data" / "sample_qa.jsonl"
 
 
 class _Strict(BaseModel):
@@ -43,6 +45,9 @@ class PathsConfig(_Strict):
     k: int = Field(3, ge=1)  # kept per (question entity, answer entity) pair
     max_paths: int = Field(10, ge=1)  # kept per question
     enum_cap: int = Field(1000, ge=1)  # paths enumerated per pair; the total is still counted
+    # ranking among equally short paths: a node costs hub_penalty * log1p(degree), a path the
+    # sum over its intermediate nodes (lower first); 0 ranks by node order only
+    hub_penalty: float = Field(1.0, ge=0.0, allow_inf_nan=False)
 
 
 class ModelPrice(_Strict):
@@ -123,6 +128,9 @@ class VerifyConfig(_Strict):
     free_text: FreeTextMatchConfig = Field(default_factory=FreeTextMatchConfig)
     claims: ClaimCheckConfig = Field(default_factory=ClaimCheckConfig)
     likelihood: LikelihoodVerifierConfig = Field(default_factory=LikelihoodVerifierConfig)
+    # settings of registered checks beyond kgsynth's own, by check name ([verify.checks.NAME]),
+    # each validated by the settings model its registration names (kgsynth.verify.registry)
+    checks: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
 
 class ChainConfig(_Strict):
@@ -193,12 +201,12 @@ class RunConfig(_Strict):
 
 
 class BuildConfig(_Strict):
-    qa: list[Path] = Field(default_factory=list)  # empty: the team's sample in data/
+    qa: list[Path] = Field(default_factory=list)  # empty: the team's sample (DEFAULT_SAMPLE_QA)
     kg: str = "hpo"
     out: Path = Path("out")
     # KG and alias-index caches, shared by builds; validate_default so "~" is expanded here
     # too (polars expands "~" itself while os.mkdir does not: two different folders)
-    cache_dir: Path = Field(Path("~/.cache/kgsynth"), validate_default=True)
+    cache_dir: CacheDir = Field(DEFAULT_CACHE_DIR, validate_default=True)
     generator: Literal["offline", "openai"] = "offline"
     limit: int | None = Field(None, ge=1)  # only the first N QA rows, for quick runs
     linking: LinkingConfig = Field(default_factory=LinkingConfig)
@@ -208,11 +216,6 @@ class BuildConfig(_Strict):
     chain: ChainConfig = Field(default_factory=ChainConfig)
     dedup: DedupConfig = Field(default_factory=DedupConfig)
     run: RunConfig = Field(default_factory=RunConfig)
-
-    @field_validator("cache_dir")
-    @classmethod
-    def _expand(cls, v: Path) -> Path:
-        return v.expanduser()
 
     def qa_files(self) -> list[Path]:
         return list(self.qa) or [DEFAULT_SAMPLE_QA]
@@ -262,7 +265,7 @@ def load_config(
     overrides (None values are ignored); validated once."""
     data: dict[str, Any] = _merge(base or {}, read_config_file(file) if file else {})
     if overrides:
-        data = _merge(data, _drop_none(overrides))
+        data = _merge(data, drop_none(overrides))
     try:
         return BuildConfig.model_validate(data)
     except ValidationError as e:
@@ -271,11 +274,12 @@ def load_config(
         raise ConfigError(f"invalid build config ({src}):\n" + "\n".join(lines)) from e
 
 
-def _drop_none(d: dict[str, Any]) -> dict[str, Any]:
+def drop_none(d: dict[str, Any]) -> dict[str, Any]:
+    """`d` without its None values, at any depth; tables left empty are dropped too."""
     out: dict[str, Any] = {}
     for k, v in d.items():
         if isinstance(v, dict):
-            sub = _drop_none(v)
+            sub = drop_none(v)
             if sub:
                 out[k] = sub
         elif v is not None:

@@ -7,7 +7,7 @@ record it was given.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -103,24 +103,22 @@ class GeneratedQA(_Frozen):
 
 
 class Checks(_Frozen):
-    kg_faithful: bool
-    answer_match: bool
-    no_leakage: bool
-    # KG-first synthesis only (None on rows built from QA pairs): the answer is the one node
-    # of its type the chain reaches; every distractor is a node the chain does not reach
-    answer_unique: bool | None = None
-    distractors_fail_chain: bool | None = None
-    # MedReason's quality filter (None when it did not run): the answer reached from the
-    # reasoning with its conclusion cut off agrees with the gold answer
-    quality_filter: bool | None = None
-    # claim-level KG faithfulness and the likelihood verifier (None when they did not run)
-    claims: bool | None = None
-    likelihood: bool | None = None
+    """Each check's verdict by name (True, False, or None when it did not run), in the order
+    of the check registry (kgsynth.verify.registry), and the reasons of any that failed."""
+
+    results: dict[str, bool | None] = Field(default_factory=dict)
     reasons: list[str] = Field(default_factory=list)
 
+    def __getitem__(self, name: str) -> bool | None:
+        return self.results.get(name)
+
+    def with_results(self, reasons: list[str] | None = None, **verdicts: bool | None) -> Checks:
+        """A copy with these verdicts set and these reasons added."""
+        return Checks(results=self.results | verdicts, reasons=self.reasons + list(reasons or []))
+
     def failed(self) -> list[str]:
-        """Names of the checks that failed, in field order (the reject reason)."""
-        return [k for k, v in self if isinstance(v, bool) and v is False]
+        """Names of the checks that failed, in registry order (the reject reason)."""
+        return [k for k, v in self.results.items() if v is False]
 
     @property
     def passed(self) -> bool:
@@ -179,6 +177,5 @@ class AnswerMatch(_Frozen):
 class VerifiedQA(_Frozen):
     generated: GeneratedQA
     checks: Checks
-    answer: AnswerMatch | None = None
-    claims: ClaimReport | None = None
-    likelihood: OptionScores | None = None
+    # what the checks found, by row column (AnswerMatch, ClaimReport, OptionScores, ...)
+    evidence: dict[str, Any] = Field(default_factory=dict)

@@ -1,41 +1,100 @@
-"""What a build did, stage by stage: counts, rejects by reason, timings."""
+"""What a run did, stage by stage: counts, rejects by reason, timings and each stage's info.
+
+Counts are keyed by Stage: `input` is the rows a run read (attempts, for KG-first
+synthesis), every other stage's count is the rows it kept. A stage that did not run has no
+count. input = exported + rejected must hold before anything is written (`check_balance`).
+"""
 
 from __future__ import annotations
 
+import time
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from kgsynth.records import Reject
+from pydantic import BaseModel
 
-# stages a build may report, in order; a stage that did not run has no count
-STAGES = (
-    "input",
-    "deduplicated",
-    "linked",
-    "with_path",
-    "generated",
-    "verified",
-    "quality_passed",
-    "exported",
-)
+from kgsynth.records import Reject
+from kgsynth.stages import Stage, StageInfo, StageResult
+
+
+class WorkerInfo(BaseModel):
+    host: str
+    pid: int
+    shards: int = 0
+    busy_s: float = 0.0  # wall time of its shards: how well the workers were kept busy
+    loads: dict[str, int] = {}  # resources loaded in that process (kgsynth.resources)
+
+
+class RunInfo(BaseModel):
+    """How a build's shards ran (kgsynth/runs.py)."""
+
+    task_runner: str
+    dask_address: str | None
+    shard_size: int | None
+    shards: int
+    cached_shards: int
+    workers: list[WorkerInfo]  # the processes that ran shards this time (cached ones did not)
 
 
 @dataclass
 class BuildReport:
-    counts: dict[str, int] = field(default_factory=dict)  # stage -> rows that reached it
+    counts: dict[Stage, int] = field(default_factory=dict)
     rejects: list[Reject] = field(default_factory=list)
-    seconds: dict[str, float] = field(default_factory=dict)  # task -> wall time
+    seconds: dict[str, float] = field(default_factory=dict)  # stage or task -> wall time
+    info: dict[Stage, StageInfo] = field(default_factory=dict)  # what each stage reported
     kg: dict[str, str] = field(default_factory=dict)  # name, hash, release, nodes, edges
-    linker: dict[str, str] = field(default_factory=dict)  # index cached or built, threshold
-    generator: dict[str, str] = field(default_factory=dict)  # name, model, prompt_version
     llm_usage: dict[str, Any] = field(default_factory=dict)  # kgsynth.llm.usage report; {} offline
-    dedup: dict[str, Any] = field(default_factory=dict)  # kgsynth.qa.dedup summary; {} if none
-    run: dict[str, Any] = field(default_factory=dict)  # shards, cache hits, workers
+    run: RunInfo | None = None  # shards, cache hits, workers (sharded builds)
 
     @property
     def exported(self) -> int:
-        return self.counts.get("exported", self.counts.get("verified", 0))
+        return self.counts.get(Stage.EXPORT, self.counts.get(Stage.VERIFY, 0))
+
+    @property
+    def n_input(self) -> int:
+        return self.counts.get(Stage.INPUT, 0)
+
+    @contextmanager
+    def timed(self, name: str) -> Iterator[None]:
+        """Add the block's wall time to `seconds[name]` (a stage run in rounds adds up)."""
+        t0 = time.perf_counter()
+        try:
+            yield
+        finally:
+            took = time.perf_counter() - t0
+            self.seconds[name] = round(self.seconds.get(name, 0.0) + took, 3)
+
+    def record(self, stage: Stage, result: StageResult[Any]) -> None:
+        """Fold one stage's result in: its count (rows kept; for INPUT, rows read), its
+        rejects and its info (merged with what earlier batches of the stage reported)."""
+        n = len(result.kept) + (len(result.rejects) if stage is Stage.INPUT else 0)
+        self.counts[stage] = self.counts.get(stage, 0) + n
+        self.rejects += result.rejects
+        if result.info is not None:
+            old = self.info.get(stage)
+            self.info[stage] = result.info if old is None else old.merge(result.info)
+
+    def absorb(self, other: BuildReport, timings: bool = True) -> None:
+        """Add another report's counts, rejects, info (merged) and, when `timings`, its
+        seconds; its LLM usage and run info replace this one's when it has them."""
+        for stage, n in other.counts.items():
+            self.counts[stage] = self.counts.get(stage, 0) + n
+        self.rejects += other.rejects
+        for stage, info in other.info.items():
+            old = self.info.get(stage)
+            self.info[stage] = info if old is None else old.merge(info)
+        if timings:
+            for key, sec in other.seconds.items():
+                self.seconds[key] = round(self.seconds.get(key, 0.0) + sec, 3)
+        self.llm_usage = other.llm_usage or self.llm_usage
+        self.run = other.run or self.run
+
+    def info_of(self, stage: Stage) -> dict[str, Any]:
+        info = self.info.get(stage)
+        return info.model_dump(mode="json") if info is not None else {}
 
     def rejected_by_reason(self) -> list[tuple[str, str, int]]:
         c = Counter((r.stage, r.reason) for r in self.rejects)
@@ -44,7 +103,7 @@ class BuildReport:
     def summary(self) -> dict[str, Any]:
         """What every build.json holds (build, synth-kg, verify); each flow adds its own."""
         return {
-            "counts": self.counts,
+            "counts": {s.value: n for s, n in sorted(self.counts.items(), key=_stage_order)},
             "exported": self.exported,
             "rejected": len(self.rejects),
             "rejected_by_reason": [
@@ -52,17 +111,33 @@ class BuildReport:
             ],
             "seconds": self.seconds,
             "kg": self.kg,
+            "stages": {s.value: self.info_of(s) for s in sorted(self.info, key=_order)},
             "llm_usage": self.llm_usage,
+            "run": self.run.model_dump(mode="json") if self.run is not None else {},
         }
 
+    def count_rows(self) -> list[tuple[Stage, int]]:
+        """(stage, count) for the stages that ran, in pipeline order."""
+        return sorted(self.counts.items(), key=_stage_order)
+
     def check_balance(self) -> None:
-        """input = exported + rejected, or the build is wrong: nothing is lost silently."""
-        n_in = self.counts.get("input", 0)
-        if n_in != self.exported + len(self.rejects):
+        """input = exported + rejected, or the run is wrong: nothing is lost silently."""
+        if self.n_input != self.exported + len(self.rejects):
             raise AssertionError(
-                f"row accounting broken: input {n_in} != exported {self.exported} "
+                f"row accounting broken: input {self.n_input} != exported {self.exported} "
                 f"+ rejected {len(self.rejects)}"
             )
+
+
+_ORDER = {s: i for i, s in enumerate(Stage)}
+
+
+def _order(stage: Stage) -> int:
+    return _ORDER[stage]
+
+
+def _stage_order(item: tuple[Stage, int]) -> int:
+    return _ORDER[item[0]]
 
 
 def kg_summary(kg: Any) -> dict[str, str]:

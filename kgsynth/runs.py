@@ -1,22 +1,30 @@
 """How a build's shards run: the split, the task runner, retries and the shard cache.
 
-The flow (flows/build.py) cuts the QA rows into shards of `run.shard_size` rows and submits
-one task per shard to a task runner: in-process one shard after another ("local"), or on
-Dask worker processes ("dask": a LocalCluster started for the build, or an existing cluster
-at `run.dask_address`). Each shard's result is persisted under a key made of everything
-that decides it (its rows, the config, the KG content and the kgsynth code), so a re-run
-after a crash takes finished shards from disk and redoes only the rest.
+`run_shards` cuts a build's rows into shards of `run.shard_size` rows and submits one task
+per shard, each running the per-row stages (kgsynth/stages) in order, to a task runner:
+in-process one shard after another ("local"), or on Dask worker processes ("dask": a
+LocalCluster started for the build, or an existing cluster at `run.dask_address`). Each
+shard's result is persisted under a key made of everything that decides it (its rows, the
+stages, the config, the KG content and the kgsynth code), so a re-run after a crash takes
+finished shards from disk and redoes only the rest; `merge_shards` folds them back in
+input order, so the rows do not depend on the shard size or the number of workers.
 """
 
 from __future__ import annotations
 
 import hashlib
+import time
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from kgsynth.errors import KGSynthError
+from kgsynth.llm.usage import Usage
+from kgsynth.progress import progress
+from kgsynth.report import BuildReport, RunInfo, WorkerInfo
+from kgsynth.stages import PipelineStage, Stage, StageContext
 
 if TYPE_CHECKING:
     from prefect import Task
@@ -33,7 +41,6 @@ T = TypeVar("T")
 # themselves are in the key), where the output goes, caches, and how the work is run
 _NOT_IN_KEY = {"qa", "out", "limit", "cache_dir", "run"}
 _PACKAGE = Path(__file__).resolve().parent
-_FLOW = _PACKAGE.parent / "flows" / "build.py"
 
 
 def split(items: Sequence[T], size: int | None) -> list[list[T]]:
@@ -46,8 +53,9 @@ def split(items: Sequence[T], size: int | None) -> list[list[T]]:
 
 @cache
 def code_fingerprint() -> str:
-    """A hash of kgsynth's source, prompts and templates and of the build flow: any code
-    change invalidates cached shard results (the version string alone would not)."""
+    """A hash of kgsynth's source, prompts and templates (every stage lives in the package;
+    the flows only wire them): any code change invalidates cached shard results (the
+    version string alone would not)."""
     from importlib.metadata import PackageNotFoundError, version
 
     try:
@@ -59,18 +67,26 @@ def code_fingerprint() -> str:
         for p in _PACKAGE.rglob("*")
         if p.is_file() and p.suffix in {".py", ".j2", ".toml", ".txt", ".json", ".md"}
     )
-    if _FLOW.exists():
-        files.append(_FLOW)
     for p in files:
         h.update(p.relative_to(_PACKAGE.parent).as_posix().encode())
         h.update(p.read_bytes())
     return h.hexdigest()
 
 
-def shard_key(records: Sequence[Any], cfg: BuildConfig, kg_hash: str) -> str:
-    """What a shard's result depends on: its rows, the config, the KG and the code."""
+def shard_key(
+    records: Sequence[Any], cfg: BuildConfig, kg_hash: str, stages: Sequence[str] = ()
+) -> str:
+    """What a shard's result depends on: its rows, the stages, the config, the KG, the code
+    and the registered checks (a check registered from outside kgsynth is code too)."""
+    from kgsynth.verify.registry import registered
+
     h = hashlib.sha256()
-    for part in (code_fingerprint(), kg_hash, cfg.model_dump_json(exclude=_NOT_IN_KEY)):
+    config = cfg.model_dump_json(exclude=_NOT_IN_KEY)
+    checks = ",".join(
+        f"{c.name}={getattr(c.run, '__module__', '')}.{getattr(c.run, '__qualname__', '')}"
+        for c in registered()
+    )
+    for part in (code_fingerprint(), kg_hash, config, ",".join(stages), checks):
         h.update(part.encode())
         h.update(b"\0")
     for rec in records:
@@ -80,7 +96,8 @@ def shard_key(records: Sequence[Any], cfg: BuildConfig, kg_hash: str) -> str:
 
 
 def _cache_key(context: TaskRunContext, parameters: dict[str, Any]) -> str:
-    return shard_key(parameters["rows"].records, parameters["cfg"], parameters["kg_hash"])
+    stages = [s.stage.value for s in parameters["stages"]]
+    return shard_key(parameters["rows"].records, parameters["cfg"], parameters["kg_hash"], stages)
 
 
 def _retry_unless_config_error(task: Task[Any, Any], task_run: TaskRun, state: State) -> bool:
@@ -147,3 +164,193 @@ def prefect_api_url() -> str:
 
     with get_client(sync_client=True) as client:
         return str(client.api_url)
+
+
+# -- the shard engine ------------------------------------------------------------------------
+
+
+def needs_llm(cfg: BuildConfig) -> bool:
+    """Whether a build talks to an LLM endpoint (the writer, or the free-text judge)."""
+    return cfg.generator == "openai" or cfg.verify.free_text.method == "judge"
+
+
+def run_stage(
+    report: BuildReport, stage: PipelineStage[Any, T], batch: list[Any], ctx: StageContext[Any]
+) -> list[T]:
+    """One stage over a batch, timed and recorded in the report; returns the rows it kept
+    (a stage that is not enabled passes its batch on and records nothing)."""
+    if not stage.enabled(ctx):
+        return batch
+    with report.timed(stage.stage.value):
+        result = stage.run(batch, ctx)
+    report.record(stage.stage, result)
+    return result.kept
+
+
+@dataclass
+class ShardResult:
+    """One shard's share of a build: what each stage did, and the rows that came out."""
+
+    report: BuildReport = field(default_factory=BuildReport)  # counts, rejects, time, info
+    kept: list[Any] = field(default_factory=list)  # the last stage's rows, in input order
+    usage: Usage | None = None  # this shard's LLM calls; None without an LLM
+    worker: WorkerInfo | None = None
+    started: float = 0.0  # wall clock (not perf_counter): shards run in other processes
+    ended: float = 0.0
+
+
+def run_stages(
+    stages: Sequence[PipelineStage[Any, Any]], records: list[Any], ctx: StageContext[Any]
+) -> ShardResult:
+    """The stages in order over one shard's rows; each stage's kept rows feed the next."""
+    out = ShardResult()
+    batch = records
+    for st in stages:
+        batch = run_stage(out.report, st, batch, ctx)
+    out.kept = batch
+    out.usage = ctx.client.usage if ctx.client is not None else None  # every step's calls
+    return out
+
+
+class ShardRows:
+    """One shard's rows, in a wrapper Prefect does not look into: it would otherwise walk
+    every field of every record (twice on submission, again in the worker) looking for
+    futures to wait on, a tenth of a second per shard of a few hundred rows."""
+
+    __slots__ = ("records",)
+
+    def __init__(self, records: list[Any]) -> None:
+        self.records = records
+
+
+def _build_shard(
+    index: int,
+    rows: ShardRows,
+    stages: Sequence[PipelineStage[Any, Any]],
+    cfg: BuildConfig,
+    kg_hash: str,
+    show_progress: bool = True,
+) -> ShardResult:
+    """One shard through the stages, on whichever process runs it. It is handed the KG's
+    spec and hash, never the KG: each process loads it once from the on-disk cache."""
+    from kgsynth import resources
+    from kgsynth.llm.client import LLMClient
+    from kgsynth.llm.structured import StructuredRunner
+
+    started = time.time()
+    kg = resources.worker_kg(cfg.kg, cfg.cache_dir, kg_hash)
+    # a client per shard (clients do not pickle); its responses cache is shared on disk
+    client = LLMClient(cfg.llm, cache_dir=cfg.cache_dir) if needs_llm(cfg) else None
+    runner = StructuredRunner(client) if client is not None else None
+    # MedReason's chain steps run with an LLM writer only (the judge may run without)
+    chain = runner if cfg.generator == "openai" else None
+    ctx = StageContext(cfg=cfg, kg=kg, client=client, runner=runner, chain=chain)
+    try:
+        with progress.muted(not show_progress):
+            out = run_stages(stages, rows.records, ctx)
+    finally:
+        if client is not None:
+            client.close()
+    info = resources.stats()
+    out.worker = WorkerInfo(host=info["host"], pid=info["pid"], loads=info["loads"])
+    out.started, out.ended = started, time.time()
+    return out
+
+
+def _shard_task() -> Task[..., ShardResult]:
+    # The task wraps a function that the module names: Dask then pickles it by reference,
+    # not by value with the globals it uses. Caching and retries are set per build.
+    from prefect import task
+    from prefect.cache_policies import NO_CACHE
+
+    return task(
+        _build_shard,
+        name="build_shard",
+        task_run_name="build_shard-{index}",
+        cache_policy=NO_CACHE,
+        persist_result=False,
+    )
+
+
+def run_shards(
+    stages: Sequence[PipelineStage[Any, Any]], records: list[Any], kg_hash: str, cfg: BuildConfig
+) -> BuildReport:
+    """Every shard through the stages on the configured task runner, merged back in input
+    order into one report (its `kept` rows: see `merge_shards`). Raises the first failed
+    shard's error once every shard has ended (the finished ones are cached for next time)."""
+    chunks = split(records, cfg.run.shard_size)
+    shard_task = configure_shard_task(_shard_task(), cfg)
+    one = len(chunks) == 1  # one shard shows its stage bars; several, one bar over all rows
+    with task_runner(cfg.run) as runner:
+        futures = [
+            runner.submit(
+                shard_task,
+                {
+                    "index": i,
+                    "rows": ShardRows(c),
+                    "stages": list(stages),
+                    "cfg": cfg,
+                    "kg_hash": kg_hash,
+                    "show_progress": one,
+                },
+            )
+            for i, c in enumerate(chunks)
+        ]
+        if not one:
+            progress.start("rows", len(records))
+        done = 0
+        for fut, chunk in zip(futures, chunks, strict=True):
+            fut.wait()
+            done += len(chunk)
+            if not one:
+                progress.advance("rows", done)
+        if not one:
+            progress.finish("rows")
+        cached = [fut.state.name == "Cached" for fut in futures]
+        return merge_shards([fut.result() for fut in futures], cached, cfg)
+
+
+@dataclass
+class ShardedReport(BuildReport):
+    """The shards' reports folded into one, with the rows that came out of the last stage."""
+
+    kept: list[Any] = field(default_factory=list)
+
+
+def merge_shards(shards: list[ShardResult], cached: list[bool], cfg: BuildConfig) -> ShardedReport:
+    """Fold the shards into one report as one run over all rows would have filled it."""
+    out = ShardedReport()
+    for sh, hit in zip(shards, cached, strict=True):
+        # time and LLM usage of this run: a shard taken from the cache cost nothing now
+        out.absorb(sh.report, timings=not hit)
+    # stage by stage in pipeline order, shards in input order within a stage (a stable
+    # sort): the reject order one shard over all rows gives
+    order = {s.value: i for i, s in enumerate(Stage)}
+    out.rejects.sort(key=lambda r: order.get(r.stage, len(order)))
+    ran = [sh for sh, hit in zip(shards, cached, strict=True) if not hit]
+    if needs_llm(cfg):
+        usage = Usage()
+        for sh in ran:
+            if sh.usage is not None:
+                usage.add(sh.usage)
+        out.llm_usage = usage.report(cfg.llm.prices)
+    workers: dict[tuple[str, int], WorkerInfo] = {}
+    for sh in ran:
+        assert sh.worker is not None
+        w = workers.setdefault(
+            (sh.worker.host, sh.worker.pid), WorkerInfo(host=sh.worker.host, pid=sh.worker.pid)
+        )
+        w.shards += 1
+        w.busy_s = round(w.busy_s + sh.ended - sh.started, 3)
+        w.loads = sh.worker.loads  # cumulative in that process: the last shard's
+    out.run = RunInfo(
+        task_runner=cfg.run.task_runner,
+        dask_address=cfg.run.dask_address,
+        shard_size=cfg.run.shard_size,
+        shards=len(shards),
+        cached_shards=sum(cached),
+        # stage seconds are summed over the shards that ran (in parallel on Dask)
+        workers=list(workers.values()),
+    )
+    out.kept = [v for sh in shards for v in sh.kept]
+    return out

@@ -9,6 +9,7 @@ from pathlib import Path
 import jsonschema
 import polars as pl
 import pytest
+from build_digest import dataset_digest
 from typer.testing import CliRunner
 
 from flows.build import build_dataset
@@ -17,6 +18,9 @@ from kgsynth.config import load_config
 from kgsynth.export import read_dataset
 from kgsynth.export.hub import data_file
 from kgsynth.schemas import CONFIG_SCHEMA_PATH
+from kgsynth.stages import Stage
+
+DIGEST = Path(__file__).parent / "data" / "medqa_build_digest.json"
 
 ROW_SCHEMA = json.loads((CONFIG_SCHEMA_PATH.parent / "output_row.schema.json").read_text())
 
@@ -33,13 +37,14 @@ def test_medqa_build_counts_add_up(medqa_build):
     rep = result.report
     data = read_dataset(out)
     rejects = pl.read_parquet(out / "rejects.parquet")
-    assert rep.counts["input"] == 1273
-    assert data.height == rep.counts["verified"]
+    assert rep.counts[Stage.INPUT] == 1273
+    assert data.height == rep.counts[Stage.VERIFY] == rep.exported
     assert data.height + rejects.height == 1273
     assert rejects["id"].n_unique() == rejects.height
     assert set(data["id"]).isdisjoint(set(rejects["id"]))
     c = rep.counts
-    assert c["input"] >= c["linked"] >= c["with_path"] >= c["generated"] >= c["verified"] > 0
+    assert c[Stage.INPUT] >= c[Stage.LINK] >= c[Stage.PATHS] >= c[Stage.GENERATE]
+    assert c[Stage.GENERATE] >= c[Stage.VERIFY] > 0
     # every reject says where and why
     assert rejects.filter(pl.col("reason").is_null() | (pl.col("reason") == "")).height == 0
     assert set(rejects["stage"]) <= {"input", "link", "paths", "generate", "verify"}
@@ -69,18 +74,38 @@ def test_medqa_rows_match_the_output_schema_and_are_grounded(medqa_build, hpo_kg
     assert all(p[0]["tail_id"] in q_ids or p[0]["head_id"] in q_ids for p in row["paths"])
 
 
+# count keys of the digest, made before the stage refactor, and the Stage that now counts them
+DIGEST_COUNT_KEYS = {
+    "input": Stage.INPUT,
+    "deduplicated": Stage.DEDUP,
+    "linked": Stage.LINK,
+    "with_path": Stage.PATHS,
+    "generated": Stage.GENERATE,
+    "verified": Stage.VERIFY,
+    "exported": Stage.EXPORT,
+}
+
+
+def test_medqa_build_equals_the_committed_digest(medqa_build):
+    """Rows (column by column), rejects and counts of the full MedQA build are those of the
+    build made before the architecture refactor (tests/data/medqa_build_digest.json)."""
+    _, out = medqa_build
+    want = json.loads(DIGEST.read_text())
+    got = dataset_digest(out)
+    assert got["rows"] == want["rows"] and got["rejects"] == want["rejects"]
+    changed = [c for c, h in want["row_columns"].items() if got["row_columns"].get(c) != h]
+    assert not changed, f"columns differ from the digest: {changed}"
+    assert got["rejects_sha256"] == want["rejects_sha256"]
+    assert got["counts"] == {DIGEST_COUNT_KEYS[k].value: n for k, n in want["counts"].items()}
+
+
 def test_card_and_summary_report_stage_counts(medqa_build):
     result, out = medqa_build
     card = (out / "README.md").read_text()
-    for label in (
-        "QA rows read",
-        "with at least one KG path",
-        "passed the rule checks",
-        "exported",
-    ):
-        assert label in card
+    for stage in (Stage.INPUT, Stage.PATHS, Stage.VERIFY, Stage.EXPORT):
+        assert stage.label in card
     summary = json.loads((out / "build.json").read_text())
-    assert summary["counts"] == result.report.counts
+    assert summary["counts"] == {s.value: n for s, n in result.report.counts.items()}
     assert summary["exported"] + summary["rejected"] == 1273
     assert sum(r["rows"] for r in summary["rejected_by_reason"]) == summary["rejected"]
     assert "api_key" not in json.dumps(summary["config"]).replace("api_key_env", "")
@@ -107,7 +132,7 @@ def test_cli_build_prints_stage_table(tmp_path, cache_dir, medqa_path):
         ],
     )
     assert res.exit_code == 0, res.output
-    assert "QA rows read" in res.output and "passed the rule checks" in res.output
+    assert Stage.INPUT.label in res.output and Stage.VERIFY.label in res.output
     assert "input 60 = exported" in res.output
     assert (tmp_path / "o" / data_file()).exists()
 

@@ -14,17 +14,20 @@ import pytest
 from pydantic import ValidationError
 
 from kgsynth.chain.run import (
-    StepFailure,
+    chain_versions,
     extract_entities,
     prune_paths,
     quality_filter,
     reformulate,
-    strip_conclusion,
 )
-from kgsynth.chain.steps import STEPS, Reformulation, Step
-from kgsynth.config import LinkingConfig
+from kgsynth.chain.steps import STEPS, Reformulation, add_step, register_step
+from kgsynth.config import ChainConfig, LinkingConfig
 from kgsynth.linking.linker import Linker
+from kgsynth.llm import blocks
+from kgsynth.llm.blocks import PromptBlock
+from kgsynth.llm.structured import StepFailure
 from kgsynth.records import Hop, KGPath, LinkedQA, QARecord
+from kgsynth.sections import conclusion_body, strip_conclusion
 
 
 class ScriptedRunner:
@@ -34,7 +37,7 @@ class ScriptedRunner:
         self.replies = replies
         self.asked: list[tuple[str, str]] = []
 
-    def run(self, step: Step, prompts: Sequence[str]) -> list:
+    def run(self, step: PromptBlock, prompts: Sequence[str]) -> list:
         out = []
         for p in prompts:
             self.asked.append((step.name, p))
@@ -64,6 +67,36 @@ def test_every_step_renders_its_versioned_template():
         assert step.version.startswith(name + ".v")
     text = STEPS["prune_paths"].prompt(description="d", conclusion="c", paths=["A -[r]-> B"], k=2)
     assert "1. A -[r]-> B" in text and "at most 2" in text
+
+
+def test_steps_are_registered_in_build_order_and_the_judge_is_shared():
+    assert list(STEPS) == [
+        "extract_entities",
+        "disambiguate",
+        "reformulate",
+        "prune_paths",
+        "answer_from_reasoning",
+        "judge",
+    ]
+    assert STEPS["judge"] is blocks.JUDGE  # verify's answer match asks the same block
+    # every step ChainConfig can switch is registered, and nothing else is recorded
+    assert set(ChainConfig().enabled()) == set(STEPS)
+    assert chain_versions(ChainConfig(quality_filter=False).enabled()) == {
+        "extract_entities": "extract_entities.v1",
+        "disambiguate": "disambiguate.v1",
+        "reformulate": "reformulate.v1",
+        "prune_paths": "prune_paths.v1",
+    }
+
+
+def test_registering_a_step_checks_its_name_and_template():
+    with pytest.raises(ValueError, match="registered twice"):
+        register_step("judge", "judge.v1", blocks.Judgement)
+    with pytest.raises(ValueError, match="<name>.vN"):
+        add_step(PromptBlock("new_step", "judge.v1", blocks.Judgement))
+    with pytest.raises(FileNotFoundError, match="no_such_step.v1"):
+        register_step("no_such_step", "no_such_step.v1", blocks.Judgement)
+    assert "new_step" not in STEPS and "no_such_step" not in STEPS
 
 
 def test_extraction_adds_exact_and_disambiguated_links_only(linker):
@@ -202,3 +235,10 @@ def test_strip_conclusion():
     assert strip_conclusion("a\nReasoning Process:\n1. x\nConclusion:\nThe answer is A.") == (
         "a\nReasoning Process:\n1. x"
     )
+
+
+@pytest.mark.parametrize(
+    "text", ["The answer is A.", "  Conclusion: The answer is A. ", "CONCLUSION:\nThe answer is A."]
+)
+def test_conclusion_body(text):
+    assert conclusion_body(text) == "The answer is A."

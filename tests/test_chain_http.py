@@ -162,7 +162,7 @@ def test_rows_record_the_chain_and_the_filter_rejects(chain_build):
     assert wrong_id not in rows["id"].to_list()
     report = result.report
     assert report.counts["input"] == LIMIT == rows.height + rejects.height
-    assert report.counts["quality_passed"] == report.counts["verified"] - 1
+    assert report.counts["quality"] == report.counts["verify"] - 1
     assert responder.free_text_for is not None
 
 

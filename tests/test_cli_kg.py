@@ -114,6 +114,61 @@ def test_paths_respects_max_hops(tiny: list[str]) -> None:
     assert result.exit_code == 1 and "no path" in result.output
 
 
+def test_paths_simple_and_k_shortest(tiny: list[str]) -> None:
+    far = ["P1", "Fever", "--max-hops", "5", *tiny]
+    walk = "Seizure <-[has_phenotype]- Dravet syndrome"
+    short = f"{walk} <-[associated_with]- SCN1A -[associated_with]-> Fever"
+    long = (
+        f"{walk} -[has_phenotype]-> Ataxia [gait] <-[has_phenotype]- Angelman syndrome "
+        "<-[associated_with]- SCN1A -[associated_with]-> Fever"
+    )
+    result = runner.invoke(app, ["kg", "paths", *far])  # shortest only
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines()[1:] == [short]
+    result = runner.invoke(app, ["kg", "paths", "--simple", *far])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert flat(lines[0]) == (
+        "2 simple paths of at most 5 hops between Seizure (P1) and Fever (P3); showing 2:"
+    )
+    assert lines[1:] == [short, long]  # shortest first
+    result = runner.invoke(app, ["kg", "paths", "--simple", "--count-limit", "1", *far])
+    assert flat(result.output.splitlines()[0]).startswith("at least 1 simple path of")
+    result = runner.invoke(app, ["kg", "paths", "--simple", "--max-hops", "4", *far[:2], *tiny])
+    assert result.exit_code == 0 and result.output.splitlines()[1:] == [short]
+    result = runner.invoke(app, ["kg", "paths", "--k-shortest", "--k", "1", *far])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert flat(lines[0]) == (
+        "the 1 shortest simple path of at most 5 hops between Seizure (P1) and Fever (P3), "
+        "shortest first:"
+    )
+    assert lines[1:] == [short]
+    result = runner.invoke(app, ["kg", "paths", "--k-shortest", "--k", "9", *far])
+    lines = result.output.splitlines()
+    assert flat(lines[0]).startswith("all 2 simple paths of at most 5 hops between")
+    assert lines[1:] == [short, long]
+    for flag in ("--simple", "--k-shortest"):
+        result = runner.invoke(app, ["kg", "paths", flag, "P1", "Fever", "--max-hops", "2", *tiny])
+        assert result.exit_code == 1
+        assert flat(result.output) == "no path between Seizure (P1) and Fever (P3) within 2 hops"
+    result = runner.invoke(app, ["kg", "paths", "--simple", "--k-shortest", *far])
+    assert result.exit_code == 2 and "give one of them" in flat(result.output)
+
+
+def test_paths_hub_penalty(tiny: list[str]) -> None:
+    args = ["kg", "paths", "D1", "D2", "--k", "1", *tiny]
+    via_ataxia = runner.invoke(app, args).output.splitlines()[1]
+    assert "Ataxia" in via_ataxia  # degree 2 beats SCN1A's 3
+    assert runner.invoke(app, [*args, "--hub-penalty", "3"]).output.splitlines()[1] == via_ataxia
+    # no penalty: the paths tie and node order decides (G1 before P2)
+    result = runner.invoke(app, [*args, "--hub-penalty", "0"])
+    assert result.exit_code == 0, result.output
+    assert "SCN1A" in result.output.splitlines()[1]
+    for bad in ("-1", "nan"):
+        assert runner.invoke(app, [*args, "--hub-penalty", bad]).exit_code == 2
+
+
 def test_paths_unknown_name_exits_2(tiny: list[str]) -> None:
     result = runner.invoke(app, ["kg", "paths", "Dravet", "Fever", *tiny])
     assert result.exit_code == 2

@@ -9,17 +9,18 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from kgsynth.config import DedupConfig, load_config
-from kgsynth.qa import QABatch, read_qa
+from kgsynth.config import DEFAULT_SAMPLE_QA, BuildConfig, DedupConfig, load_config
+from kgsynth.qa import read_qa
 from kgsynth.qa.dedup import (
-    dedup_batch,
     find_duplicates,
     jaccard,
     lsh_params,
     normalised_texts,
     shingles,
 )
-from kgsynth.records import QARecord, Reject
+from kgsynth.records import QARecord
+from kgsynth.stages import Stage, StageContext
+from kgsynth.stages.dedup import DedupStage
 
 STEM = (
     "A 34-year-old woman comes to the clinic because of fatigue, joint pain in both hands and a "
@@ -130,11 +131,12 @@ def test_switches_and_batch_invariant():
     assert [r.id for r in find_duplicates(recs, DedupConfig(near=False)).kept] == ["q1", "q2"]
     off = find_duplicates(recs, DedupConfig(enabled=False))
     assert off.kept == recs and not off.rejects
-    bad = Reject(id=None, stage="input", reason="malformed_json", detail="x")
-    batch = QABatch(records=recs, rejects=[bad], n_input=4)
-    out, summary = dedup_batch(batch, DedupConfig())
-    assert out.n_input == 4 and len(out.records) + len(out.rejects) == 4
-    assert out.rejects[0] == bad and summary["exact"] == 1 and summary["near"] == 1
+    # the stage: kept rows go on, duplicates leave as rejects, the summary is its info
+    res = DedupStage().run(recs, StageContext(cfg=BuildConfig()))
+    assert len(res.kept) + len(res.rejects) == len(recs)
+    assert {r.stage for r in res.rejects} == {Stage.DEDUP.value}
+    summary = res.info.model_dump() if res.info is not None else {}
+    assert summary["exact"] == 1 and summary["near"] == 1
 
 
 def test_lsh_bands_catch_pairs_at_the_threshold():
@@ -198,7 +200,7 @@ def test_build_drops_duplicates_before_linking(tmp_path: Path, cache_dir: Path):
     from flows.build import build_dataset
     from kgsynth.export import read_dataset, read_rejects
 
-    sample = Path(__file__).resolve().parents[1] / "data" / "sample_qa.jsonl"
+    sample = DEFAULT_SAMPLE_QA
     rows = [json.loads(line) for line in sample.read_text().splitlines() if line.strip()][:6]
     copies = []
     for r in rows[:2]:  # an exact copy (other case and spacing) and a near copy
@@ -214,7 +216,7 @@ def test_build_drops_duplicates_before_linking(tmp_path: Path, cache_dir: Path):
         None, {"qa": [first, second], "kg": "hpo", "out": tmp_path / "o", "cache_dir": cache_dir}
     )
     report = build_dataset(cfg).report
-    assert report.counts["input"] == 9 and report.counts["deduplicated"] == 6
+    assert report.counts["input"] == 9 and report.counts["dedup"] == 6
     dups = read_rejects(tmp_path / "o").filter(stage="dedup")
     assert sorted(dups["reason"]) == ["duplicate_exact", "duplicate_exact", "duplicate_near"]
     assert set(dups["source_file"]) == {str(second)}
@@ -222,4 +224,4 @@ def test_build_drops_duplicates_before_linking(tmp_path: Path, cache_dir: Path):
     card = (tmp_path / "o" / "README.md").read_text()
     assert "## Duplicates" in card and "2 were exact and 1 near duplicates" in card
     summary = json.loads((tmp_path / "o" / "build.json").read_text())
-    assert summary["dedup"]["exact"] == 2 and summary["dedup"]["near"] == 1
+    assert summary["stages"]["dedup"]["exact"] == 2 and summary["stages"]["dedup"]["near"] == 1

@@ -16,6 +16,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from kgsynth.cli import app
+from kgsynth.config import DEFAULT_SAMPLE_QA
 from kgsynth.export import DatasetError, read_dataset, read_rejects
 from kgsynth.export.hub import DATA_GLOB, data_file, read_front_matter
 from kgsynth.export.plots import (
@@ -24,7 +25,7 @@ from kgsynth.export.plots import (
     path_lengths_figure,
     relations_figure,
 )
-from kgsynth.export.rows import REJECT_SCHEMA, ROW_SCHEMA, rows_frame
+from kgsynth.export.rows import REJECT_SCHEMA, row_schema, rows_frame
 from kgsynth.export.stats import (
     check_rates,
     dataset_stats,
@@ -35,7 +36,7 @@ from kgsynth.export.stats import (
 from kgsynth.export.write import write_dataset
 from kgsynth.records import Reject
 
-SAMPLE = Path(__file__).resolve().parents[1] / "data" / "sample_qa.jsonl"
+SAMPLE = DEFAULT_SAMPLE_QA
 PLOTS = ("path_lengths", "entity_types", "relations", "check_pass_rates", "rejects")
 
 
@@ -95,7 +96,7 @@ def test_front_matter_features_match_the_parquet_columns(built: Path):
         "default": pl.read_parquet_schema(built / data_file()),
         "rejects": pl.read_parquet_schema(built / "rejects.parquet"),
     }
-    assert list(written["default"]) == list(ROW_SCHEMA)  # the schema every row is written in
+    assert list(written["default"]) == list(row_schema())  # the schema every row is written in
     assert list(written["rejects"]) == list(REJECT_SCHEMA)
     for name, schema in written.items():
         feats = infos[name]["features"]

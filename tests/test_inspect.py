@@ -10,10 +10,11 @@ import pytest
 from typer.testing import CliRunner
 
 from kgsynth.cli import app
+from kgsynth.config import DEFAULT_SAMPLE_QA
 from kgsynth.export import read_dataset, read_rejects
 from kgsynth.export.hub import data_file
 
-SAMPLE = Path(__file__).resolve().parents[1] / "data" / "sample_qa.jsonl"
+SAMPLE = DEFAULT_SAMPLE_QA
 runner = CliRunner()
 WIDE = {"COLUMNS": "220"}  # rich wraps at the terminal width: keep a row's lines whole
 

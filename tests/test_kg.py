@@ -448,7 +448,7 @@ def test_hpo_second_load_comes_from_the_cache(
     def no_rebuild() -> KnowledgeGraph:
         raise AssertionError("HPO KG rebuilt although it is cached")
 
-    monkeypatch.setattr("kgsynth.kg.load.build_hpo_kg", no_rebuild)
+    monkeypatch.setattr("kgsynth.kg.hpo.build_hpo_kg", no_rebuild)
     again = load_kg("hpo", cache_dir=cache_dir)
     assert again is not hpo_kg
     assert_same_kg(again, hpo_kg)

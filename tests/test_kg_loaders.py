@@ -24,6 +24,9 @@ import pytest
 from kgsynth.errors import InputError, UnknownKGError
 from kgsynth.kg import KnowledgeGraph, load_kg, vocab
 from kgsynth.kg import cache as kg_cache
+from kgsynth.kg.hetionet import HETIONET_KINDS, HETIONET_METAEDGES
+from kgsynth.kg.kgx import BIOLINK_CATEGORIES, BIOLINK_PREDICATES, NEGATED
+from kgsynth.kg.tabular import PRIMEKG_RELATIONS, PRIMEKG_TYPES
 
 # -- one graph, every format --------------------------------------------------------------------
 
@@ -142,7 +145,7 @@ def het_id(name: str) -> str:
 
 def het_stored(head: str, tail: str, metaedge: str) -> tuple[str, str]:
     """Hetionet stores an edge from its metaedge's source kind."""
-    source_kind = vocab.HETIONET_METAEDGES[metaedge][0]
+    source_kind = HETIONET_METAEDGES[metaedge][0]
     return (head, tail) if ENTITIES[head][0][0] == source_kind else (tail, head)
 
 
@@ -167,10 +170,10 @@ def write_hetionet_tsv(folder: Path) -> tuple[Path, Path]:
 
 def hetnet_json() -> dict:
     """A hetnet JSON document as hetnetpy writes it (metagraph + nodes + edges)."""
-    kinds = sorted({spec[0] for spec in vocab.HETIONET_METAEDGES.values()})
+    kinds = sorted({spec[0] for spec in HETIONET_METAEDGES.values()})
     tuples = [
         [src, tgt, verb, "forward" if ">" in abbrev else "both"]
-        for abbrev, (src, verb, tgt, _, _) in vocab.HETIONET_METAEDGES.items()
+        for abbrev, (src, verb, tgt, _, _) in HETIONET_METAEDGES.items()
     ]
     nodes = [
         {"kind": kind, "identifier": ident, "name": n, "data": {"source": "test", "n": 1}}
@@ -183,7 +186,7 @@ def hetnet_json() -> dict:
             {
                 "source_id": list(ENTITIES[s][0]),
                 "target_id": list(ENTITIES[o][0]),
-                "kind": vocab.HETIONET_METAEDGES[metaedge][1],
+                "kind": HETIONET_METAEDGES[metaedge][1],
                 "direction": "both",
                 "data": {"sources": ["test"], "unbiased": False},
             }
@@ -310,16 +313,15 @@ def test_kgx_synonyms_and_types(all_formats: dict[str, str]) -> None:
 
 
 def test_paths_agree_across_formats(all_formats: dict[str, str]) -> None:
-    from kgsynth.paths.search import shortest_path_dag
+    from kgsynth.paths.search import shortest_paths
 
     counts = set()
     for spec in all_formats.values():
         kg = load_kg(spec)
         s = kg.names.index("Headache")
         t = kg.names.index("brain")
-        dag = shortest_path_dag(kg, s, t, 6)
-        assert dag is not None
-        counts.add((dag.length, dag.count))
+        found = shortest_paths(kg, s, t, max_hops=6)
+        counts.add((found.length, found.count))
     # Headache - migraine - PTGS1 - PTGS2 - brain, or via Aspirin - PTGS2
     assert counts == {(4, 2)}
 
@@ -330,14 +332,14 @@ def test_paths_agree_across_formats(all_formats: dict[str, str]) -> None:
 def test_vocab_tables_map_into_the_canonical_names() -> None:
     types = set(vocab.NODE_TYPES)
     rels = set(vocab.RELATIONS)
-    assert set(vocab.PRIMEKG_TYPES.values()) <= types
-    assert set(vocab.HETIONET_KINDS.values()) <= types
-    assert set(vocab.BIOLINK_CATEGORIES.values()) <= types
-    for rel, head, tail in vocab.PRIMEKG_RELATIONS.values():
+    assert set(PRIMEKG_TYPES.values()) <= types
+    assert set(HETIONET_KINDS.values()) <= types
+    assert set(BIOLINK_CATEGORIES.values()) <= types
+    for rel, head, tail in PRIMEKG_RELATIONS.values():
         assert rel in rels and head in types and tail in types
-    assert {spec[3] for spec in vocab.HETIONET_METAEDGES.values()} <= rels
-    assert {rel for rel, _ in vocab.BIOLINK_PREDICATES.values()} <= rels
-    assert set(vocab.NEGATED.values()) <= rels
+    assert {spec[3] for spec in HETIONET_METAEDGES.values()} <= rels
+    assert {rel for rel, _ in BIOLINK_PREDICATES.values()} <= rels
+    assert set(NEGATED.values()) <= rels
     for name in (*types, *rels):
         assert re.fullmatch(r"[a-z][a-z_]*[a-z]", name), name
 
@@ -357,9 +359,9 @@ def test_hetionet_metaedge_table_is_hetionet_v1() -> None:
         "Side Effect": "SE",
         "Symptom": "S",
     }
-    table = vocab.HETIONET_METAEDGES
+    table = HETIONET_METAEDGES
     assert len(table) == 24
-    assert set(vocab.HETIONET_KINDS) == set(abbrev)
+    assert set(HETIONET_KINDS) == set(abbrev)
     for key, (src, verb, tgt, _, _) in table.items():
         arrow = ">" if key == "Gr>G" else ""  # the one directed metaedge
         assert key == abbrev[src] + verb[0] + arrow + abbrev[tgt], key
@@ -529,7 +531,7 @@ def test_cache_for_two_file_kgs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
         raise AssertionError("rebuilt although cached")
 
     with monkeypatch.context() as m:
-        m.setattr("kgsynth.kg.load.load_hetionet_tsv", no_rebuild)
+        m.setattr("kgsynth.kg.hetionet.load_hetionet_tsv", no_rebuild)
         again = load_kg(spec, cache_dir=cache)
     assert again.hash == first.hash and again.meta == first.meta
     assert np.array_equal(again.indices, first.indices)

@@ -17,7 +17,7 @@ from scispacy.candidate_generation import LinkerPaths
 from typer.testing import CliRunner
 
 from kgsynth.cli import app
-from kgsynth.config import LinkingConfig
+from kgsynth.config import DEFAULT_SAMPLE_QA, LinkingConfig
 from kgsynth.errors import ConfigError
 from kgsynth.export.hub import data_file
 from kgsynth.kg import KnowledgeGraph
@@ -27,7 +27,7 @@ from kgsynth.linking.linker import Linker
 from kgsynth.linking.normalise import norm_key, raw_tokens, same_concept_words, singular
 from kgsynth.records import QARecord
 
-SAMPLE_QA = Path(__file__).resolve().parents[1] / "data" / "sample_qa.jsonl"
+SAMPLE_QA = DEFAULT_SAMPLE_QA
 
 # scispaCy's AbbreviationDetector warns on every text when its global matcher is empty
 pytestmark = pytest.mark.filterwarnings("ignore:.*W036:UserWarning")

@@ -1,4 +1,4 @@
-"""The thinking-path writers: the offline generator, and the OpenAI-compatible backend driven
+"""The thinking-path writers: the offline writer, and the OpenAI-compatible backend driven
 against a real local HTTP server (tests/llm_server.py), never a patched client."""
 
 from __future__ import annotations
@@ -21,10 +21,8 @@ from kgsynth.config import LLMConfig, load_config
 from kgsynth.errors import ConfigError
 from kgsynth.export import read_dataset
 from kgsynth.export.hub import data_file
-from kgsynth.llm.offline import OFFLINE_MODEL, OfflineGenerator
 from kgsynth.llm.openai_backend import OpenAIGenerator
 from kgsynth.llm.prompts import RELATIONS, THINKING_PATH
-from kgsynth.llm.sections import HEADERS, split_sections
 from kgsynth.paths.format import format_path, parse_path_line
 from kgsynth.records import (
     EntityLink,
@@ -36,7 +34,9 @@ from kgsynth.records import (
     QARecord,
     Reject,
 )
+from kgsynth.sections import HEADERS, split_sections
 from kgsynth.verify import Verifier
+from kgsynth.writer.offline import OFFLINE_MODEL, OfflineWriter
 
 KEY_ENV = "KGSYNTH_TEST_LLM_KEY"
 API_KEY = "sk-kgsynth-test-S3CRET-7f3a9c1e5b"
@@ -121,14 +121,14 @@ def path_lines(text: str) -> list[str]:
     return [re.sub(r"^\s*\d+[.)]\s*", "", ln) for ln in parts[0].splitlines() if ln.strip()]
 
 
-# -- offline generator ----------------------------------------------------------------------
+# -- offline writer -------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("options", [True, False])
 def test_offline_is_deterministic_and_well_formed(options: bool):
     items = [make_item(0, "B", options), make_item(1, "C", options)]
-    first = OfflineGenerator().generate(items)
-    again = OfflineGenerator().generate(items)
+    first = OfflineWriter().generate(items)
+    again = OfflineWriter().generate(items)
     assert first == again
     for item, gen in zip(items, first, strict=True):
         assert isinstance(gen, Generation)
@@ -149,7 +149,7 @@ def test_offline_is_deterministic_and_well_formed(options: bool):
 
 def test_offline_path_lines_round_trip():
     item = make_item()
-    gen = OfflineGenerator().write(item)
+    gen = OfflineWriter().write(item)
     assert isinstance(gen, Generation)
     lines = path_lines(gen.reasoning)
     assert lines == [format_path(p) for p in item.paths]
@@ -162,7 +162,7 @@ def test_offline_path_lines_round_trip():
 
 def test_offline_without_paths_is_rejected():
     item = make_item().model_copy(update={"paths": []})
-    res = OfflineGenerator().generate([item])
+    res = OfflineWriter().generate([item])
     assert len(res) == 1 and isinstance(res[0], Reject)
     assert res[0].reason == "no_paths" and res[0].stage == "generate" and res[0].id == "q0"
 
@@ -542,16 +542,16 @@ def test_openai_flow_exports_server_rows_and_counts_add_up(openai_build):
     assert c["input"] == LIMIT
     assert c["input"] == data.height + rejects.height == rep.exported + len(rep.rejects)
     assert summary["exported"] + summary["rejected"] == LIMIT
-    assert data.height == c["verified"] > 0
+    assert data.height == c["verify"] > 0
     # one request per item that reached generation (no retries configured)
-    assert len(reqs) == c["with_path"] >= 6
+    assert len(reqs) == c["paths"] >= 6
     assert [q.status for q in reqs].count(500) == 1
     assert all(q.body["model"] == MODEL for q in reqs)
 
     by_reason = Counter(zip(rejects["stage"], rejects["reason"], strict=True))
     assert by_reason[("generate", "llm_error")] == 1
     assert by_reason[("generate", "unparseable_response")] == 1
-    assert c["generated"] == c["with_path"] - 2
+    assert c["generate"] == c["paths"] - 2
 
     # every exported row came from the server, through the backend
     assert set(data["generator"]) == {"openai"}
@@ -559,7 +559,7 @@ def test_openai_flow_exports_server_rows_and_counts_add_up(openai_build):
     assert set(data["prompt_version"]) == {THINKING_PATH}
     served = {q.reply for q in reqs if q.status == 200}
     assert all(text in served and responder.kinds[text] == "good" for text in data["reasoning"])
-    assert summary["generator"] == {
+    assert summary["stages"]["generate"] == {
         "name": "openai",
         "model": MODEL,
         "prompt_version": THINKING_PATH,
@@ -576,8 +576,8 @@ def test_openai_flow_still_verifies(openai_build):
     failed = rejects.filter(pl.col("stage") == "verify")
     # the three bad replies that parsed were caught, each by its own check; good ones passed
     assert sorted(failed["reason"]) == ["answer_match", "kg_faithful", "no_leakage"]
-    assert c["verified"] == c["generated"] - 3
-    assert sorted(responder.kinds.values()).count("good") == c["verified"]
+    assert c["verify"] == c["generate"] - 3
+    assert sorted(responder.kinds.values()).count("good") == c["verify"]
 
 
 def test_openai_flow_outputs_never_hold_the_key(openai_build):

@@ -37,7 +37,7 @@ from kgsynth.kg.neo4j_store import (
     push_kg,
     redact_uri,
 )
-from kgsynth.paths.search import node_costs, ranked_paths, shortest_path_dag
+from kgsynth.paths.search import node_costs, shortest_paths
 from kgsynth.records import KGPath
 
 HopKey = tuple[str, str, str]
@@ -132,16 +132,17 @@ def path_key(path: KGPath) -> PathKey:
 def memory_paths(kg: KnowledgeGraph, s: int, t: int, max_hops: int, costs: np.ndarray):
     """In-memory shortest paths, expanded to relationship level: (node-path count,
     relationship paths as a list, best cost)."""
-    dag = shortest_path_dag(kg, s, t, max_hops)
-    if dag is None or dag.length == 0:
+    res = shortest_paths(kg, s, t, max_hops=max_hops, cap=10**9, costs=costs)
+    if not res.count:
         return 0, [], None
     ids = kg.ids
     out: list[PathKey] = []
     best = None
     n_node_paths = 0
-    for cost, nodes in ranked_paths(kg, dag, costs):
+    for found in res.paths:
+        nodes = found.nodes
         n_node_paths += 1
-        best = cost if best is None else best
+        best = found.score if best is None else best
         per_hop = [
             [
                 (ids[u], rel, ids[v]) if fwd else (ids[v], rel, ids[u])
@@ -150,8 +151,8 @@ def memory_paths(kg: KnowledgeGraph, s: int, t: int, max_hops: int, costs: np.nd
             for u, v in itertools.pairwise(nodes)
         ]
         out.extend(itertools.product(*per_hop))
-    assert n_node_paths == dag.count
-    return dag.count, out, best
+    assert n_node_paths == res.count
+    return res.count, out, best
 
 
 def assert_same_paths(
@@ -399,10 +400,10 @@ def sample_pairs(
             u = int(kg.indices[rng.integers(lo, hi)])
         if u == s:
             continue
-        dag = shortest_path_dag(kg, s, u, 3)
-        if dag is None or dag.count > 2000 or len(found[dag.length]) >= per_length:
+        res = shortest_paths(kg, s, u, max_hops=3, cap=0)
+        if not res.count or res.count > 2000 or len(found[res.length]) >= per_length:
             continue
-        found[dag.length].append((s, u))
+        found[res.length].append((s, u))
     pairs = [p for v in found.values() for p in v]
     assert len(pairs) >= 3 * per_length - 1, found
     return pairs
@@ -430,7 +431,7 @@ def test_hpo_paths_match_in_memory(hpo_pushed: PushReport, hpo_kg: KnowledgeGrap
             total += assert_same_paths(kg, store, s, t, 3, costs)
         # a bound below the distance finds nothing on either side
         s, t = pairs[-1]
-        assert shortest_path_dag(kg, s, t, 2) is None
+        assert shortest_paths(kg, s, t, max_hops=2).count == 0
         assert store.shortest_paths(kg.ids[s], kg.ids[t], 2) == (0, [])
     assert total > len(pairs)  # some pairs have many paths
 

@@ -4,18 +4,19 @@ from __future__ import annotations
 
 import itertools
 import math
-from itertools import islice
 
 import networkx as nx
+import numpy as np
 import polars as pl
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from pydantic import ValidationError
 
 from kgsynth.config import PathsConfig
 from kgsynth.kg import KnowledgeGraph
 from kgsynth.paths.format import format_path, parse_path_line
-from kgsynth.paths.search import node_costs, ranked_paths, shortest_path_dag
+from kgsynth.paths.search import cached_node_costs, node_costs, shortest_paths
 from kgsynth.paths.select import PathFinder
 from kgsynth.records import EntityLink, LinkedQA, QARecord
 
@@ -60,12 +61,12 @@ def _edges(kg: KnowledgeGraph):
 
 
 def ours(kg: KnowledgeGraph, s: int, t: int, max_hops: int) -> tuple[set[tuple[str, ...]], int]:
-    dag = shortest_path_dag(kg, s, t, max_hops)
-    if dag is None:
-        return set(), 0
-    got = [tuple(kg.ids[i] for i in p) for _, p in ranked_paths(kg, dag, node_costs(kg))]
+    res = shortest_paths(kg, s, t, max_hops=max_hops, cap=10**9)
+    got = [p.ids(kg) for p in res.paths]
     assert len(got) == len(set(got)), "a path was enumerated twice"
-    return set(got), dag.count
+    scores = [p.score for p in res.paths]
+    assert scores == sorted(scores)
+    return set(got), res.count
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -90,16 +91,19 @@ def test_all_shortest_paths_match_networkx(n, edges, max_hops, data):
     assert count == len(expected)
 
 
-def test_ranking_puts_hub_paths_last_and_costs_are_sorted():
+def hub_kg() -> KnowledgeGraph:
     # a -> hub -> z and a -> quiet -> z; the hub has many other neighbours
     edges = [("a", "r", "hub"), ("hub", "r", "z"), ("a", "r", "quiet"), ("quiet", "r", "z")]
     edges += [("hub", "r", f"leaf{i}") for i in range(20)]
-    kg = make_kg(edges)
-    dag = shortest_path_dag(kg, kg.index_of("a"), kg.index_of("z"), 3)
-    ranked = list(ranked_paths(kg, dag, node_costs(kg)))
-    assert [kg.ids[p[1]] for _, p in ranked] == ["quiet", "hub"]
-    assert ranked[0][0] == pytest.approx(math.log1p(2))
-    assert [c for c, _ in ranked] == sorted(c for c, _ in ranked)
+    return make_kg(edges)
+
+
+def test_ranking_puts_hub_paths_last_and_costs_are_sorted():
+    kg = hub_kg()
+    ranked = shortest_paths(kg, kg.index_of("a"), kg.index_of("z")).paths
+    assert [p.ids(kg)[1] for p in ranked] == ["quiet", "hub"]
+    assert ranked[0].score == pytest.approx(math.log1p(2))
+    assert [p.score for p in ranked] == sorted(p.score for p in ranked)
 
 
 def test_count_is_exact_when_enumeration_is_capped():
@@ -108,10 +112,47 @@ def test_count_is_exact_when_enumeration_is_capped():
     edges += [(f"a{i}", "r", f"b{j}") for i, j in itertools.product(range(30), range(30))]
     kg = make_kg(edges)
     s, t = kg.index_of("s"), kg.index_of("t")
-    dag = shortest_path_dag(kg, s, t, 3)
-    assert dag.count == 900 and dag.length == 3
-    assert len(list(islice(ranked_paths(kg, dag, node_costs(kg)), 5))) == 5
-    assert shortest_path_dag(kg, s, t, 2) is None  # max_hops bounds the search
+    res = shortest_paths(kg, s, t, cap=5)
+    assert res.count == 900 and res.length == 3 and len(res.paths) == 5
+    assert shortest_paths(kg, s, t, max_hops=2).count == 0  # max_hops bounds the search
+    # PathFinder: k per pair, never more than enum_cap, and the total counted regardless
+    paths, n = PathFinder(kg, PathsConfig(k=4)).pair_paths(s, t)
+    assert (len(paths), n) == (4, 900)
+    paths, n = PathFinder(kg, PathsConfig(k=50, enum_cap=7)).pair_paths(s, t)
+    assert (len(paths), n) == (7, 900)
+    paths, n = PathFinder(kg, PathsConfig(k=50, enum_cap=7)).pair_paths(s, t, k=2)
+    assert (len(paths), n) == (2, 900)
+    assert PathFinder(kg, PathsConfig(max_hops=2)).pair_paths(s, t) == ([], 0)
+    assert PathFinder(kg, PathsConfig()).pair_paths(s, s) == ([], 0)
+
+
+def test_hub_penalty_setting():
+    kg = hub_kg()
+    assert PathsConfig().hub_penalty == 1.0
+    for bad in (-0.5, float("nan"), float("inf")):
+        with pytest.raises(ValidationError):
+            PathsConfig(hub_penalty=bad)
+    # 1.0 is today's cost exactly; other penalties scale it
+    assert np.array_equal(node_costs(kg), np.log1p(kg.degree.astype(np.float64)))
+    assert np.array_equal(node_costs(kg, 2.5), 2.5 * np.log1p(kg.degree.astype(np.float64)))
+    # the cache is keyed by (KG, penalty) and its arrays are shared, so read-only
+    one = cached_node_costs(kg)
+    assert cached_node_costs(kg, 1.0) is one and cached_node_costs(kg, 1) is one
+    assert cached_node_costs(kg, 2.5) is not one
+    assert np.array_equal(cached_node_costs(kg, 2.5), node_costs(kg, 2.5))
+    assert cached_node_costs(make_kg([("a", "r", "b")]), 1.0) is not one
+    assert not one.flags.writeable
+
+    def best(penalty: float):
+        s, t = kg.index_of("a"), kg.index_of("z")
+        paths, n = PathFinder(kg, PathsConfig(k=1, hub_penalty=penalty)).pair_paths(s, t)
+        assert n == 2
+        return paths[0].hops[0].tail_id, paths[0].score
+
+    assert best(1.0) == ("quiet", math.log1p(2))
+    assert best(2.0) == ("quiet", 2.0 * math.log1p(2))
+    # no penalty: both paths cost 0 and node order decides ("hub" < "quiet")
+    assert best(0.0) == ("hub", 0.0)
 
 
 def test_path_finder_keeps_top_k_per_pair_and_hops_keep_kg_direction():

@@ -24,11 +24,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from kgsynth.config import PathsConfig
 from kgsynth.kg import KnowledgeGraph
 from kgsynth.paths.filters import Metapath, PathFilter
 from kgsynth.paths.result import FoundPath
-from kgsynth.paths.search import node_costs, ranked_paths, shortest_path_dag, shortest_paths
+from kgsynth.paths.search import node_costs, shortest_paths
+from kgsynth.paths.select import PathFinder
 from kgsynth.paths.simple import k_shortest_paths, simple_paths
+from kgsynth.records import EntityLink, Hop, KGPath, LinkedQA, QARecord
 
 TYPES = ("disease", "gene", "phenotype")
 FAST = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -425,15 +428,17 @@ def test_metapath_walks_that_revisit_a_node_are_not_paths():
     assert limited.count == 1 and not limited.exact
 
 
-def test_node_set_query_agrees_with_path_finder_search_on_a_single_pair():
+def test_ties_rank_by_node_indices_and_hub_cost_first():
     edges = [("a", "r", f"m{i}") for i in range(4)] + [(f"m{i}", "r", "z") for i in range(4)]
     edges += [("m0", "r", f"leaf{i}") for i in range(6)]
     kg = named_kg(edges)
     s, t = kg.index_of("a"), kg.index_of("z")
-    dag = shortest_path_dag(kg, s, t, 3)
-    legacy = [tuple(p) for _, p in ranked_paths(kg, dag, node_costs(kg))]
     got = shortest_paths(kg, s, t)
-    assert [p.nodes for p in got.paths] == legacy and got.count == dag.count
+    # m1..m3 tie (degree 2) and come in node order; the hub m0 comes last
+    assert [p.ids(kg)[1] for p in got.paths] == ["m1", "m2", "m3", "m0"]
+    assert got.count == 4 and got.length == 2
+    costs = node_costs(kg)
+    assert [p.score for p in got.paths] == [costs[p.nodes[1]] for p in got.paths]
 
 
 # -- the HPO KG -----------------------------------------------------------------------------
@@ -446,6 +451,148 @@ def hpo_nx(hpo_kg) -> nx.Graph:
     return g
 
 
+def nx_on_shortest(g: nx.Graph, s: int, t: int, max_hops: int):
+    """(distance, BFS depths from s, the nodes on some shortest s-t path in depth order),
+    or None beyond max_hops."""
+    ds = nx.single_source_shortest_path_length(g, s, cutoff=max_hops)
+    if t not in ds:
+        return None
+    length = ds[t]
+    dt = nx.single_source_shortest_path_length(g, t, cutoff=length)
+    on = sorted((v for v in ds if v in dt and ds[v] + dt[v] == length), key=ds.__getitem__)
+    return length, ds, on
+
+
+def nx_count(g: nx.Graph, s: int, t: int, max_hops: int, found=None) -> tuple[int, int | None]:
+    """(number of shortest s-t paths, distance), or (0, None) beyond max_hops: a DP over
+    networkx's BFS depths, exact however many paths there are."""
+    found = found or nx_on_shortest(g, s, t, max_hops)
+    if found is None:
+        return 0, None
+    length, ds, on = found
+    count = {s: 1}
+    for v in on[1:]:
+        count[v] = sum(count.get(u, 0) for u in g[v] if ds.get(u) == ds[v] - 1)
+    return count[t], length
+
+
+def ref_score(costs: np.ndarray, p: tuple[int, ...]) -> float:
+    total = 0.0
+    for v in p[1:-1]:  # summed from the start node on, as the build always has
+        total += costs[v]
+    return float(total)
+
+
+def ref_kgpath(kg: KnowledgeGraph, p: tuple[int, ...], score: float) -> KGPath:
+    hops = []
+    for u, v in itertools.pairwise(p):
+        rel, u_is_head = sorted(kg.edges_between(u, v))[0]  # first relation in sorted order
+        h, t = (u, v) if u_is_head else (v, u)
+        hops.append(
+            Hop(
+                head_id=kg.ids[h],
+                head_name=kg.names[h],
+                relation=rel,
+                tail_id=kg.ids[t],
+                tail_name=kg.names[t],
+            )
+        )
+    return KGPath(start_id=kg.ids[p[0]], end_id=kg.ids[p[-1]], hops=hops, score=score)
+
+
+def ref_pair_paths(kg, g, costs, s, t, found, k) -> tuple[list[KGPath], int, list[float]]:
+    """PathFinder.pair_paths by brute force: every shortest path from networkx, ranked by
+    (hub cost, node indices), the first k kept; plus every score in rank order. `found`:
+    nx_on_shortest's answer for the pair."""
+    if found is None:
+        return [], 0, []
+    # every shortest path lies on these nodes: the subgraph spares networkx a whole-KG BFS
+    every = [tuple(p) for p in nx.all_shortest_paths(g.subgraph(found[2]), s, t)]
+    ranked = sorted((ref_score(costs, p), p) for p in every)
+    best = [ref_kgpath(kg, p, c) for c, p in ranked[:k]]
+    return best, len(every), [c for c, _ in ranked]
+
+
+def walk_pairs(kg: KnowledgeGraph, n: int, seed: int) -> list[tuple[int, int]]:
+    """Pairs 1-3 random steps apart (uniform pairs are mostly far apart, with few ties)."""
+    rng = random.Random(seed)
+    live = np.nonzero(kg.degree > 0)[0].tolist()
+    out = []
+    while len(out) < n:
+        s = u = rng.choice(live)
+        for _ in range(rng.randint(1, 3)):
+            u = int(kg.indices[rng.randrange(kg.indptr[u], kg.indptr[u + 1])])
+        if u != s:
+            out.append((s, u))
+    return out
+
+
+def test_hpo_path_finder_matches_a_brute_force_reference(hpo_kg, hpo_nx):
+    """The build's path stage: same paths, order, relation per hop, bit-identical scores
+    and counts as ranking networkx's full shortest-path lists, ties included."""
+    kg = hpo_kg
+    cfg = PathsConfig(max_hops=3, k=3, enum_cap=1000)
+    finder = PathFinder(kg, cfg)
+    costs = node_costs(kg)
+    rng = random.Random(5)
+    live = np.nonzero(kg.degree > 0)[0].tolist()
+    hubs = np.argsort(-kg.degree)[:4].tolist()
+    pairs = walk_pairs(kg, 60, seed=5) + [tuple(rng.sample(live, 2)) for _ in range(20)]
+    pairs += [(h, rng.choice(live)) for h in hubs] + [(hubs[0], hubs[1]), (hubs[2], hubs[3])]
+    compared = tied = tied_at_k = 0
+    for s, t in pairs:
+        got, n = finder.pair_paths(s, t)
+        found = nx_on_shortest(hpo_nx, s, t, cfg.max_hops)
+        want_n, length = nx_count(hpo_nx, s, t, cfg.max_hops, found)
+        assert n == want_n
+        if n > 20_000:  # too many to list: valid, shortest, sorted by score
+            assert len(got) == cfg.k and all(len(p.hops) == length for p in got)
+            assert [p.score for p in got] == sorted(p.score for p in got)
+            continue
+        want, want_n, scores = ref_pair_paths(kg, hpo_nx, costs, s, t, found, cfg.k)
+        assert n == want_n
+        assert [p.model_dump() for p in got] == [p.model_dump() for p in want]
+        assert [p.score for p in got] == [p.score for p in want]  # ==, not approx
+        # a per-pair k (the chain's candidates) overrides the config's
+        assert finder.pair_paths(s, t, 1) == (want[:1], n)
+        compared += 1
+        tied += len(set(scores)) < len(scores)
+        # a tie across the cut: node indices decide which path is kept
+        tied_at_k += any(len(scores) > k and scores[k - 1] == scores[k] for k in (1, cfg.k))
+    assert compared >= 70 and tied >= 10 and tied_at_k >= 5, (compared, tied, tied_at_k)
+    # the whole stage on one question: all pairs pooled, n_paths_found the sum
+    ends = [kg.ids[i] for i in (pairs[0][0], pairs[1][0], pairs[0][1], pairs[1][1])]
+
+    def link(kg_id: str) -> EntityLink:
+        i = kg.index_of(kg_id)
+        return EntityLink(
+            kg_id=kg_id,
+            name=kg.names[i],
+            type=kg.types[i],
+            mention=kg.names[i],
+            start=0,
+            end=1,
+            score=1.0,
+            method="exact",
+        )
+
+    item = LinkedQA(
+        qa=QARecord(id="q", source="generic", question="q", answer="a"),
+        question_entities=[link(ends[0]), link(ends[1])],
+        answer_entities=[link(ends[2]), link(ends[3])],
+    )
+    out = finder(item)
+    pooled, total = [], 0
+    for a, b in {(kg.index_of(x), kg.index_of(y)) for x in ends[:2] for y in ends[2:]}:
+        if a != b:
+            found = nx_on_shortest(hpo_nx, a, b, cfg.max_hops)
+            best, n, _ = ref_pair_paths(kg, hpo_nx, costs, a, b, found, cfg.k)
+            pooled, total = pooled + best, total + n
+    pooled.sort(key=lambda p: (len(p.hops), p.score, p.start_id, p.end_id))
+    assert out.n_paths_found == total
+    assert [p.model_dump() for p in out.paths] == [p.model_dump() for p in pooled[:10]]
+
+
 def test_hpo_shortest_paths_match_networkx_on_sampled_pairs(hpo_kg, hpo_nx):
     rng = random.Random(7)
     linked = np.nonzero(hpo_kg.degree > 0)[0].tolist()
@@ -453,8 +600,7 @@ def test_hpo_shortest_paths_match_networkx_on_sampled_pairs(hpo_kg, hpo_nx):
     while checked < 20:
         s, t = rng.sample(linked, 2)
         got = shortest_paths(hpo_kg, s, t, max_hops=4, cap=10**6)
-        dag = shortest_path_dag(hpo_kg, s, t, 4)
-        assert got.count == (dag.count if dag else 0)  # PathFinder's search agrees
+        assert (got.count, got.length) == nx_count(hpo_nx, s, t, 4)
         if got.count > 5000:
             continue  # too many for networkx to list quickly
         if got.count == 0:

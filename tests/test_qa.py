@@ -565,3 +565,18 @@ def test_limit_counts_rejects_and_spans_files(tmp_path: Path) -> None:
     everything = read_qa([a, b], limit=100)
     assert everything.n_input == 8 == len(everything.records) + 1
     assert read_qa([a, b]).n_input == 8
+
+
+# -- the sample QA shipped with the package --------------------------------------------------
+
+
+def test_sample_qa_ships_inside_the_package() -> None:
+    import kgsynth
+    from kgsynth.config import DEFAULT_SAMPLE_QA, BuildConfig
+
+    assert DEFAULT_SAMPLE_QA.is_relative_to(Path(kgsynth.__file__).resolve().parent)
+    assert BuildConfig().qa_files() == [DEFAULT_SAMPLE_QA]
+    batch = read_qa([DEFAULT_SAMPLE_QA])
+    assert batch.rejects == [] and len(batch.records) == batch.n_input == 34
+    assert {r.source for r in batch.records} == {"medqa"}
+    check_counts(batch)

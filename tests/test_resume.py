@@ -135,7 +135,7 @@ def test_sigkill_mid_build_then_rerun_resumes(
     repeated = {p for p in answered if answered.count(p) > 1}
     assert repeated <= {q.prompt for q in lost}
     # every item that reached generation was answered; run 2 took the rest from the cache
-    n_items = summary["counts"]["with_path"]
+    n_items = summary["counts"]["paths"]
     assert len(set(answered)) == n_items
     usage = summary["llm_usage"]["total"]
     assert usage["cache_hits"] == len(stored) and usage["requests"] == len(run2)

@@ -17,6 +17,7 @@ from polars.testing import assert_frame_equal
 from flows.build import BuildResult, build_dataset
 from kgsynth.config import BuildConfig, load_config
 from kgsynth.export.hub import read_dataset
+from kgsynth.stages import Stage
 
 LIMIT = 200  # MedQA rows: enough for ~20 exported rows, quick on 2 cores
 SHARD = 40  # 5 shards
@@ -55,13 +56,14 @@ def _same_build(a: tuple[BuildResult, Path], b: tuple[BuildResult, Path]) -> Non
     assert_frame_equal(rows_a, rows_b)  # same rows, same order
     assert_frame_equal(rejects_a, rejects_b)
     assert a[0].report.counts == b[0].report.counts
-    assert a[0].report.linker == b[0].report.linker | {"index": a[0].report.linker["index"]}
+    link_a, link_b = a[0].report.info_of(Stage.LINK), b[0].report.info_of(Stage.LINK)
+    assert link_a == link_b | {"index": link_a["index"]}
 
 
 def test_local_shards_give_the_one_shard_rows(single, medqa_path, cache_dir, tmp_path):
     res = build_dataset(_cfg(medqa_path, cache_dir, tmp_path, shard_size=SHARD))
-    assert res.report.run["shards"] == LIMIT // SHARD
-    assert single[0].report.run["shards"] == 1
+    assert res.report.run.shards == LIMIT // SHARD
+    assert single[0].report.run.shards == 1
     _same_build(single, (res, tmp_path))
 
 
@@ -70,7 +72,7 @@ def test_dask_workers_give_the_single_process_rows(single, medqa_path, cache_dir
     res = build_dataset(cfg)
     _same_build(single, (res, tmp_path))
 
-    run = res.report.run
+    run = res.report.summary()["run"]
     assert run["task_runner"] == "dask" and run["shards"] == 5 and run["cached_shards"] == 0
     workers = run["workers"]
     # two worker processes, neither of them this one, shared the five shards

@@ -8,7 +8,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from kgsynth.schemas import CONFIG_SCHEMA_PATH, config_schema
+from kgsynth.schemas import CONFIG_SCHEMA_PATH, config_schema, row_schema_json
 
 SCHEMAS = CONFIG_SCHEMA_PATH.parent
 
@@ -26,6 +26,10 @@ def test_schemas_are_valid_json_schema(name):
 
 def test_config_schema_is_in_sync_with_the_model():
     assert load("build_config.schema.json") == config_schema(), "run: python -m kgsynth.schemas"
+
+
+def test_row_schema_is_in_sync_with_the_columns_and_the_check_registry():
+    assert load("output_row.schema.json") == row_schema_json(), "run: python -m kgsynth.schemas"
 
 
 def test_config_schema_rejects_unknown_and_bad_values():
@@ -55,12 +59,12 @@ def test_default_cache_dir_is_expanded():
 
 
 def test_output_row_schema_matches_the_exported_columns():
-    from kgsynth.export.rows import CHECKS, ROW_SCHEMA
+    from kgsynth.export.rows import checks_struct, row_schema
 
     schema = load("output_row.schema.json")
-    assert list(schema["properties"]) == list(ROW_SCHEMA.names())
+    assert list(schema["properties"]) == list(row_schema().names())
     checks = schema["properties"]["checks"]
-    assert list(checks["properties"]) == [f.name for f in CHECKS.fields]
+    assert list(checks["properties"]) == [f.name for f in checks_struct().fields]
     # the KG-first checks are null on rows built from QA pairs
     for name in ("answer_unique", "distractors_fail_chain", "quality_filter"):
         assert checks["properties"][name]["type"] == ["boolean", "null"]

@@ -16,12 +16,12 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-import flows.build
 from flows.build import build_dataset
 from kgsynth import runs
 from kgsynth.config import BuildConfig, load_config
 from kgsynth.export.hub import read_dataset
 from kgsynth.qa import read_qa
+from kgsynth.stages.link import LinkStage
 
 LIMIT = 120
 SHARD = 30  # 4 shards
@@ -44,8 +44,8 @@ def _cfg(medqa: Path, cache_dir: Path, out: Path, results: Path, **over: Any) ->
     )
 
 
-class Stage:
-    """Stands in for link_entities: records which shards ran it, crashes where told to."""
+class CrashingLink:
+    """Stands in for the link stage: records which shards ran it, crashes where told to."""
 
     def __init__(self, real: Callable[..., Any], first_ids: list[str]) -> None:
         self.real = real
@@ -63,11 +63,12 @@ class Stage:
 
 
 @pytest.fixture
-def stage(medqa_path: Path, monkeypatch: pytest.MonkeyPatch) -> Stage:
+def stage(medqa_path: Path, monkeypatch: pytest.MonkeyPatch) -> CrashingLink:
     records = read_qa([medqa_path], limit=LIMIT).records
-    spy = Stage(flows.build.link_entities, [records[i].id for i in range(0, LIMIT, SHARD)])
+    spy = CrashingLink(LinkStage().run, [records[i].id for i in range(0, LIMIT, SHARD)])
     # shards of the local runner run in this process, so the patched stage is the one used
-    monkeypatch.setattr(flows.build, "link_entities", spy)
+    # (a plain callable on the class: `stage.run(batch, ctx)` calls it unbound)
+    monkeypatch.setattr(LinkStage, "run", spy)
     return spy
 
 
@@ -76,7 +77,7 @@ def _outputs(out: Path) -> tuple[pl.DataFrame, pl.DataFrame]:
 
 
 def test_rerun_after_a_crash_redoes_only_the_failed_shard(
-    stage: Stage, medqa_path: Path, cache_dir: Path, hpo_kg, tmp_path: Path
+    stage: CrashingLink, medqa_path: Path, cache_dir: Path, hpo_kg, tmp_path: Path
 ):
     results = tmp_path / "results"
     cfg = _cfg(medqa_path, cache_dir, tmp_path / "out", results)
@@ -93,7 +94,7 @@ def test_rerun_after_a_crash_redoes_only_the_failed_shard(
     stage.ran.clear()
     res = build_dataset(cfg)
     assert stage.ran == [FAILING]
-    assert res.report.run["shards"] == 4 and res.report.run["cached_shards"] == 3
+    assert res.report.run.shards == 4 and res.report.run.cached_shards == 3
 
     # the same rows as a build that never crashed (no cache at all)
     stage.ran.clear()
@@ -113,12 +114,12 @@ def test_rerun_after_a_crash_redoes_only_the_failed_shard(
     build_dataset(_cfg(medqa_path, cache_dir, tmp_path / "out2", results))
     assert stage.ran == []
     changed = _cfg(medqa_path, cache_dir, tmp_path / "out3", results, paths={"k": 2})
-    assert build_dataset(changed).report.run["cached_shards"] == 0
+    assert build_dataset(changed).report.run.cached_shards == 0
     assert sorted(stage.ran) == [0, 1, 2, 3]
 
 
 def test_a_shard_that_fails_once_is_retried(
-    stage: Stage, medqa_path: Path, cache_dir: Path, hpo_kg, tmp_path: Path
+    stage: CrashingLink, medqa_path: Path, cache_dir: Path, hpo_kg, tmp_path: Path
 ):
     stage.fail_times = 1
     run = {"retries": 1, "cache_results": False}

@@ -18,6 +18,7 @@ from kgsynth.records import (
     QARecord,
 )
 from kgsynth.verify import Verifier
+from kgsynth.verify.suite import VerifySuite
 
 NODES = [
     ("OMIM:1", "Marfan syndrome", "disease"),
@@ -113,15 +114,18 @@ def text(
     )
 
 
+def run_rules(it: GeneratedQA):
+    """The rule checks (kg_faithful, answer_match, no_leakage) over one row."""
+    return VerifySuite(kg(), VerifyConfig(claims={"enabled": False})).run([it])[0]
+
+
 def test_honest_row_passes_all_checks():
-    v = Verifier(kg(), VerifyConfig())
     concl = "The answer is A: Ectopia lentis."
-    out = v(item(text([format_path(PATH)], concl), concl))
+    out = run_rules(item(text([format_path(PATH)], concl), concl))
     assert out.checks.passed, out.checks.reasons
 
 
 def test_invented_hop_fails_kg_faithful():
-    v = Verifier(kg(), VerifyConfig())
     fake = (
         "Arachnodactyly <-[has_phenotype]- Marfan syndrome "
         "-[has_phenotype]-> Abnormality of the hand"
@@ -129,16 +133,15 @@ def test_invented_hop_fails_kg_faithful():
     reversed_edge = "Abnormality of the hand -[is_a]-> Arachnodactyly"
     concl = "The answer is A: Ectopia lentis."
     for bad in (fake, reversed_edge):
-        out = v(item(text([format_path(PATH), bad], concl), concl))
-        assert not out.checks.kg_faithful
+        out = run_rules(item(text([format_path(PATH), bad], concl), concl))
+        assert not out.checks["kg_faithful"]
         assert any("not in KG" in r for r in out.checks.reasons)
 
 
 def test_reasoning_without_any_cited_path_fails():
-    v = Verifier(kg(), VerifyConfig())
     concl = "The answer is A."
-    out = v(item(text(["(none)"], concl), concl))
-    assert not out.checks.kg_faithful
+    out = run_rules(item(text(["(none)"], concl), concl))
+    assert not out.checks["kg_faithful"]
     assert "no KG path cited in the reasoning" in out.checks.reasons
 
 
@@ -153,9 +156,8 @@ def test_answer_match_by_letter_by_text_and_mismatch():
 
 
 def test_leakage_wording_is_caught():
-    v = Verifier(kg(), VerifyConfig())
     concl = "The answer is A: Ectopia lentis."
     body = text([format_path(PATH)], concl, middle="1. As the given answer says, it is the lens.")
-    out = v(item(body, concl))
-    assert not out.checks.no_leakage
+    out = run_rules(item(body, concl))
+    assert not out.checks["no_leakage"]
     assert out.checks.reasons == ["leakage wording: 'the given answer'"]

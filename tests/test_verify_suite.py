@@ -22,6 +22,7 @@ from typer.testing import CliRunner
 from flows.build import build_dataset
 from kgsynth.cli import app
 from kgsynth.config import (
+    DEFAULT_SAMPLE_QA,
     ClaimCheckConfig,
     FreeTextMatchConfig,
     LikelihoodVerifierConfig,
@@ -36,7 +37,7 @@ from kgsynth.verify.embed import Embedder, answer_candidates
 from kgsynth.verify.likelihood import LikelihoodVerifier
 from kgsynth.verify.suite import VerifySuite
 
-SAMPLE = Path(__file__).resolve().parent.parent / "data" / "sample_qa.jsonl"
+SAMPLE = DEFAULT_SAMPLE_QA
 N_SAMPLE = sum(1 for line in SAMPLE.read_text().splitlines() if line.strip())
 API_KEY = "sk-judge-test-41ad"
 KEY_ENV = "KGSYNTH_JUDGE_TEST_KEY"
@@ -197,8 +198,9 @@ def test_a_false_claim_rejects_the_row(plain_items, hpo_kg, cache_dir: Path) -> 
     linker = Linker(hpo_kg, load_config().linking, cache_dir)
     suite = VerifySuite(hpo_kg, VerifyConfig(), finder=linker)
     (ok,) = suite.run([item])
-    assert ok.checks.passed and ok.claims is not None and ok.claims.unsupported == 0
-    n = ok.claims.claims
+    report = ok.evidence["claims"]
+    assert ok.checks.passed and report.unsupported == 0
+    n = report.claims
     # two unbacked pairings among n backed claims: above the 20% default ratio when n < 8
     bad_text = item.generation.reasoning.replace(
         "Conclusion:",
@@ -209,12 +211,13 @@ def test_a_false_claim_rejects_the_row(plain_items, hpo_kg, cache_dir: Path) -> 
         update={"generation": item.generation.model_copy(update={"reasoning": bad_text})}
     )
     (v,) = suite.run([bad])
-    assert v.claims is not None and v.claims.claims == n + 2 and v.claims.unsupported == 2
+    report = v.evidence["claims"]
+    assert report.claims == n + 2 and report.unsupported == 2
     strict = VerifySuite(
         hpo_kg, VerifyConfig(claims=ClaimCheckConfig(max_unsupported_ratio=0.0)), finder=linker
     )
     (s,) = strict.run([bad])
-    assert s.checks.claims is False and s.checks.failed() == ["claims"]
+    assert s.checks["claims"] is False and s.checks.failed() == ["claims"]
     assert any("unsupported by the KG" in r for r in s.checks.reasons)
 
 
@@ -267,7 +270,6 @@ def test_free_text_rows_are_matched_by_embedding(
     suite = VerifySuite(
         hpo_kg,
         VerifyConfig(free_text=FreeTextMatchConfig(**ft), claims=ClaimCheckConfig(enabled=False)),
-        embedder=Embedder.load(enc_dir, "cpu"),
     )
     item = plain_items[0]
     qa_free = item.pathed.linked.qa.model_copy(update={"options": {}, "answer_idx": None})
@@ -282,8 +284,9 @@ def test_free_text_rows_are_matched_by_embedding(
         }
     )
     (v,) = suite.run([wrong])
-    assert v.checks.answer_match is False and "answer similarity" in v.checks.reasons[0]
-    assert v.answer is not None and v.answer.similarity is not None and v.answer.similarity < 0.999
+    assert v.checks["answer_match"] is False and "answer similarity" in v.checks.reasons[0]
+    match = v.evidence["answer_check"]
+    assert match.similarity is not None and match.similarity < 0.999
 
 
 def test_free_text_rows_are_judged_over_http(tmp_path: Path, cache_dir: Path) -> None:
@@ -311,7 +314,7 @@ def test_free_text_rows_are_judged_over_http(tmp_path: Path, cache_dir: Path) ->
         judged = [r for r in srv.chat_requests if "Does the predicted answer mean" in r.prompt]
     data = read_dataset(out)
     rejects = pl.read_parquet(out / "rejects.parquet")
-    assert len(judged) == result.report.counts["generated"] > 0
+    assert len(judged) == result.report.counts["generate"] > 0
     assert refuse not in set(data["id"])
     row = rejects.filter(pl.col("id") == refuse).row(0, named=True)
     assert row["stage"] == "verify" and row["reason"] == "answer_match"

@@ -1,18 +1,16 @@
 """The MedReason chain steps around the core pipeline, each switchable in config.
 
-Each function takes the stage records it refines and a `StructuredRunner` (the LLM client:
-one JSON reply per prompt, validated against the step's model, or a StepFailure), and
-returns refined records. Nothing here talks HTTP, caches or retries: the runner does that.
+Each function takes the stage records it refines and a runner (`RunsBlocks`, e.g. the LLM
+client's StructuredRunner: one JSON reply per prompt, validated against the step's model, or
+a StepFailure), and returns refined records. Nothing here talks HTTP, caches or retries: the
+runner does that.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol, TypeVar
-
-from pydantic import BaseModel
+from typing import Protocol
 
 from kgsynth.chain.steps import (
     ANSWER,
@@ -21,22 +19,15 @@ from kgsynth.chain.steps import (
     JUDGE,
     PRUNE,
     REFORMULATE,
+    STEPS,
     ExtractedEntities,
     Reformulation,
-    Step,
 )
 from kgsynth.linking.normalise import norm_key
-from kgsynth.llm.structured import StepFailure
+from kgsynth.llm.structured import RunsBlocks, StepFailure
 from kgsynth.paths.format import format_path
 from kgsynth.records import EntityLink, KGPath, LinkedQA, QARecord
-
-R = TypeVar("R", bound=BaseModel)
-
-
-class StructuredRunner(Protocol):
-    def run(self, step: Step[R], prompts: Sequence[str]) -> list[R | StepFailure]:
-        """One result per prompt, in order."""
-        ...
+from kgsynth.sections import strip_conclusion
 
 
 class CandidateSource(Protocol):
@@ -46,7 +37,7 @@ class CandidateSource(Protocol):
 # -- entity extraction + disambiguation ------------------------------------------------------
 def extract_entities(
     items: Sequence[LinkedQA],
-    runner: StructuredRunner,
+    runner: RunsBlocks,
     linker: CandidateSource,
     node_types: Sequence[str],
     *,
@@ -112,7 +103,7 @@ def _merge(have: list[EntityLink], new: list[EntityLink], cap: int) -> list[Enti
 
 
 # -- reformulation and path pruning ---------------------------------------------------------
-def reformulate(qas: Sequence[QARecord], runner: StructuredRunner) -> list[Reformulation | None]:
+def reformulate(qas: Sequence[QARecord], runner: RunsBlocks) -> list[Reformulation | None]:
     prompts = [REFORMULATE.prompt(question=qa.question, answer=qa.answer) for qa in qas]
     return [r if isinstance(r, Reformulation) else None for r in runner.run(REFORMULATE, prompts)]
 
@@ -120,7 +111,7 @@ def reformulate(qas: Sequence[QARecord], runner: StructuredRunner) -> list[Refor
 def prune_paths(
     groups: Sequence[list[KGPath]],
     contexts: Sequence[Reformulation | None],
-    runner: StructuredRunner,
+    runner: RunsBlocks,
     *,
     k: int,
     max_candidates: int = 50,
@@ -155,13 +146,6 @@ def prune_paths(
 
 
 # -- quality filter -------------------------------------------------------------------------
-_CONCLUSION = re.compile(r"\n?\s*Conclusion:.*\Z", re.S)
-
-
-def strip_conclusion(reasoning: str) -> str:
-    return _CONCLUSION.sub("", reasoning).rstrip()
-
-
 @dataclass(frozen=True)
 class QualityVerdict:
     passed: bool
@@ -170,7 +154,7 @@ class QualityVerdict:
 
 
 def quality_filter(
-    qas: Sequence[QARecord], reasonings: Sequence[str], runner: StructuredRunner
+    qas: Sequence[QARecord], reasonings: Sequence[str], runner: RunsBlocks
 ) -> list[QualityVerdict]:
     """MedReason's filter: answer from the reasoning with its conclusion cut off, then judge
     against gold. An option letter is compared directly; free text goes to the judge step."""
@@ -208,11 +192,6 @@ def quality_filter(
 
 
 def chain_versions(enabled: dict[str, bool]) -> dict[str, str]:
-    """Step name -> template version, for the steps a build ran (recorded in every row)."""
-    from kgsynth.chain.steps import STEPS
-
-    out: dict[str, Any] = {}
-    for name, on in enabled.items():
-        if on and name in STEPS:
-            out[name] = STEPS[name].version
-    return out
+    """Step name -> template version, for the steps a build ran (recorded in every row):
+    the registered steps that `enabled` (ChainConfig.enabled()) switches on."""
+    return {name: STEPS[name].version for name, on in enabled.items() if on and name in STEPS}

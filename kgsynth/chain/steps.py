@@ -1,85 +1,74 @@
-"""The MedReason chain as LLM blocks: a versioned prompt template and a reply model each.
+"""The MedReason chain's steps, registered as LLM blocks (kgsynth.llm.blocks.PromptBlock).
 
-A step renders its template from plain values and declares the pydantic model its JSON reply
-must fit; sending, caching, retries and JSON repair happen once, in the client underneath.
-The template's file name carries its version ("prune_paths.v1"), and every exported row
-records the version of each step that shaped it.
+A step is a name, a versioned prompt template in kgsynth/llm/prompts/ and the pydantic model
+its JSON reply must fit. Adding one is one `register_step` call here plus its template file
+(`<name>.v1.j2`); `STEPS` is what was registered, in order, and every exported row records
+the version of each step that shaped it (kgsynth.chain.run.chain_versions).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Generic, Literal, TypeVar
+from typing import Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
+from kgsynth.llm import blocks
+from kgsynth.llm.blocks import PromptBlock, Reply
 from kgsynth.llm.prompts import template
 
-StepName = Literal[
-    "extract_entities",
-    "disambiguate",
-    "reformulate",
-    "prune_paths",
-    "answer_from_reasoning",
-    "judge",
-]
+R = TypeVar("R", bound=BaseModel)
+
+STEPS: dict[str, PromptBlock[Any]] = {}
 
 
-class _Reply(BaseModel):
-    model_config = ConfigDict(extra="ignore")  # a chatty model's extra keys are harmless
+def add_step(step: PromptBlock[R]) -> PromptBlock[R]:
+    """Register a block as a chain step. Its name must be new, and its template file must
+    exist and be named after the step (`<name>.v<N>`): checked now, at import."""
+    if step.name in STEPS:
+        raise ValueError(f"chain step {step.name!r} is registered twice")
+    if not step.version.startswith(f"{step.name}.v"):
+        raise ValueError(f"chain step {step.name!r}: template {step.version!r} is not <name>.vN")
+    template(step.version)  # a missing or broken template fails here, not mid-build
+    STEPS[step.name] = step
+    return step
 
 
-class TypedEntity(_Reply):
+def register_step(name: str, template_version: str, reply: type[R]) -> PromptBlock[R]:
+    return add_step(PromptBlock(name, template_version, reply))
+
+
+# -- reply models ---------------------------------------------------------------------------
+class TypedEntity(Reply):
     name: str = Field(min_length=1)
     type: str = ""
 
 
-class ExtractedEntities(_Reply):
+class ExtractedEntities(Reply):
     question_entities: list[TypedEntity] = Field(default_factory=list)
     answer_entities: list[TypedEntity] = Field(default_factory=list)
 
 
-class Disambiguation(_Reply):
+class Disambiguation(Reply):
     choice: str | None
 
 
-class Reformulation(_Reply):
+class Reformulation(Reply):
     description: str = Field(min_length=1)
     conclusion: str = Field(min_length=1)
 
 
-class PathChoice(_Reply):
+class PathChoice(Reply):
     keep: list[int]
 
 
-class ReasonedAnswer(_Reply):
+class ReasonedAnswer(Reply):
     answer: str = Field(min_length=1)
 
 
-class Judgement(_Reply):
-    correct: bool
-
-
-R = TypeVar("R", bound=BaseModel)
-
-
-@dataclass(frozen=True)
-class Step(Generic[R]):
-    name: StepName
-    version: str  # template file stem, e.g. "reformulate.v1"
-    reply: type[R]
-
-    def prompt(self, **values: Any) -> str:
-        return template(self.version).render(**values)
-
-
-EXTRACT = Step("extract_entities", "extract_entities.v1", ExtractedEntities)
-DISAMBIGUATE = Step("disambiguate", "disambiguate.v1", Disambiguation)
-REFORMULATE = Step("reformulate", "reformulate.v1", Reformulation)
-PRUNE = Step("prune_paths", "prune_paths.v1", PathChoice)
-ANSWER = Step("answer_from_reasoning", "answer_from_reasoning.v1", ReasonedAnswer)
-JUDGE = Step("judge", "judge.v1", Judgement)
-
-STEPS: dict[str, Step[Any]] = {
-    s.name: s for s in (EXTRACT, DISAMBIGUATE, REFORMULATE, PRUNE, ANSWER, JUDGE)
-}
+# -- the steps, in the order a build runs them ----------------------------------------------
+EXTRACT = register_step("extract_entities", "extract_entities.v1", ExtractedEntities)
+DISAMBIGUATE = register_step("disambiguate", "disambiguate.v1", Disambiguation)
+REFORMULATE = register_step("reformulate", "reformulate.v1", Reformulation)
+PRUNE = register_step("prune_paths", "prune_paths.v1", PathChoice)
+ANSWER = register_step("answer_from_reasoning", "answer_from_reasoning.v1", ReasonedAnswer)
+JUDGE = add_step(blocks.JUDGE)  # defined below the chain: verify's answer match asks it too

@@ -9,70 +9,95 @@ import polars as pl
 from kgsynth.config import BuildConfig
 from kgsynth.export.hub import DATA_GLOB, REJECTS_FILE, data_file
 from kgsynth.export.stats import DatasetStats
-from kgsynth.report import STAGES, BuildReport
-
-_STAGE_LABEL = {
-    "input": "QA rows read",
-    "deduplicated": "valid and not a duplicate",
-    "linked": "with a question and an answer entity",
-    "with_path": "with at least one KG path",
-    "generated": "with a generated thinking path",
-    "verified": "passed the rule checks",
-    "quality_passed": "passed the LLM quality filter",
-    "exported": "exported",
-}
+from kgsynth.report import BuildReport
+from kgsynth.stages import Stage
+from kgsynth.verify.registry import registered
 
 
-def dataset_card(report: BuildReport, cfg: BuildConfig) -> str:
-    n_in = report.counts.get("input", 0) or 1
-    lines = [
-        "# kgsynth dataset",
-        "",
-        "Thinking-path chain-of-thought rows built by kgsynth from QA pairs and a medical KG.",
-        "Every exported row passed the checks listed below; everything else is in",
-        f"`{REJECTS_FILE}` with its stage and reason.",
-        "",
-        "## Source",
-        f"- QA files: {', '.join(str(p) for p in cfg.qa_files())}",
-        f"- KG: `{report.kg.get('name')}` (hash `{report.kg.get('hash', '')[:16]}`, "
-        f"{report.kg.get('nodes')} nodes, {report.kg.get('edges')} edges"
-        + (f", release {report.kg['release']}" if report.kg.get("release") else "")
-        + ")",
-        f"- Generator: `{report.generator.get('name')}`, model `{report.generator.get('model')}`,"
-        f" prompt `{report.generator.get('prompt_version')}`",
-        f"- Linking threshold {cfg.linking.threshold}; paths: max_hops {cfg.paths.max_hops},"
-        f" k {cfg.paths.k} per pair, max {cfg.paths.max_paths} per question",
-        "",
-        "## Counts per stage",
-        "| stage | rows | % of input |",
-        "| --- | ---: | ---: |",
-    ]
-    for s in (s for s in STAGES if s in report.counts):
-        n = report.counts[s]
-        lines.append(f"| {_STAGE_LABEL[s]} | {n} | {100 * n / n_in:.1f}% |")
+def render_card(
+    report: BuildReport,
+    title: str,
+    intro: list[str],
+    source: list[str],
+    notes: list[str],
+    unit: str = "rows",
+) -> str:
+    """The body of every kgsynth dataset card (build, KG-first synthesis, re-verification):
+    title and intro, the sources, counts per stage, rejects by reason, duplicates and LLM
+    usage when there were any, then the flow's notes on what a row means. The writer adds
+    the statistics and the file list (kgsynth.export.write)."""
+    n_in = report.n_input or 1
+    lines = [f"# {title}", "", *intro, "", "## Source", *source, ""]
+    lines += ["## Counts per stage", f"| stage | {unit} | % of input |", "| --- | ---: | ---: |"]
+    for stage, n in report.count_rows():
+        lines.append(f"| {stage.label} | {n} | {100 * n / n_in:.1f}% |")
     lines += [
         "",
         f"Exported {report.exported} + rejected {len(report.rejects)} = "
-        f"{report.exported + len(report.rejects)} (input {report.counts.get('input', 0)}).",
+        f"{report.exported + len(report.rejects)} (input {report.n_input}).",
         "",
         "## Rejected, by stage and reason",
-        "| stage | reason | rows |",
+        f"| stage | reason | {unit} |",
         "| --- | --- | ---: |",
     ]
     lines += [f"| {s} | {r} | {n} |" for s, r, n in report.rejected_by_reason()]
-    lines += dedup_lines(report.dedup)
+    lines += dedup_lines(report.info_of(Stage.DEDUP))
     lines += usage_lines(report.llm_usage)
-    lines += [
-        "",
-        "## Checks",
-        "- `kg_faithful`: every hop of every path written in the reasoning is a KG edge.",
-        "- `answer_match`: the conclusion states the gold option (letter or normalised text).",
-        "- `no_leakage`: no wording that betrays the answer or the paths were handed over.",
-        "",
-        "QA text keeps the licence of its source dataset.",
-        "",
-    ]
+    lines += ["", *notes, ""]
     return "\n".join(lines)
+
+
+def kg_line(kg: dict[str, str]) -> str:
+    release = f", release {kg['release']}" if kg.get("release") else ""
+    return (
+        f"- KG: `{kg.get('name')}` (hash `{kg.get('hash', '')[:16]}`, {kg.get('nodes')} nodes,"
+        f" {kg.get('edges')} edges{release})"
+    )
+
+
+def generator_line(report: BuildReport) -> str:
+    gen = report.info_of(Stage.GENERATE)
+    return (
+        f"- Generator: `{gen.get('name')}`, model `{gen.get('model')}`,"
+        f" prompt `{gen.get('prompt_version')}`"
+    )
+
+
+def dataset_card(report: BuildReport, cfg: BuildConfig) -> str:
+    """The card of a build from QA pairs."""
+    return render_card(
+        report,
+        "kgsynth dataset",
+        [
+            "Thinking-path chain-of-thought rows built by kgsynth from QA pairs and a medical"
+            " KG. Every exported row passed the checks listed below; everything else is in",
+            f"`{REJECTS_FILE}` with its stage and reason.",
+        ],
+        [
+            f"- QA files: {', '.join(str(p) for p in cfg.qa_files())}",
+            kg_line(report.kg),
+            generator_line(report),
+            f"- Linking threshold {cfg.linking.threshold}; paths: max_hops {cfg.paths.max_hops},"
+            f" k {cfg.paths.k} per pair, max {cfg.paths.max_paths} per question",
+        ],
+        [
+            "## Checks",
+            *checks_lines(report, cfg),
+            "",
+            "QA text keeps the licence of its source dataset.",
+        ],
+    )
+
+
+def checks_lines(report: BuildReport, cfg: BuildConfig) -> list[str]:
+    """What each check that ran means (the check registry's descriptions)."""
+    ran = [
+        c
+        for c in registered()
+        if (c.run is not None and c.enabled(cfg.verify))
+        or (c.judged_at in report.counts and c.judged_at is not Stage.VERIFY)
+    ]
+    return [f"- `{c.name}`: {c.description}." for c in ran]
 
 
 def dedup_lines(dedup: dict[str, Any]) -> list[str]:

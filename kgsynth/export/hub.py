@@ -2,7 +2,8 @@
 
 Rows go to `data/train-00000-of-00001.parquet` (the hub's shard naming), rejects stay at
 `rejects.parquet` as a second config. `features` are derived from the frames' polars
-schemas, so a column added to ROW_SCHEMA shows up in the card with no edit here.
+schemas, so a column added to the row schema (kgsynth.export.rows.row_schema) shows up in
+the card with no edit here.
 """
 
 from __future__ import annotations

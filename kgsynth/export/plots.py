@@ -86,18 +86,40 @@ def entity_types_figure(types: pl.DataFrame) -> Figure:
     return fig
 
 
+def _ranked_figure(
+    frame: pl.DataFrame,
+    top: int,
+    counts: str,
+    labels: list[str],
+    title: str,
+    empty: str,
+    color: str,
+    more: str = "",
+) -> Figure:
+    """The first `top` rows of a frame ranked by `counts`, one bar each; the title says the
+    total over all rows (`{total}`) and how many were left out (`{rest}`)."""
+    fig, ax = _figure(min(frame.height, top))
+    total = int(frame[counts].sum()) if frame.height else 0
+    rest = f", top {top} of {frame.height}{more}" if frame.height > top else ""
+    ax.set_title(title.format(total=f"{total:,}", rest=rest))
+    if frame.is_empty():
+        _note(ax, empty)
+    else:
+        _ranked_bars(ax, labels[:top], frame[counts].head(top).to_list(), color, counts)
+    return fig
+
+
 def relations_figure(rels: pl.DataFrame, top: int = TOP) -> Figure:
     """The commonest relations over every hop of every path."""
-    shown = rels.head(top)
-    fig, ax = _figure(shown.height)
-    total = int(rels["hops"].sum()) if rels.height else 0
-    rest = f", top {top} of {rels.height}" if rels.height > top else ""
-    ax.set_title(f"Relations on KG paths ({total:,} hops{rest})")
-    if shown.is_empty():
-        _note(ax, "no hops: no exported rows")
-    else:
-        _ranked_bars(ax, shown["relation"].to_list(), shown["hops"].to_list(), _GREEN, "hops")
-    return fig
+    return _ranked_figure(
+        rels,
+        top,
+        "hops",
+        rels["relation"].to_list() if rels.height else [],
+        "Relations on KG paths ({total} hops{rest})",
+        "no hops: no exported rows",
+        _GREEN,
+    )
 
 
 def checks_figure(checks: pl.DataFrame) -> Figure:
@@ -130,17 +152,17 @@ def checks_figure(checks: pl.DataFrame) -> Figure:
 
 def rejects_figure(rejects: pl.DataFrame, top: int = TOP) -> Figure:
     """Rejected rows by stage and reason, most first."""
-    shown = rejects.head(top)
-    fig, ax = _figure(shown.height)
-    total = int(rejects["rows"].sum()) if rejects.height else 0
-    rest = f", top {top} of {rejects.height} reasons" if rejects.height > top else ""
-    ax.set_title(f"Rejected rows by stage / reason ({total:,} rows{rest})")
-    if shown.is_empty():
-        _note(ax, "no rejected rows")
-    else:
-        labels = [f"{s} / {r}" for s, r in shown.select("stage", "reason").iter_rows()]
-        _ranked_bars(ax, labels, shown["rows"].to_list(), _RED, "rows")
-    return fig
+    labels = [f"{s} / {r}" for s, r in rejects.select("stage", "reason").iter_rows()]
+    return _ranked_figure(
+        rejects,
+        top,
+        "rows",
+        labels,
+        "Rejected rows by stage / reason ({total} rows{rest})",
+        "no rejected rows",
+        _RED,
+        more=" reasons",
+    )
 
 
 def _ranked_bars(ax: Axes, labels: list[str], vals: list[int], color: str, unit: str) -> None:

@@ -19,6 +19,7 @@ from kgsynth.records import (
     Reject,
     VerifiedQA,
 )
+from kgsynth.verify.registry import check_names, evidence_columns
 
 ENTITY = pl.Struct(
     {
@@ -42,87 +43,51 @@ HOP = pl.Struct(
     }
 )
 OPTION = pl.Struct({"letter": pl.String, "text": pl.String})
-CHECKS = pl.Struct(
-    {
-        "kg_faithful": pl.Boolean,
-        "answer_match": pl.Boolean,
-        "no_leakage": pl.Boolean,
-        "answer_unique": pl.Boolean,  # KG-first rows only; null on built rows
-        "distractors_fail_chain": pl.Boolean,  # likewise
-        "quality_filter": pl.Boolean,  # null unless the LLM quality filter ran
-        "claims": pl.Boolean,  # null unless the claim check ran
-        "likelihood": pl.Boolean,  # null unless the likelihood verifier ran (or had no options)
-        "passed": pl.Boolean,
-        "reasons": pl.List(pl.String),
-    }
-)
-ANSWER_CHECK = pl.Struct(
-    {"method": pl.String, "similarity": pl.Float64, "judged": pl.String}
-)  # free-text rows under the embedding matcher or the judge; null otherwise
-CLAIMS = pl.Struct(
-    {
-        "sentences": pl.Int32,
-        "claims": pl.Int32,
-        "supported": pl.Int32,
-        "unsupported": pl.Int32,
-        "unsupported_claims": pl.List(pl.String),
-        "passed": pl.Boolean,
-    }
-)
-OPTION_SCORE = pl.Struct(
-    {
-        "letter": pl.String,
-        "letter_logprob": pl.Float64,
-        "letter_tokens": pl.Int32,
-        "text_logprob": pl.Float64,
-        "text_tokens": pl.Int32,
-        "text_mean": pl.Float64,
-        "score": pl.Float64,
-    }
-)
-LIKELIHOOD = pl.Struct(
-    {
-        "id": pl.String,
-        "options": pl.List(OPTION_SCORE),
-        "gold": pl.String,
-        "best": pl.String,
-        "rank": pl.Int32,
-        "margin": pl.Float64,
-        "passed": pl.Boolean,
-        "skipped": pl.String,
-        "score_kind": pl.String,
-        "prompt_version": pl.String,
-        "model": pl.String,
-    }
-)
-ROW_SCHEMA = pl.Schema(
-    {
-        "id": pl.String,
-        "source": pl.String,
-        "question": pl.String,
-        "options": pl.List(OPTION),
-        "answer": pl.String,
-        "answer_idx": pl.String,
-        "question_entities": pl.List(ENTITY),
-        "answer_entities": pl.List(ENTITY),
-        "paths": pl.List(pl.List(HOP)),
-        "path_scores": pl.List(pl.Float64),
-        "n_paths_found": pl.Int64,
-        "reasoning": pl.String,
-        "conclusion": pl.String,
-        "checks": CHECKS,
-        "answer_check": ANSWER_CHECK,
-        "claims": CLAIMS,
-        "likelihood": LIKELIHOOD,
-        "generator": pl.String,
-        "model": pl.String,
-        "prompt_version": pl.String,
-        "chain_prompts": pl.List(pl.Struct({"step": pl.String, "version": pl.String})),
-        "kg_name": pl.String,
-        "kg_hash": pl.String,
-        "created_at": pl.Datetime("us", "UTC"),
-    }
-)
+# the columns before the checks' and after them; the checks' columns come from the registry
+HEAD = {
+    "id": pl.String,
+    "source": pl.String,
+    "question": pl.String,
+    "options": pl.List(OPTION),
+    "answer": pl.String,
+    "answer_idx": pl.String,
+    "question_entities": pl.List(ENTITY),
+    "answer_entities": pl.List(ENTITY),
+    "paths": pl.List(pl.List(HOP)),
+    "path_scores": pl.List(pl.Float64),
+    "n_paths_found": pl.Int64,
+    "reasoning": pl.String,
+    "conclusion": pl.String,
+}
+TAIL = {
+    "generator": pl.String,
+    "model": pl.String,
+    "prompt_version": pl.String,
+    "chain_prompts": pl.List(pl.Struct({"step": pl.String, "version": pl.String})),
+    "kg_name": pl.String,
+    "kg_hash": pl.String,
+    "created_at": pl.Datetime("us", "UTC"),
+}
+
+
+def checks_struct() -> pl.Struct:
+    """The `checks` column: every registered check (null where it did not run), in
+    registry order, then whether the row passed and the reasons of any that failed."""
+    fields = {name: pl.Boolean for name in check_names()}
+    return pl.Struct(fields | {"passed": pl.Boolean, "reasons": pl.List(pl.String)})
+
+
+def check_columns() -> list[str]:
+    """The columns the checks write: `checks` and every registered evidence column."""
+    return ["checks", *(e.column for e in evidence_columns())]
+
+
+def row_schema() -> pl.Schema:
+    """The exported table's schema, with the columns of every registered check."""
+    evidence = {e.column: e.dtype for e in evidence_columns()}
+    return pl.Schema(HEAD | {"checks": checks_struct()} | evidence | TAIL)
+
+
 REJECT_SCHEMA = pl.Schema(
     {
         "id": pl.String,
@@ -146,6 +111,7 @@ def row_of(
     created_at: datetime,
     chain: dict[str, str] | None = None,
 ) -> dict:
+    names, columns = check_names(), [e.column for e in evidence_columns()]
     pathed = v.generated.pathed
     qa = pathed.linked.qa
     gen = v.generated.generation
@@ -163,10 +129,12 @@ def row_of(
         "n_paths_found": pathed.n_paths_found,
         "reasoning": gen.reasoning,
         "conclusion": gen.conclusion,
-        "checks": {**v.checks.model_dump(), "passed": v.checks.passed},
-        "answer_check": v.answer.model_dump() if v.answer else None,
-        "claims": v.claims.model_dump() if v.claims else None,
-        "likelihood": v.likelihood.model_dump() if v.likelihood else None,
+        "checks": {
+            **{name: v.checks[name] for name in names},
+            "passed": v.checks.passed,
+            "reasons": v.checks.reasons,
+        },
+        **{col: ev.model_dump() if (ev := v.evidence.get(col)) else None for col in columns},
         "generator": gen.generator,
         "model": gen.model,
         "prompt_version": gen.prompt_version,
@@ -187,7 +155,7 @@ def rows_frame(
 ) -> pl.DataFrame:
     when = created_at or datetime.now(UTC)
     rows = [row_of(v, kg_name, kg_hash, when, chain) for v in items]
-    return pl.DataFrame(rows, schema=ROW_SCHEMA)
+    return pl.DataFrame(rows, schema=row_schema())
 
 
 def rejects_frame(rejects: list[Reject]) -> pl.DataFrame:
@@ -241,5 +209,9 @@ def generated_of(row: dict) -> tuple[GeneratedQA, Checks]:
         model=row["model"],
         prompt_version=row["prompt_version"],
     )
-    checks = {k: v for k, v in (row["checks"] or {}).items() if k in Checks.model_fields}
-    return GeneratedQA(pathed=pathed, generation=gen), Checks(**checks)
+    flat = row["checks"] or {}
+    known = check_names()
+    results = {k: v for k, v in flat.items() if k in known}
+    return GeneratedQA(pathed=pathed, generation=gen), Checks(
+        results=results, reasons=list(flat.get("reasons") or [])
+    )

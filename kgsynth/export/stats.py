@@ -1,8 +1,9 @@
 """What a dataset is made of, as polars frames: the card's tables, its plots and `inspect`.
 
-Every function takes the exported rows (ROW_SCHEMA) and, where rejects matter, the rejects
-frame (REJECT_SCHEMA); each works on an empty frame. Check names are read from the `checks`
-struct itself, so a check added to the row schema is counted with no edit here.
+Every function takes the exported rows (kgsynth.export.rows.row_schema) and, where rejects
+matter, the rejects frame (REJECT_SCHEMA); each works on an empty frame. Check names are
+read from the `checks` struct itself, so a check added to the row schema is counted with no
+edit here.
 """
 
 from __future__ import annotations
@@ -11,11 +12,8 @@ from dataclasses import dataclass
 
 import polars as pl
 
-# the stage whose rejects were judged by a check (every other check runs at "verify", where
-# each row goes through all of them, so a row rejected there passed the checks it does not
-# name); a check named in the reasons of another stage's rejects counts that stage too
-CHECK_STAGE = {"quality_filter": "quality"}
-DEFAULT_CHECK_STAGE = "verify"
+from kgsynth.stages import Stage
+from kgsynth.verify.registry import judged_at
 
 
 @dataclass(frozen=True)
@@ -136,6 +134,10 @@ def check_rates(rows: pl.DataFrame, rejects: pl.DataFrame | None = None) -> pl.D
     it; failed = those rejects whose reason (checks joined by "+") names it. A check that is
     null on every exported row and named by no reject did not run and is left out."""
     names = check_names(rows)
+    # the stage whose rejects a check judged (registry; most run at "verify", where each row
+    # goes through all of them, so a row rejected there passed the checks it does not name);
+    # a check named in the reasons of another stage's rejects counts that stage too
+    stage_of = judged_at()
     flat = rows.select(pl.col("checks").struct.unnest()).select(names)
     exported = flat.select(
         [pl.col(c).is_not_null().sum().alias(c) for c in names]
@@ -149,7 +151,7 @@ def check_rates(rows: pl.DataFrame, rejects: pl.DataFrame | None = None) -> pl.D
         named = rj.filter(pl.col("names").list.contains(c))
         if exported[c] == 0 and named.height == 0:
             continue
-        stages = {CHECK_STAGE.get(c, DEFAULT_CHECK_STAGE), *named["stage"].to_list()}
+        stages = {stage_of.get(c, Stage.VERIFY).value, *named["stage"].to_list()}
         judged_rej = rj.filter(pl.col("stage").is_in(sorted(stages))).height
         judged = exported[c] + judged_rej
         passed = exported[f"{c}__ok"] + judged_rej - named.height

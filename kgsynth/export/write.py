@@ -18,8 +18,7 @@ from typing import Any
 
 import polars as pl
 
-from kgsynth.config import BuildConfig
-from kgsynth.export.card import dataset_card, files_lines, stats_lines
+from kgsynth.export.card import files_lines, stats_lines
 from kgsynth.export.hub import (
     CARD_FILE,
     DATA_GLOB,
@@ -34,7 +33,6 @@ from kgsynth.export.plots import PLOTS, write_plots
 from kgsynth.export.rows import rejects_frame
 from kgsynth.export.stats import dataset_stats
 from kgsynth.records import Reject
-from kgsynth.report import BuildReport
 
 
 def _write_parquet(frame: pl.DataFrame, path: Path) -> None:
@@ -84,16 +82,3 @@ def write_dataset(
     paths["card"].write_text(text, encoding="utf-8")
     paths["summary"].write_text(json.dumps(summary, indent=2), encoding="utf-8")
     return paths
-
-
-def write_outputs(
-    out: Path, rows: pl.DataFrame, report: BuildReport, cfg: BuildConfig
-) -> dict[str, Path]:
-    summary = report.summary() | {
-        "linker": report.linker,
-        "generator": report.generator,
-        "dedup": report.dedup,
-        "run": report.run,
-        "config": json.loads(cfg.model_dump_json()),
-    }
-    return write_dataset(out, rows, report.rejects, dataset_card(report, cfg), summary)

@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import polars as pl
 
+from kgsynth.atomic import staged_folder
 from kgsynth.kg.graph import KnowledgeGraph
 
 CACHE_VERSION = "kg-v1"  # bump when graph construction changes
@@ -62,21 +61,12 @@ def save_source(kg: KnowledgeGraph, pointer: Path, files: list[Path]) -> None:
 
 
 def save(kg: KnowledgeGraph, folder: Path) -> None:
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=".tmp-"))
-    try:
+    with staged_folder(folder) as tmp:
         kg.nodes.write_parquet(tmp / "nodes.parquet")
         for a in _ARRAYS:
             np.save(tmp / f"{a}.npy", getattr(kg, a))
         info = {"name": kg.name, "relations": kg.relations, "meta": kg.meta, "hash": kg.hash}
         (tmp / "kg.json").write_text(json.dumps(info))
-        if folder.exists():
-            shutil.rmtree(tmp)
-        else:
-            tmp.rename(folder)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
 
 
 def load(folder: Path) -> KnowledgeGraph | None:

@@ -20,6 +20,93 @@ NODE_COLUMNS = ["id", "category"]
 EDGE_COLUMNS = ["subject", "predicate", "object"]
 _TRUE = ["true", "t", "1", "yes"]
 
+# Biolink category and predicate values (without the "biolink:" prefix) in kgsynth's vocabulary
+# (kgsynth/kg/vocab.py; bump its VOCAB_VERSION when a mapping changes)
+
+BIOLINK_CATEGORIES: dict[str, str] = {
+    "Gene": "gene",
+    "Protein": "gene",
+    "GeneOrGeneProduct": "gene",
+    "Polypeptide": "gene",
+    "ProteinIsoform": "gene",
+    "Drug": "drug",
+    "SmallMolecule": "drug",
+    "ChemicalEntity": "drug",
+    "ChemicalSubstance": "drug",  # Biolink 2 name
+    "MolecularEntity": "drug",
+    "MolecularMixture": "drug",
+    "ChemicalMixture": "drug",
+    "ComplexMolecularMixture": "drug",
+    "Disease": "disease",
+    "DiseaseOrPhenotypicFeature": "disease",
+    "PhenotypicFeature": "phenotype",
+    "ClinicalFinding": "phenotype",
+    "BehavioralFeature": "phenotype",
+    "AnatomicalEntity": "anatomy",
+    "GrossAnatomicalStructure": "anatomy",
+    "Pathway": "pathway",
+    "BiologicalProcess": "biological_process",
+    "MolecularActivity": "molecular_function",
+    "CellularComponent": "cellular_component",
+    "ExposureEvent": "exposure",
+    "EnvironmentalExposure": "exposure",
+    "ChemicalExposure": "exposure",
+    # ancestors and mixins listed beside the real category: only used when alone
+    "NamedThing": "entity",
+    "Entity": "entity",
+    "BiologicalEntity": "entity",
+    "ThingWithTaxon": "entity",
+    "PhysicalEssence": "entity",
+    "PhysicalEssenceOrOccurrent": "entity",
+    "OntologyClass": "entity",
+    "Occurrent": "entity",
+}
+
+# predicate -> (canonical relation, reversed)
+BIOLINK_PREDICATES: dict[str, tuple[str, bool]] = {
+    "treats": ("treats", False),
+    "treated_by": ("treats", True),
+    "contraindicated_for": ("contraindicated_for", False),
+    "contraindicated_in": ("contraindicated_for", False),
+    "binds": ("targets", False),  # deprecated in Biolink 4 but still in KGX dumps
+    "has_side_effect": ("has_side_effect", False),
+    "is_side_effect_of": ("has_side_effect", True),
+    "has_phenotype": ("has_phenotype", False),
+    "phenotype_of": ("has_phenotype", True),
+    "associated_with": ("associated_with", False),
+    "gene_associated_with_condition": ("associated_with", False),
+    "condition_associated_with_gene": ("associated_with", True),
+    "genetically_associated_with": ("associated_with", False),
+    "interacts_with": ("interacts_with", False),
+    "physically_interacts_with": ("interacts_with", False),
+    "directly_physically_interacts_with": ("interacts_with", False),
+    "genetically_interacts_with": ("interacts_with", False),
+    "expressed_in": ("expressed_in", False),
+    "expresses": ("expressed_in", True),
+    "participates_in": ("participates_in", False),
+    "actively_involved_in": ("participates_in", False),
+    "has_participant": ("participates_in", True),
+    "increases_expression_of": ("upregulates", False),
+    "decreases_expression_of": ("downregulates", False),
+    "regulates": ("regulates", False),
+    "similar_to": ("resembles", False),
+    "disease_has_location": ("localizes_to", False),
+    "location_of_disease": ("localizes_to", True),
+    "has_member": ("includes", False),
+    "member_of": ("includes", True),
+    "causes": ("causes", False),
+    "caused_by": ("causes", True),
+    "subclass_of": ("is_a", False),
+    "superclass_of": ("is_a", True),
+}
+
+# a negated Biolink edge (negated=True) asserts absence: these have a name of their own,
+# any other relation r becomes not_r
+NEGATED: dict[str, str] = {
+    "has_phenotype": "lacks_phenotype",
+    "expressed_in": "not_expressed_in",
+}
+
 
 def load_kgx(nodes_path: Path, edges_path: Path, name: str) -> KnowledgeGraph:
     # KGX requires a category column; an empty cell still makes a node (type "entity")
@@ -57,10 +144,10 @@ def _types(cats: pl.DataFrame) -> pl.DataFrame:
     one = (
         cats.with_columns(pl.col("category").str.split("|"))
         .explode("category")
-        .with_columns(vocab.biolink_term(pl.col("category")).alias("term"))
+        .with_columns(biolink_term(pl.col("category")).alias("term"))
         .filter(pl.col("term") != "")
         .with_columns(pl.col("term").alias("type"), pl.int_range(pl.len()).over("n").alias("pos"))
-        .pipe(vocab.normalise, ["type"], vocab.BIOLINK_CATEGORIES)
+        .pipe(vocab.normalise, ["type"], BIOLINK_CATEGORIES)
         .group_by("n")
         .agg(pl.col("type").sort_by([pl.col("type") == "entity", "pos"]).first())
     )
@@ -73,12 +160,12 @@ def _types(cats: pl.DataFrame) -> pl.DataFrame:
 
 
 def _edges(edges: pl.DataFrame) -> pl.DataFrame:
-    e = edges.with_columns(vocab.biolink_term(pl.col("predicate")).alias("term"))
-    table = vocab.BIOLINK_PREDICATES
+    e = edges.with_columns(biolink_term(pl.col("predicate")).alias("term"))
+    table = BIOLINK_PREDICATES
     rels = vocab.mapping(e["term"], {p: rel for p, (rel, _) in table.items()})
     reverse = {p: rev for p, (_, rev) in table.items()}
     # a negated edge asserts absence: never let it read as the positive relation
-    negated_rels = {r: vocab.NEGATED.get(r, f"not_{r}") for r in rels.values()}
+    negated_rels = {r: NEGATED.get(r, f"not_{r}") for r in rels.values()}
     negated = pl.col("negated").str.strip_chars().str.to_lowercase().is_in(_TRUE)
     rel = pl.col("term").replace_strict(rels, return_dtype=pl.String)
     e = e.select(
@@ -91,6 +178,10 @@ def _edges(edges: pl.DataFrame) -> pl.DataFrame:
         pl.col("term").replace_strict(reverse, default=False, return_dtype=pl.Boolean).alias("rev"),
     )
     return vocab.swap_where(e, pl.col("rev")).select("head", "relation", "tail")
+
+
+def biolink_term(expr: pl.Expr) -> pl.Expr:
+    return expr.str.strip_chars().str.strip_prefix("biolink:")
 
 
 def _pipe_list(expr: pl.Expr) -> pl.Expr:

@@ -1,8 +1,8 @@
 """User KG files read with polars: PrimeKG's kg.csv layout and plain triples.
 
-PrimeKG types and relations are mapped onto kgsynth's vocabulary (kgsynth/kg/vocab.py);
-a triples file is the user's own vocabulary and is kept as written. Malformed files fail
-with an InputError naming the file, the line and what is wrong.
+PrimeKG types and relations are mapped onto kgsynth's vocabulary (kgsynth/kg/vocab.py) by
+the tables below; a triples file is the user's own vocabulary and is kept as written.
+Malformed files fail with an InputError naming the file, the line and what is wrong.
 """
 
 from __future__ import annotations
@@ -29,6 +29,61 @@ PRIMEKG_COLUMNS = [
     "y_name",
     "y_source",
 ]
+
+# PrimeKG's x_type / y_type and relation names in kgsynth's vocabulary (kgsynth/kg/vocab.py;
+# bump its VOCAB_VERSION when a mapping changes)
+
+PRIMEKG_TYPES: dict[str, str] = {
+    "gene/protein": "gene",
+    "drug": "drug",
+    "disease": "disease",
+    "effect/phenotype": "phenotype",
+    "anatomy": "anatomy",
+    "pathway": "pathway",
+    "biological_process": "biological_process",
+    "molecular_function": "molecular_function",
+    "cellular_component": "cellular_component",
+    "exposure": "exposure",
+}
+
+# relation -> (canonical relation, head type, tail type), types already canonical.
+# kg.csv lists every edge in both directions: the loader keeps the one that runs from the
+# head type to the tail type; a same-type relation has no direction to recover, so its
+# edges run from the smaller id to the larger. display_relation only refines drug_protein
+# (target/enzyme/carrier/transporter): not used.
+PRIMEKG_RELATIONS: dict[str, tuple[str, str, str]] = {
+    "protein_protein": ("interacts_with", "gene", "gene"),
+    "drug_protein": ("targets", "drug", "gene"),
+    "contraindication": ("contraindicated_for", "drug", "disease"),
+    "indication": ("treats", "drug", "disease"),
+    "off-label use": ("off_label_use", "drug", "disease"),
+    "drug_drug": ("interacts_with", "drug", "drug"),
+    "phenotype_protein": ("associated_with", "gene", "phenotype"),
+    "phenotype_phenotype": ("parent_child", "phenotype", "phenotype"),
+    "disease_phenotype_negative": ("lacks_phenotype", "disease", "phenotype"),
+    "disease_phenotype_positive": ("has_phenotype", "disease", "phenotype"),
+    "disease_protein": ("associated_with", "gene", "disease"),
+    "disease_disease": ("parent_child", "disease", "disease"),
+    "drug_effect": ("has_side_effect", "drug", "phenotype"),
+    "bioprocess_bioprocess": ("parent_child", "biological_process", "biological_process"),
+    "molfunc_molfunc": ("parent_child", "molecular_function", "molecular_function"),
+    "cellcomp_cellcomp": ("parent_child", "cellular_component", "cellular_component"),
+    "molfunc_protein": ("participates_in", "gene", "molecular_function"),
+    "cellcomp_protein": ("participates_in", "gene", "cellular_component"),
+    "bioprocess_protein": ("participates_in", "gene", "biological_process"),
+    "exposure_protein": ("interacts_with", "exposure", "gene"),
+    "exposure_disease": ("associated_with", "exposure", "disease"),
+    "exposure_exposure": ("parent_child", "exposure", "exposure"),
+    "exposure_bioprocess": ("interacts_with", "exposure", "biological_process"),
+    "exposure_molfunc": ("interacts_with", "exposure", "molecular_function"),
+    "exposure_cellcomp": ("interacts_with", "exposure", "cellular_component"),
+    "pathway_pathway": ("parent_child", "pathway", "pathway"),
+    "pathway_protein": ("participates_in", "gene", "pathway"),
+    "anatomy_anatomy": ("parent_child", "anatomy", "anatomy"),
+    "anatomy_protein_present": ("expressed_in", "gene", "anatomy"),
+    "anatomy_protein_absent": ("not_expressed_in", "gene", "anatomy"),
+}
+
 TRIPLE_COLUMNS = ["head", "relation", "tail"]
 TRIPLE_OPTIONAL = ["head_type", "tail_type", "head_name", "tail_name"]
 
@@ -55,7 +110,7 @@ def load_primekg(path: Path, name: str | None = None) -> KnowledgeGraph:
     df = read(f, sep, PRIMEKG_COLUMNS, header)
     no_empty(f, df, ["relation", "x_id", "x_type", "y_id", "y_type"])
     # PrimeKG ids are only unique within a type/source (e.g. gene 1 vs drug 1): qualify them
-    df = vocab.normalise(df, ["x_type", "y_type"], vocab.PRIMEKG_TYPES).with_columns(
+    df = vocab.normalise(df, ["x_type", "y_type"], PRIMEKG_TYPES).with_columns(
         (pl.col("x_source") + ":" + pl.col("x_id")).alias("h"),
         (pl.col("y_source") + ":" + pl.col("y_id")).alias("t"),
     )
@@ -70,7 +125,7 @@ def load_primekg(path: Path, name: str | None = None) -> KnowledgeGraph:
 
 def _primekg_edges(df: pl.DataFrame) -> pl.DataFrame:
     """Canonical relation names and one direction per edge (kg.csv lists both)."""
-    table = vocab.PRIMEKG_RELATIONS
+    table = PRIMEKG_RELATIONS
     rels = vocab.mapping(df["relation"], {r: spec[0] for r, spec in table.items()})
     head_type = {r: spec[1] for r, spec in table.items()}
     tail_type = {r: spec[2] for r, spec in table.items()}

@@ -11,8 +11,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import shutil
-import tempfile
 from pathlib import Path
 
 import joblib
@@ -22,6 +20,8 @@ import scipy.sparse
 from scispacy.candidate_generation import CandidateGenerator, LinkerPaths
 from scispacy.linking_utils import KnowledgeBase
 from sklearn.feature_extraction.text import TfidfVectorizer
+
+from kgsynth.atomic import staged_folder
 
 log = logging.getLogger(__name__)
 
@@ -48,21 +48,12 @@ def build_index(aliases: list[str], out: Path, threads: int | None = None) -> No
     index.createIndex(
         {**_HNSW, "indexThreadQty": threads or os.cpu_count() or 1}, print_progress=False
     )
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=".tmp-"))
-    try:
+    with staged_folder(out) as tmp:  # another build that wins the race keeps its own
         paths = LinkerPaths.from_directory(tmp)
         joblib.dump(vectorizer, paths.tfidf_vectorizer)
         scipy.sparse.save_npz(paths.tfidf_vectors, vectors)  # float32: loadable on any scipy
         Path(paths.concept_aliases_list).write_text(json.dumps(kept))
         index.saveIndex(paths.ann_index, save_data=False)
-        if out.exists():  # another build won the race; keep theirs
-            shutil.rmtree(tmp)
-        else:
-            tmp.rename(out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
 
 
 def load_candidate_generator(

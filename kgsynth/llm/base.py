@@ -26,6 +26,6 @@ def make_generator(cfg: BuildConfig, client: LLMClient | None = None) -> Generat
         from kgsynth.llm.openai_backend import OpenAIGenerator
 
         return OpenAIGenerator(cfg.llm, cache_dir=cfg.cache_dir, client=client)
-    from kgsynth.llm.offline import OfflineGenerator
+    from kgsynth.writer.offline import OfflineWriter
 
-    return OfflineGenerator()
+    return OfflineWriter()

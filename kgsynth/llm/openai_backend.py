@@ -14,10 +14,10 @@ from typing import Any
 from kgsynth.config import LLMConfig
 from kgsynth.llm.client import LLMClient, Request, Result
 from kgsynth.llm.prompts import THINKING_PATH, template
-from kgsynth.llm.sections import split_sections
 from kgsynth.paths.format import format_path
 from kgsynth.progress import progress
 from kgsynth.records import Generation, PathedQA, Reject
+from kgsynth.sections import split_sections
 
 
 def render_prompt(item: PathedQA) -> str:

@@ -1,6 +1,6 @@
 """Curator-style LLM blocks with JSON replies: a prompt in, a validated pydantic model out.
 
-A block (any object with `name`, `version` and `reply`, e.g. kgsynth.chain.steps.Step)
+A block (any object with `name`, `version` and `reply`, e.g. kgsynth.llm.blocks.PromptBlock)
 names its versioned prompt and the pydantic model its reply must fit. `StructuredRunner`
 sends one request per prompt through `LLMClient` (so caching, limits and retries happen
 there), parses each reply as JSON (tolerating ```json fences and chatter around one JSON
@@ -32,6 +32,15 @@ class Block(Protocol[R]):
     name: str  # usage is counted under this name
     version: str  # prompt version: part of the cache key
     reply: type[R]
+
+
+class RunsBlocks(Protocol):
+    """What the chain and the verifiers need of a runner: `StructuredRunner`, or a test's
+    scripted stand-in."""
+
+    def run(self, block: Block[R], prompts: Sequence[str]) -> list[R | StepFailure]:
+        """One result per prompt, in order."""
+        ...
 
 
 @dataclass(frozen=True)

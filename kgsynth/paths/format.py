@@ -53,19 +53,3 @@ def parse_path_line(line: str) -> list[tuple[str, str, str]] | None:
         else:
             triples.append((c, b.strip(), a))
     return triples
-
-
-def hop_names(path: KGPath) -> list[str]:
-    """Node names along the path in walking order."""
-    names = []
-    cur = path.start_id
-    for hop in path.hops:
-        if not names:
-            names.append(hop.head_name if hop.head_id == cur else hop.tail_name)
-        if hop.head_id == cur:
-            names.append(hop.tail_name)
-            cur = hop.tail_id
-        else:
-            names.append(hop.head_name)
-            cur = hop.head_id
-    return names

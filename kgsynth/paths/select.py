@@ -2,36 +2,12 @@
 
 from __future__ import annotations
 
-from itertools import islice
-
 import numpy as np
 
 from kgsynth.config import PathsConfig
 from kgsynth.kg.graph import KnowledgeGraph
-from kgsynth.paths.search import node_costs, ranked_paths, shortest_path_dag
-from kgsynth.records import Hop, KGPath, LinkedQA, PathedQA
-
-
-def hop_between(kg: KnowledgeGraph, u: int, v: int) -> Hop:
-    """The KG edge for one step u -> v, in the KG's own orientation.
-
-    When several relations join u and v, the first in sorted order is used, so output is
-    deterministic.
-    """
-    rel, u_is_head = sorted(kg.edges_between(u, v))[0]
-    h, t = (u, v) if u_is_head else (v, u)
-    return Hop(
-        head_id=kg.ids[h],
-        head_name=kg.names[h],
-        relation=rel,
-        tail_id=kg.ids[t],
-        tail_name=kg.names[t],
-    )
-
-
-def to_kgpath(kg: KnowledgeGraph, nodes: list[int], score: float) -> KGPath:
-    hops = [hop_between(kg, u, v) for u, v in zip(nodes, nodes[1:], strict=False)]
-    return KGPath(start_id=kg.ids[nodes[0]], end_id=kg.ids[nodes[-1]], hops=hops, score=score)
+from kgsynth.paths.search import cached_node_costs, shortest_paths
+from kgsynth.records import KGPath, LinkedQA, PathedQA
 
 
 class PathFinder:
@@ -40,18 +16,15 @@ class PathFinder:
     def __init__(self, kg: KnowledgeGraph, cfg: PathsConfig) -> None:
         self.kg = kg
         self.cfg = cfg
-        self.costs: np.ndarray = node_costs(kg)
+        self.costs: np.ndarray = cached_node_costs(kg, cfg.hub_penalty)
 
     def pair_paths(self, s: int, t: int, k: int | None = None) -> tuple[list[KGPath], int]:
-        """Top-k shortest paths s -> t (k from config) and the total number that exist."""
-        dag = shortest_path_dag(self.kg, s, t, self.cfg.max_hops)
-        if dag is None or dag.length == 0:
-            return [], 0
+        """Top-k shortest paths s -> t (k from config, at most enum_cap) and the total number
+        that exist. Each hop reports the first of its edges sorted by (relation, walked
+        forward), so output is deterministic."""
         k = min(self.cfg.k if k is None else k, self.cfg.enum_cap)
-        best = [
-            to_kgpath(self.kg, p, c) for c, p in islice(ranked_paths(self.kg, dag, self.costs), k)
-        ]
-        return best, dag.count
+        found = shortest_paths(self.kg, s, t, max_hops=self.cfg.max_hops, cap=k, costs=self.costs)
+        return [p.to_kgpath(self.kg) for p in found.paths], found.count
 
     def groups(self, item: LinkedQA, per_pair: int | None = None) -> tuple[list[list[KGPath]], int]:
         """Best paths per (question entity, answer entity) pair, and the total counted."""

@@ -17,6 +17,7 @@ from kgsynth.kg.graph import KnowledgeGraph
 from kgsynth.paths.filters import Masks, PathFilter, compile_filter
 from kgsynth.paths.result import EMPTY, PathSet, found_path, path_score
 from kgsynth.paths.search import (
+    DEFAULT_HUB_PENALTY,
     NodeSet,
     cached_node_costs,
     counted_metapath_dag,
@@ -109,19 +110,21 @@ def simple_paths(
     cap: int = 1000,
     filters: PathFilter | None = None,
     count_limit: int = 100_000,
+    hub_penalty: float = DEFAULT_HUB_PENALTY,
 ) -> PathSet:
     """All simple paths of 1..max_hops hops from a source to a different target.
 
     Paths come shortest first, then by node indices; at most `cap` are built. The search
     counts on past the cap up to `count_limit` paths: `count` is exact unless that limit
     stopped it (then `exact` is False and `count` a lower bound). Paths may pass through
-    other sources or targets. With a metapath only its length is searched.
+    other sources or targets. With a metapath only its length is searched. Scores are the
+    hub-aware costs of shortest_paths; they do not change the order.
     """
     masks = compile_filter(kg, filters)
     src, dst = endpoints(kg, masks, sources, targets)
     if not len(src) or not len(dst):
         return EMPTY
-    costs = cached_node_costs(kg)
+    costs = cached_node_costs(kg, hub_penalty)
     if masks.hops is not None:
         counted = counted_metapath_dag(kg, src, dst, masks, max_hops, count_limit)
         if counted is None:
@@ -210,6 +213,7 @@ def k_shortest_paths(
     *,
     max_hops: int | None = None,
     filters: PathFilter | None = None,
+    hub_penalty: float = DEFAULT_HUB_PENALTY,
 ) -> PathSet:
     """The k shortest simple paths source -> target (Yen's algorithm, unweighted), ordered
     by length then node indices. `count` is the number returned; `exact` says all paths
@@ -221,7 +225,14 @@ def k_shortest_paths(
     limit = kg.n_nodes if max_hops is None else max_hops
     if masks.hops is not None:  # fixed length: the first k simple paths in the same order
         got = simple_paths(
-            kg, source, target, max_hops=limit, cap=k, filters=filters, count_limit=k
+            kg,
+            source,
+            target,
+            max_hops=limit,
+            cap=k,
+            filters=filters,
+            count_limit=k,
+            hub_penalty=hub_penalty,
         )
         return PathSet(got.paths, len(got.paths), len(got.paths) < k)
     node_ok, entry_ok = masks.node_ok, masks.entry_ok
@@ -247,7 +258,7 @@ def k_shortest_paths(
             break
         _, nxt, dev = heapq.heappop(heap)
         found.append(nxt)
-    costs = cached_node_costs(kg)
+    costs = cached_node_costs(kg, hub_penalty)
     hop_masks = [entry_ok] * (max(len(p) for p in found) - 1)
     paths = [found_path(kg, p, path_score(costs, p), hop_masks) for p in found]
     return PathSet(paths, len(paths), len(paths) < k)

@@ -21,7 +21,6 @@ import polars as pl
 from datasketch import MinHash, MinHashLSH
 
 from kgsynth.config import DedupConfig
-from kgsynth.qa.read import QABatch
 from kgsynth.records import QARecord, Reject
 
 # LSH bands are chosen so that a pair exactly at the threshold becomes a candidate with this
@@ -207,10 +206,3 @@ def find_duplicates(records: list[QARecord], cfg: DedupConfig) -> DedupResult:
         "closest_kept": closest,  # the most similar LSH candidates that stayed apart
     }
     return DedupResult(kept, rejects, ordered, summary)
-
-
-def dedup_batch(batch: QABatch, cfg: DedupConfig) -> tuple[QABatch, dict[str, Any]]:
-    """The batch without its duplicates (they join its rejects), and the dedup summary."""
-    res = find_duplicates(batch.records, cfg)
-    out = QABatch(records=res.kept, rejects=batch.rejects + res.rejects, n_input=batch.n_input)
-    return out, res.summary

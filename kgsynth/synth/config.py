@@ -5,9 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from kgsynth.config import LLMConfig, VerifyConfig, _drop_none
+from kgsynth.config import LLMConfig, VerifyConfig, drop_none
+from kgsynth.defaults import DEFAULT_CACHE_DIR, CacheDir
 from kgsynth.errors import ConfigError
 
 MIN_HOPS, MAX_HOPS = 2, 5
@@ -18,7 +19,7 @@ class SynthConfig(BaseModel):
 
     kg: str = "hpo"
     out: Path = Path("out/synth")
-    cache_dir: Path = Field(Path("~/.cache/kgsynth"), validate_default=True)
+    cache_dir: CacheDir = Field(DEFAULT_CACHE_DIR, validate_default=True)
     generator: Literal["offline", "openai"] = "offline"
     n: int = Field(100, ge=1)  # rows to export
     min_hops: int = Field(2, ge=MIN_HOPS, le=MAX_HOPS)
@@ -38,11 +39,6 @@ class SynthConfig(BaseModel):
     max_attempts: int | None = Field(None, ge=1)  # None: 50 per requested row
     llm: LLMConfig = Field(default_factory=LLMConfig)
     verify: VerifyConfig = Field(default_factory=VerifyConfig)
-
-    @field_validator("cache_dir")
-    @classmethod
-    def _expand(cls, v: Path) -> Path:
-        return v.expanduser()
 
     @model_validator(mode="after")
     def _hops_in_order(self) -> SynthConfig:
@@ -68,7 +64,7 @@ def parse_hops(text: str) -> tuple[int, int]:
 def load_synth_config(overrides: dict[str, Any]) -> SynthConfig:
     """Flag values (None ignored) validated once; errors name the offending field."""
     try:
-        return SynthConfig.model_validate(_drop_none(overrides))
+        return SynthConfig.model_validate(drop_none(overrides))
     except ValidationError as e:
         lines = [f"  {'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in e.errors()]
         raise ConfigError("invalid synth-kg config:\n" + "\n".join(lines)) from e

@@ -1,23 +1,23 @@
 """The thinking trace of a KG-first row: it follows the chain, hop by hop.
 
 Same three-part layout and hop sentences as the offline build writer
-(kgsynth.llm.offline): the chain as the one reasoning path, one sentence per hop from the
+(kgsynth.writer.offline): the chain as the one reasoning path, one sentence per hop from the
 relation templates, then why the answer is the only option the chain reaches.
 """
 
 from __future__ import annotations
 
-from kgsynth.llm.offline import OfflineGenerator, _names
-from kgsynth.llm.sections import join_sections
 from kgsynth.paths.format import format_path
 from kgsynth.records import Generation, QARecord
+from kgsynth.sections import join_sections
 from kgsynth.synth.question import type_text
 from kgsynth.synth.records import PosedChain
+from kgsynth.writer.offline import OfflineWriter, join_names
 
 
 class ChainReasoner:
     def __init__(self) -> None:
-        self._hops = OfflineGenerator()  # its per-relation sentences (relations.v2)
+        self._hops = OfflineWriter()  # its per-relation sentences (relations.v2)
         self.prompt_version = self._hops.prompt_version
 
     def __call__(
@@ -33,7 +33,7 @@ class ChainReasoner:
         )
         others = [t for k, t in qa.options.items() if k != qa.answer_idx]
         if others:
-            steps.append(f"The chain does not reach {_names(others)}, so they do not fit.")
+            steps.append(f"The chain does not reach {join_names(others)}, so they do not fit.")
         conclusion = f"The answer is {qa.answer_idx}: {qa.answer}."
         return Generation(
             reasoning=join_sections([format_path(chain.path)], steps, conclusion),

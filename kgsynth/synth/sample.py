@@ -29,7 +29,7 @@ from kgsynth.errors import ConfigError
 from kgsynth.kg.graph import KnowledgeGraph
 from kgsynth.paths.filters import Metapath, PathFilter, compile_filter
 from kgsynth.paths.result import path_score
-from kgsynth.paths.search import cached_node_costs
+from kgsynth.paths.search import DEFAULT_HUB_PENALTY, cached_node_costs
 from kgsynth.records import Hop, KGPath, Reject
 from kgsynth.synth.config import MAX_HOPS, MIN_HOPS, SynthConfig
 from kgsynth.synth.reach import entry_keys, key_step, successor_sets
@@ -175,7 +175,8 @@ class ChainSampler:
         self.plans = build_plans(kg, cfg)
         self.keys = entry_keys(kg)
         self.type_names, self.type_code = type_codes(kg)
-        self.costs = cached_node_costs(kg)
+        # SynthConfig has no [paths] section: scores use the default hub penalty
+        self.costs = cached_node_costs(kg, DEFAULT_HUB_PENALTY)
 
     def __call__(self, attempt: int) -> Chain | Reject:
         kg, rng = self.kg, attempt_rng(self.cfg.seed, attempt, SAMPLE)

@@ -1,4 +1,4 @@
-"""Checks every generated row must pass before export.
+"""The rule checks (registered in kgsynth.verify.builtin):
 
 (a) KG-faithful: every hop of every path written in the reasoning is an edge of the KG;
 (b) the conclusion agrees with the gold answer (option letter or normalised text);
@@ -16,7 +16,7 @@ from kgsynth.config import VerifyConfig
 from kgsynth.kg.graph import KnowledgeGraph
 from kgsynth.linking.normalise import norm_key
 from kgsynth.paths.format import parse_path_line
-from kgsynth.records import Checks, GeneratedQA, QARecord, VerifiedQA
+from kgsynth.records import GeneratedQA, QARecord
 
 _LETTER = re.compile(
     r"\b(?:answer|option|choice)\s*(?:is|would be|:)?\s*:?\s*\(?([A-J])\)?(?=[\s.:,)]|$)",
@@ -104,30 +104,3 @@ class Verifier:
     def leakage(self, text: str) -> list[str]:
         low = " ".join(text.lower().split())
         return [f"leakage wording: '{p}'" for p in self.phrases if p in low]
-
-    def __call__(
-        self, item: GeneratedQA, answer: tuple[bool, str | None] | None = None
-    ) -> VerifiedQA:
-        """The rule checks. `answer` is an answer_match verdict decided elsewhere (the
-        embedding matcher or the LLM judge, for free-text rows): (agrees, reason)."""
-        reasons: list[str] = []
-        faithful = answer_ok = clean = True
-        if self.cfg.kg_faithful:
-            r = self.kg_faithful(item)
-            faithful = not r
-            reasons += r
-        if self.cfg.answer_match:
-            if answer is None:
-                r2 = self.answer_agrees(item.pathed.linked.qa, item.generation.conclusion)
-                answer_ok = r2 is None
-            else:
-                answer_ok, r2 = answer
-            reasons += [r2] if r2 else []
-        if self.cfg.no_leakage:
-            r3 = self.leakage(item.generation.reasoning)
-            clean = not r3
-            reasons += r3
-        checks = Checks(
-            kg_faithful=faithful, answer_match=answer_ok, no_leakage=clean, reasons=reasons
-        )
-        return VerifiedQA(generated=item, checks=checks)

@@ -24,13 +24,12 @@ from typing import Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from kgsynth.chain.run import strip_conclusion
 from kgsynth.config import ClaimCheckConfig
 from kgsynth.kg.graph import KnowledgeGraph
-from kgsynth.llm.sections import split_sections
 from kgsynth.paths.filters import PathFilter
-from kgsynth.paths.search import shortest_paths
+from kgsynth.paths.search import DEFAULT_HUB_PENALTY, shortest_paths
 from kgsynth.records import ClaimReport, EntityLink, GeneratedQA, KGPath
+from kgsynth.sections import split_sections, strip_conclusion
 
 
 class MentionFinder(Protocol):
@@ -83,10 +82,18 @@ def claim_text(reasoning: str, *, include_conclusion: bool = False) -> str:
 
 # -- checking -------------------------------------------------------------------------------
 class ClaimChecker:
-    def __init__(self, kg: KnowledgeGraph, finder: MentionFinder, cfg: ClaimCheckConfig) -> None:
+    def __init__(
+        self,
+        kg: KnowledgeGraph,
+        finder: MentionFinder,
+        cfg: ClaimCheckConfig,
+        *,
+        hub_penalty: float = DEFAULT_HUB_PENALTY,  # [paths] hub_penalty: ranks the support
+    ) -> None:
         self.kg = kg
         self.finder = finder
         self.cfg = cfg
+        self.hub_penalty = hub_penalty
         deg = cfg.max_intermediate_degree
         self._filter = PathFilter(max_degree=deg) if deg is not None else None
 
@@ -105,7 +112,13 @@ class ClaimChecker:
         itself, and its shortest result is the closest pair's."""
         idx = [i for i in (self.kg.index_of(x) for x in ids) if i is not None]
         res = shortest_paths(
-            self.kg, idx, idx, max_hops=self.cfg.max_hops, cap=1, filters=self._filter
+            self.kg,
+            idx,
+            idx,
+            max_hops=self.cfg.max_hops,
+            cap=1,
+            filters=self._filter,
+            hub_penalty=self.hub_penalty,
         )
         return list(res.paths[0].ids(self.kg)) if res.paths else None
 

@@ -16,9 +16,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from kgsynth.chain.run import strip_conclusion
 from kgsynth.linking.normalise import norm_key
 from kgsynth.records import GeneratedQA
+from kgsynth.sections import strip_conclusion
 
 PROMPT_VERSION = "likelihood.v1"
 ANSWER_CUE = "Answer:"

@@ -7,20 +7,21 @@ per-relation template file, framed by the question's findings and the answer opt
 from __future__ import annotations
 
 from kgsynth.llm.prompts import RELATIONS, relation_templates
-from kgsynth.llm.sections import join_sections
 from kgsynth.paths.format import format_path
 from kgsynth.records import Generation, Hop, PathedQA, Reject
+from kgsynth.sections import join_sections
 
 OFFLINE_MODEL = "kgsynth-offline-1"
 
 
-def _names(items: list[str]) -> str:
+def join_names(items: list[str]) -> str:
+    """Names as prose: "a", "a and b", "a, b and c"."""
     if len(items) <= 1:
         return "".join(items)
     return ", ".join(items[:-1]) + " and " + items[-1]
 
 
-class OfflineGenerator:
+class OfflineWriter:
     name = "offline"
     model = OFFLINE_MODEL
     prompt_version = RELATIONS
@@ -53,10 +54,10 @@ class OfflineGenerator:
                     seen.add(s)
                     steps.append(s)
         target = {e.kg_id: e.name for e in item.linked.answer_entities}
-        ends = _names(sorted({target.get(p.end_id, p.end_id) for p in item.paths}))
+        ends = join_names(sorted({target.get(p.end_id, p.end_id) for p in item.paths}))
         option = f"option {qa.answer_idx} ({qa.answer})" if qa.answer_idx else qa.answer
         steps.append(
-            f"Following these links from {_names(used)} leads to {ends}, which fits {option}."
+            f"Following these links from {join_names(used)} leads to {ends}, which fits {option}."
         )
         conclusion = (
             f"The answer is {qa.answer_idx}: {qa.answer}."

@@ -1,4 +1,9 @@
-"""The three-part thinking-path layout every generator writes."""
+"""The three-part thinking-path layout: every writer produces it and every check reads it.
+
+"Finding reasoning paths:" (the KG paths, numbered), "Reasoning Process:" (the numbered
+steps), "Conclusion:" (the answer). Plain text helpers, below the LLM client, the chain and
+the verifiers, so each of them can import these without importing the others.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +15,7 @@ _SPLIT = re.compile(
     r"\s*Conclusion:\s*(?P<conclusion>.*)",
     re.DOTALL | re.IGNORECASE,
 )
+_FROM_CONCLUSION = re.compile(r"\n?\s*Conclusion:.*\Z", re.S)
 
 
 def split_sections(text: str) -> tuple[str, str, str] | None:
@@ -25,3 +31,16 @@ def join_sections(paths: list[str], steps: list[str], conclusion: str) -> str:
     listed = "\n".join(f"{i}. {p}" for i, p in enumerate(paths, 1))
     numbered = "\n".join(f"{i}. {s}" for i, s in enumerate(steps, 1))
     return f"{HEADERS[0]}\n{listed}\n{HEADERS[1]}\n{numbered}\n{HEADERS[2]}\n{conclusion}"
+
+
+def strip_conclusion(reasoning: str) -> str:
+    """The reasoning without its conclusion: everything from the first "Conclusion:" on is
+    cut (what a model is shown when it must reach the answer on its own)."""
+    return _FROM_CONCLUSION.sub("", reasoning).rstrip()
+
+
+def conclusion_body(conclusion: str) -> str:
+    """A conclusion's text without a leading "Conclusion:" header (any case), stripped."""
+    text = conclusion.strip()
+    head = HEADERS[2].lower()
+    return text[len(head) :].strip() if text.lower().startswith(head) else text

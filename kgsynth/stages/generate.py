@@ -1,0 +1,39 @@
+"""Generate stage: rows with KG paths -> rows with a thinking path (reasoning + conclusion).
+
+The configured writer (kgsynth.llm.base.make_generator): the offline writer, or an
+OpenAI-compatible model through this shard's client. A row the writer could not write for
+leaves with the writer's reason.
+"""
+
+from __future__ import annotations
+
+from kgsynth.llm.base import make_generator
+from kgsynth.progress import progress
+from kgsynth.records import GeneratedQA, Generation, PathedQA
+from kgsynth.stages import BuildContext, Stage, StageBase, StageInfo, StageResult, reject
+
+
+class GeneratorInfo(StageInfo):
+    name: str
+    model: str
+    prompt_version: str
+
+
+class GenerateStage(StageBase):
+    stage = Stage.GENERATE
+
+    def run(self, batch: list[PathedQA], ctx: BuildContext) -> StageResult[GeneratedQA]:
+        gen = make_generator(ctx.cfg, ctx.client)
+        progress.start(self.stage.value, len(batch))
+        results = gen.generate(batch)
+        progress.finish(self.stage.value)
+        out = StageResult[GeneratedQA](
+            kept=[],
+            info=GeneratorInfo(name=gen.name, model=gen.model, prompt_version=gen.prompt_version),
+        )
+        for item, res in zip(batch, results, strict=True):
+            if isinstance(res, Generation):
+                out.kept.append(GeneratedQA(pathed=item, generation=res))
+            else:  # the writer's reason, on a reject that says where the row came from
+                out.rejects.append(reject(item.linked.qa, self.stage, res.reason, res.detail))
+        return out

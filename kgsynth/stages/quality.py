@@ -1,0 +1,31 @@
+"""Quality stage (LLM writer only): MedReason's filter. A model answers the question from
+the reasoning with its conclusion cut off; the answer is judged against gold. Rows that pass
+record it in their checks (`quality_filter`); the others leave."""
+
+from __future__ import annotations
+
+from kgsynth.chain.run import quality_filter
+from kgsynth.records import VerifiedQA
+from kgsynth.stages import BuildContext, Stage, StageBase, StageResult, reject
+
+
+class QualityStage(StageBase):
+    stage = Stage.QUALITY
+
+    def enabled(self, ctx: BuildContext) -> bool:
+        return ctx.chain is not None and ctx.cfg.chain.quality_filter
+
+    def run(self, batch: list[VerifiedQA], ctx: BuildContext) -> StageResult[VerifiedQA]:
+        assert ctx.chain is not None
+        qas = [v.generated.pathed.linked.qa for v in batch]
+        reasonings = [v.generated.generation.reasoning for v in batch]
+        verdicts = quality_filter(qas, reasonings, ctx.chain)
+        out = StageResult[VerifiedQA](kept=[])
+        for v, qa, verdict in zip(batch, qas, verdicts, strict=True):
+            if verdict.passed:
+                checks = v.checks.with_results(quality_filter=True)
+                out.kept.append(v.model_copy(update={"checks": checks}))
+            else:
+                detail = f"{verdict.reason}; predicted '{verdict.predicted[:80]}'"
+                out.rejects.append(reject(qa, self.stage, "quality_filter", detail))
+        return out
