@@ -1,8 +1,8 @@
 """A content digest of a dataset folder: its rows, rejects and counts, to compare two builds.
 
 Rows are hashed column by column (so a mismatch names the column) as canonical JSON, without
-`created_at` (the build's clock) and with floats rounded to 9 decimals; rejects and counts
-are hashed whole. `python tests/build_digest.py DATASET` prints the digest as JSON.
+`created_at` (the build's clock) and with floats rounded to 9 decimals; rejects (their
+source file by name, not by the checkout's path) and counts are hashed whole. `python tests/build_digest.py DATASET` prints the digest as JSON.
 """
 
 from __future__ import annotations
@@ -33,7 +33,10 @@ def _sha(values: list[Any]) -> str:
 
 def dataset_digest(out: Path) -> dict[str, Any]:
     rows = pl.read_parquet(sorted((out / "data").glob("*.parquet"))).drop("created_at")
-    rejects = pl.read_parquet(out / "rejects.parquet")
+    # where the input lay differs between checkouts: keep the file's name only
+    rejects = pl.read_parquet(out / "rejects.parquet").with_columns(
+        pl.col("source_file").str.replace(r"^.*/", "")
+    )
     counts = json.loads((out / "build.json").read_text())["counts"]
     return {
         "rows": rows.height,

@@ -22,6 +22,7 @@ from llm_server import LLMServer, default_reply
 from kgsynth.chain.steps import STEPS
 from kgsynth.config import load_config
 from kgsynth.export import read_dataset
+from kgsynth.llm.prompts import THINKING_PATH
 from kgsynth.qa import read_qa
 
 API_KEY = "sk-chain-test-9f2c"
@@ -154,7 +155,7 @@ def test_rows_record_the_chain_and_the_filter_rejects(chain_build):
     expected = {s.name: s.version for s in STEPS.values()}
     for chain in rows["chain_prompts"].to_list():
         assert {c["step"]: c["version"] for c in chain} == expected
-    assert set(rows["prompt_version"]) == {"thinking_path.v1"}
+    assert set(rows["prompt_version"]) == {THINKING_PATH}
     assert rows["checks"].struct.field("quality_filter").to_list() == [True] * rows.height
     quality = rejects.filter(pl.col("reason") == "quality_filter")
     assert quality.height == 1  # the wrong letter; the free-text answer passed the judge
