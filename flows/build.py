@@ -1,8 +1,8 @@
 """The build flow: QA pairs + a medical KG -> a verified thinking-path dataset.
 
 Prefect wiring only; every stage lives in kgsynth/stages:
-read -> dedup (whole input) -> load KG -> link -> paths -> generate -> verify (-> quality),
-shard by shard on the configured task runner with each shard's result cached
+read -> dedup (whole input) -> load KG -> link -> evidence -> paths -> generate -> verify
+(-> quality), shard by shard on the configured task runner with each shard's result cached
 (kgsynth/runs.py) -> export (Parquet + card). Every row that leaves becomes a Reject, so
 input = exported + rejected holds (checked before anything is written).
 """
@@ -26,6 +26,7 @@ from kgsynth.records import QARecord, VerifiedQA
 from kgsynth.report import BuildReport, kg_summary
 from kgsynth.stages import StageContext
 from kgsynth.stages.dedup import DedupStage
+from kgsynth.stages.evidence import EvidenceStage
 from kgsynth.stages.export import ExportInfo, ExportStage
 from kgsynth.stages.generate import GenerateStage
 from kgsynth.stages.link import LinkStage
@@ -35,7 +36,14 @@ from kgsynth.stages.read import ReadStage
 from kgsynth.stages.verify import VerifyStage
 
 # the per-row stages, run shard by shard
-SHARD_STAGES = (LinkStage(), PathsStage(), GenerateStage(), VerifyStage(), QualityStage())
+SHARD_STAGES = (
+    LinkStage(),
+    EvidenceStage(),
+    PathsStage(),
+    GenerateStage(),
+    VerifyStage(),
+    QualityStage(),
+)
 
 
 @dataclass

@@ -32,6 +32,9 @@ class LinkingConfig(_Strict):
     threshold: float = Field(0.85, ge=0.0, le=1.0)  # min candidate score to accept a link
     ner_model: str | None = None  # optional scispaCy NER model (e.g. en_core_sci_sm)
     max_entities: int = Field(8, ge=1)  # per text, best scores first
+    # a row with options leaves (options_unlinked) when more than this share of them link to
+    # no KG node, or to a node another option shares
+    max_unlinked_options: float = Field(0.5, ge=0.0, le=1.0)
     # nodes never linked: ontology roots and HPO's bookkeeping subtrees (clinical modifiers
     # such as onset/severity, frequency terms, blood groups, past medical history)
     exclude_ids: list[str] = Field(default_factory=lambda: ["HP:0000001", "HP:0000118"])
@@ -48,6 +51,26 @@ class PathsConfig(_Strict):
     # ranking among equally short paths: a node costs hub_penalty * log1p(degree), a path the
     # sum over its intermediate nodes (lower first); 0 ranks by node order only
     hub_penalty: float = Field(1.0, ge=0.0, allow_inf_nan=False)
+
+
+class EvidenceWeights(_Strict):
+    """How a support counts: a present finding of specificity w reached in h hops adds
+    w * hop_decay ** (h - 1); an absent finding the option predicts takes off contradiction * w."""
+
+    hop_decay: float = Field(0.5, gt=0.0, le=1.0)
+    contradiction: float = Field(1.0, ge=0.0)
+
+
+class EvidenceConfig(_Strict):
+    """Per-option KG evidence (kgsynth.evidence): present findings -> each option."""
+
+    max_hops: int = Field(3, ge=1, le=6)
+    # intermediate nodes of an evidence path have at most this KG degree (hubs such as
+    # "Autosomal recessive inheritance" would join every finding to every option)
+    max_intermediate_degree: int | None = Field(250, ge=1)
+    # gold's score minus the best other option's must reach this (and be > 0)
+    min_margin: float = Field(0.05, ge=0.0)
+    weights: EvidenceWeights = Field(default_factory=EvidenceWeights)
 
 
 class ModelPrice(_Strict):
@@ -210,6 +233,7 @@ class BuildConfig(_Strict):
     generator: Literal["offline", "openai"] = "offline"
     limit: int | None = Field(None, ge=1)  # only the first N QA rows, for quick runs
     linking: LinkingConfig = Field(default_factory=LinkingConfig)
+    evidence: EvidenceConfig = Field(default_factory=EvidenceConfig)
     paths: PathsConfig = Field(default_factory=PathsConfig)
     llm: LLMConfig = Field(default_factory=LLMConfig)
     verify: VerifyConfig = Field(default_factory=VerifyConfig)

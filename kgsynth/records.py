@@ -41,8 +41,13 @@ class Reject(_Frozen):
     line: int | None = None
 
 
+Assertion = Literal["present", "absent", "family", "historical", "hypothetical"]
+
+
 class EntityLink(_Frozen):
-    """A mention in text linked to a KG node."""
+    """A mention in text linked to a KG node, with what the text asserts about it: present
+    (the patient has it), absent (denied or negated), family (a relative has it),
+    historical (in the past) or hypothetical (asked about, to rule out)."""
 
     kg_id: str
     name: str
@@ -52,6 +57,7 @@ class EntityLink(_Frozen):
     end: int
     score: float
     method: str  # "exact", "normalised", "tfidf", "ner+tfidf", ...
+    assertion: Assertion = "present"
 
 
 class Hop(_Frozen):
@@ -81,12 +87,46 @@ class LinkedQA(_Frozen):
     qa: QARecord
     question_entities: list[EntityLink]
     answer_entities: list[EntityLink]
+    # every option linked like the gold answer (letter -> links; [] when it did not link)
+    option_entities: dict[str, list[EntityLink]] = Field(default_factory=dict)
+
+
+class FindingSupport(_Frozen):
+    """One question finding tied to an option through the KG."""
+
+    finding_id: str
+    finding_name: str
+    assertion: Assertion  # "present" supports; an "absent" one the option predicts contradicts
+    weight: float  # how specific the finding is (rare findings weigh more)
+    path: KGPath  # finding -> option, the best such path
+
+
+class OptionEvidence(_Frozen):
+    """What the KG says for and against one option."""
+
+    letter: str
+    text: str
+    kg_ids: list[str]  # the option's linked nodes ([] when it did not link)
+    score: float  # sum of the supports' weights (by path length) less the contradictions'
+    supports: list[FindingSupport] = Field(default_factory=list)
+    contradictions: list[FindingSupport] = Field(default_factory=list)
+
+
+class EvidenceReport(_Frozen):
+    """Per-option evidence and the ranking it gives (best first)."""
+
+    options: list[OptionEvidence]
+    ranking: list[str]  # option letters, best first
+    best: str | None  # the top option (the conclusion the evidence leads to)
+    gold: str | None
+    margin: float | None  # gold's score minus the best other option's
 
 
 class PathedQA(_Frozen):
     linked: LinkedQA
     paths: list[KGPath]
     n_paths_found: int  # total shortest paths counted before capping and ranking
+    evidence: EvidenceReport | None = None  # per-option evidence (rows built from QA pairs)
 
 
 class Generation(_Frozen):

@@ -2,7 +2,8 @@
 
 Rows are hashed column by column (so a mismatch names the column) as canonical JSON, without
 `created_at` (the build's clock) and with floats rounded to 9 decimals; rejects (their
-source file by name, not by the checkout's path) and counts are hashed whole. `python tests/build_digest.py DATASET` prints the digest as JSON.
+source file by name, not by the checkout's path) and counts are hashed whole.
+`python tests/build_digest.py DATASET` prints the digest as JSON.
 """
 
 from __future__ import annotations

@@ -145,10 +145,16 @@ def default_reply(prompt: str) -> str:
     answer = prompt_reference(prompt) or ""
     letter = next((k for k, v in options.items() if v.lower() == answer.lower()), None)
     listed = "\n".join(f"{i}. {p}" for i, p in enumerate(paths, 1))
+    # the first path's start: a finding named in every option's sentence as its reason
+    finding = re.split(r" <?-\[", paths[0], maxsplit=1)[0] if paths else "the findings"
     steps = [
         "The patient's findings are the starting points of the reasoning.",
-        f"Each link followed from those findings ends at {answer or 'the diagnosis'}.",
-        "No other option is supported as well by these links.",
+        f"Each link followed from {finding} ends at {answer or 'the diagnosis'}.",
+    ]
+    steps += [
+        f"Option {k}, {v}, is not reached from {finding} by these links, unlike {answer}."
+        for k, v in options.items()
+        if k != letter
     ]
     numbered = "\n".join(f"{i}. {s}" for i, s in enumerate(steps, 1))
     conclusion = f"The answer is {letter}: {answer}." if letter else f"The answer is {answer}."

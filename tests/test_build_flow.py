@@ -47,7 +47,7 @@ def test_medqa_build_counts_add_up(medqa_build):
     assert c[Stage.GENERATE] >= c[Stage.VERIFY] > 0
     # every reject says where and why
     assert rejects.filter(pl.col("reason").is_null() | (pl.col("reason") == "")).height == 0
-    assert set(rejects["stage"]) <= {"input", "link", "paths", "generate", "verify"}
+    assert set(rejects["stage"]) <= {"input", "link", "evidence", "paths", "generate", "verify"}
 
 
 def test_medqa_rows_match_the_output_schema_and_are_grounded(medqa_build, hpo_kg):
@@ -74,29 +74,20 @@ def test_medqa_rows_match_the_output_schema_and_are_grounded(medqa_build, hpo_kg
     assert all(p[0]["tail_id"] in q_ids or p[0]["head_id"] in q_ids for p in row["paths"])
 
 
-# count keys of the digest, made before the stage refactor, and the Stage that now counts them
-DIGEST_COUNT_KEYS = {
-    "input": Stage.INPUT,
-    "deduplicated": Stage.DEDUP,
-    "linked": Stage.LINK,
-    "with_path": Stage.PATHS,
-    "generated": Stage.GENERATE,
-    "verified": Stage.VERIFY,
-    "exported": Stage.EXPORT,
-}
-
-
 def test_medqa_build_equals_the_committed_digest(medqa_build):
-    """Rows (column by column), rejects and counts of the full MedQA build are those of the
-    build made before the architecture refactor (tests/data/medqa_build_digest.json)."""
+    """Rows (column by column), rejects and counts of the full MedQA build equal the
+    committed digest (tests/data/medqa_build_digest.json). It was first made before the
+    architecture refactor (which left it unchanged: commit e08a468) and is remade, on
+    purpose, by a change meant to alter the rows: python tests/build_digest.py DATASET."""
     _, out = medqa_build
     want = json.loads(DIGEST.read_text())
     got = dataset_digest(out)
     assert got["rows"] == want["rows"] and got["rejects"] == want["rejects"]
     changed = [c for c, h in want["row_columns"].items() if got["row_columns"].get(c) != h]
     assert not changed, f"columns differ from the digest: {changed}"
+    assert set(got["row_columns"]) == set(want["row_columns"])
     assert got["rejects_sha256"] == want["rejects_sha256"]
-    assert got["counts"] == {DIGEST_COUNT_KEYS[k].value: n for k, n in want["counts"].items()}
+    assert got["counts"] == want["counts"]
 
 
 def test_card_and_summary_report_stage_counts(medqa_build):

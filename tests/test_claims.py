@@ -212,3 +212,13 @@ def test_a_repeated_entity_is_not_a_pair() -> None:
     assert checker.claims("Marfan, i.e. Marfan again.")[1] == []
     report = checker.check("No entities at all. Nor here.")
     assert (report.sentences, report.claims, report.passed) == (2, 0, True)
+
+
+def test_an_initial_does_not_end_a_sentence() -> None:
+    from kgsynth.verify.claims import split_sentences
+
+    text = "Option C, H. pylori infection, is not reached from Fever. Nothing else is."
+    assert split_sentences(text) == [
+        "Option C, H. pylori infection, is not reached from Fever.",
+        "Nothing else is.",
+    ]

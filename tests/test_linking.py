@@ -24,7 +24,14 @@ from kgsynth.kg import KnowledgeGraph
 from kgsynth.linking.index import INDEX_VERSION, load_candidate_generator
 from kgsynth.linking.kb import alias_frame, descendants, scispacy_kb
 from kgsynth.linking.linker import Linker
-from kgsynth.linking.normalise import norm_key, raw_tokens, same_concept_words, singular
+from kgsynth.linking.normalise import (
+    adds_subtype,
+    keys_opposed,
+    norm_key,
+    raw_tokens,
+    same_concept_words,
+    singular,
+)
 from kgsynth.records import QARecord
 
 SAMPLE_QA = DEFAULT_SAMPLE_QA
@@ -354,6 +361,217 @@ def test_gene_symbols_are_case_sensitive(linker: Linker, hpo_kg) -> None:
     for word in ("cat", "Cat", "fbn1", "Rest"):
         genes = [e for e in linker.link_answer(word) if e.type == "gene"]
         assert genes == [], word
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Her CD4 count is 180/mm3.",  # a count
+        "His CD4+ T-lymphocyte count is 90/mm3.",  # a sign: a cell marker
+        "Flow cytometry shows CD4 T cells.",  # cells
+        "CD8- cells predominate.",
+        "Serum AFP 350 ng/mL.",  # a lab value
+        "PTH: 8 pg/mL",
+        "Her PTH level is elevated.",
+        "There were 250 CD4 cells.",  # a number before
+        "The number needed to treat (NNT) is 20.",  # defined as something else
+    ],
+)
+def test_gene_symbols_not_written_as_genes_do_not_link(linker: Linker, text: str) -> None:
+    assert [lk for lk in linker.link_text(text) if lk.type == "gene"] == []
+
+
+def test_gene_symbols_written_as_genes_still_link(linker: Linker, hpo_kg) -> None:
+    cd4 = one_id(hpo_kg, "CD4", "gene")
+    assert [lk.kg_id for lk in linker.link_text("A variant in the CD4 gene.")] == [cd4]
+    cftr = one_id(hpo_kg, "CFTR", "gene")
+    assert [lk.kg_id for lk in linker.link_text("Mutations in CFTR were found.")] == [cftr]
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        ("He has human immunodeficiency virus infection.", "Immunodeficiency"),
+        ("He feels an electric shock sensation down his spine.", "Shock"),
+        ("She has seizure-like episodes.", "Seizure"),
+        ("Hepatitis B surface antigen is negative.", "Hepatitis"),  # past a subtype letter
+        ("Protein carriers such as tetanus toxoid are used.", "Tetanus"),
+    ],
+)
+def test_a_fragment_of_a_longer_phrase_does_not_link(
+    linker: Linker, hpo_kg, text: str, fragment: str
+) -> None:
+    bad = ids_named(hpo_kg, fragment, synonyms=True)
+    assert bad, f"{fragment!r} must exist in the KG for this test to mean anything"
+    assert bad.isdisjoint(lk.kg_id for lk in linker.link_text(text))
+    # the fragment alone still links
+    assert not bad.isdisjoint(lk.kg_id for lk in linker.link_text(f"He has {fragment.lower()}."))
+
+
+def test_common_disease_does_not_link_a_monogenic_subtype(linker: Linker, hpo_kg) -> None:
+    subtype = ids_named(hpo_kg, "Coronary artery disease, autosomal dominant, 1")
+    assert subtype
+    for lk in (linker, _with_threshold(linker, 0.6)):
+        assert subtype.isdisjoint(e.kg_id for e in lk.link_answer("Coronary artery disease"))
+        text = "He has coronary artery disease."
+        assert subtype.isdisjoint(e.kg_id for e in lk.link_text(text))
+    # a mention that names the subtype may link it
+    (link,) = linker.link_answer("Coronary artery disease, autosomal dominant, 1")
+    assert link.kg_id in subtype
+    # roman and arabic subtype numbers agree, and do not count as an added subtype
+    t2dm = one_id(hpo_kg, "Type II diabetes mellitus")
+    assert [e.kg_id for e in linker.link_answer("Type 2 diabetes mellitus")] == [t2dm]
+
+
+def test_adds_subtype() -> None:
+    assert adds_subtype("Coronary artery disease, autosomal dominant, 1", "coronary artery disease")
+    assert adds_subtype("Multiple sclerosis, susceptibility to", "multiple sclerosis")
+    assert adds_subtype("Ehlers-Danlos syndrome, type IV", "Ehlers-Danlos syndrome")
+    assert adds_subtype("Alzheimer disease 2", "Alzheimer disease")
+    assert not adds_subtype("Ehlers-Danlos syndrome, type IV", "Ehlers-Danlos syndrome type 4")
+    assert not adds_subtype("Bruising susceptibility", "easy bruising")
+    assert not adds_subtype("Trisomy 21", "Down syndrome")
+
+
+# -- polarity --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [
+        ("Normal pulse pressure", "Abnormal pulse pressure"),
+        ("Normal pulse pressure", "Low pulse pressure"),  # normal vs any deviation
+        ("Hyperkalemia", "Hypokalemia"),
+        ("Hyperthyroidism", "Hypothyroidism"),
+        ("Tachycardia", "Bradycardia"),
+        ("Microcytic anemia", "Macrocytic anemia"),
+        ("Increased serum potassium", "Decreased serum potassium"),
+        ("High serum potassium", "Reduced serum potassium"),
+        ("Elevated IgE", "Low IgE"),
+        ("Positive Romberg sign", "Negative Romberg sign"),
+        ("Present reflexes", "Absent reflexes"),
+    ],
+)
+def test_polarity_opposites_never_agree(a: str, b: str) -> None:
+    ka, kb = norm_key(a), norm_key(b)
+    assert keys_opposed(ka, kb) and keys_opposed(kb, ka)
+    assert not same_concept_words(ka, kb) and not same_concept_words(kb, ka)
+
+
+def test_polarity_equal_on_both_sides_is_no_conflict() -> None:
+    key = norm_key("Hypokalemia with normal anion gap")
+    assert not keys_opposed(key, key)
+    assert same_concept_words(key, key)
+    assert not keys_opposed(norm_key("Low potassium"), norm_key("Hypokalemia"))
+
+
+def test_polarity_opposites_are_never_candidates(linker: Linker, hpo_kg) -> None:
+    for text, wrong in [
+        ("Normal pulse pressure", ["Abnormal pulse pressure", "Low pulse pressure"]),
+        ("Normal intraocular pressure", ["Abnormal intraocular pressure"]),
+        ("Hyperkalemic alkalosis", ["Hypokalemic alkalosis"]),
+    ]:
+        bad = set().union(*(ids_named(hpo_kg, n) for n in wrong))
+        assert bad, wrong
+        loose = _with_threshold(linker, 0.5)
+        assert bad.isdisjoint(c.kg_id for c in linker.candidate_nodes(text, floor=0.3))
+        assert bad.isdisjoint(c.kg_id for c in loose.link_answer(text))
+        assert bad.isdisjoint(c.kg_id for c in loose.link_text(f"She has {text.lower()}."))
+
+
+# -- options ---------------------------------------------------------------------------
+
+
+def _qa(options: dict[str, str], gold: str, question: str = "A man has fever.") -> QARecord:
+    return QARecord(
+        id="t", source="test", question=question, options=options,
+        answer=options[gold], answer_idx=gold,
+    )  # fmt: skip
+
+
+def test_every_option_is_linked_like_the_gold_answer(linker: Linker, hpo_kg) -> None:
+    qa = _qa({"A": "Hyperkalemia", "B": "Hypokalemia", "C": "Tell the attending"}, "B")
+    item = linker(qa)
+    assert {k: [e.kg_id for e in v] for k, v in item.option_entities.items()} == {
+        "A": [one_id(hpo_kg, "Hyperkalemia")],
+        "B": [one_id(hpo_kg, "Hypokalemia")],
+        "C": [],
+    }
+    assert item.answer_entities == item.option_entities["B"]
+    assert all(e.assertion == "present" for v in item.option_entities.values() for e in v)
+
+
+def test_options_sharing_a_node_are_not_trusted(linker: Linker, hpo_kg) -> None:
+    fever = one_id(hpo_kg, "Fever")
+    assert "Pyrexia" in exact_synonyms(hpo_kg, fever) or ids_named(
+        hpo_kg, "Pyrexia", synonyms=True
+    ) == {fever}
+    qa = _qa({"A": "Fever", "B": "Pyrexia", "C": "Hypokalemia"}, "C")
+    item = linker(qa)
+    assert item.option_entities["A"] == item.option_entities["B"] == []
+    assert [e.name for e in item.option_entities["C"]] == ["Hypokalemia"]
+    # gold shares its node with another option: gold is untrusted too
+    item = linker(_qa({"A": "Fever", "B": "Pyrexia", "C": "Hypokalemia"}, "A"))
+    assert item.answer_entities == []
+
+
+def test_rows_without_options_link_the_answer_text(linker: Linker, hpo_kg) -> None:
+    qa = QARecord(id="t", source="test", question="A man has fever.", answer="Hypokalemia")
+    item = linker(qa)
+    assert item.option_entities == {}
+    assert [e.kg_id for e in item.answer_entities] == [one_id(hpo_kg, "Hypokalemia")]
+
+
+# -- the link stage --------------------------------------------------------------------
+
+
+def _run_link_stage(hpo_kg, cache_dir: Path, rows: list[QARecord], **linking: object):
+    from kgsynth.config import load_config
+    from kgsynth.stages import StageContext
+    from kgsynth.stages.link import LinkStage
+
+    cfg = load_config(None, {"kg": "hpo", "cache_dir": cache_dir, "linking": linking})
+    return LinkStage().run(rows, StageContext(cfg=cfg, kg=hpo_kg))
+
+
+def test_link_stage_rejects_rows_without_a_present_finding(hpo_kg, cache_dir: Path) -> None:
+    opts = {"A": "Hyperkalemia", "B": "Hypokalemia", "C": "Splenomegaly", "D": "Fever"}
+    rows = [
+        _qa(opts, "B", "She denies fever or vomiting. Her mother has asthma.").model_copy(
+            update={"id": "negated"}
+        ),
+        _qa(opts, "B", "She has fatigue but denies vomiting.").model_copy(update={"id": "ok"}),
+    ]
+    res = _run_link_stage(hpo_kg, cache_dir, rows)
+    assert [r.qa.id for r in res.kept] == ["ok"]
+    (rej,) = res.rejects
+    assert (rej.id, rej.reason) == ("negated", "no_question_entity")
+    assert "2 negated" in rej.detail and "1 family" in rej.detail
+    # the pertinent negative stays on the kept record
+    (kept,) = res.kept
+    assert {e.name: e.assertion for e in kept.question_entities} == {
+        "Fatigue": "present",
+        "Vomiting": "absent",
+    }
+    info = res.info
+    assert info.question_linked == 1 and info.options == 8 and info.options_linked == 8
+    assert info.question_mentions == {"absent": 3, "family": 1, "present": 1}
+    merged = info.merge(info)
+    assert merged.question_mentions == {"absent": 6, "family": 2, "present": 2}
+    assert (merged.options, merged.options_linked, merged.question_linked) == (16, 16, 2)
+
+
+def test_link_stage_rejects_rows_with_most_options_unlinked(hpo_kg, cache_dir: Path) -> None:
+    opts = {"A": "Hypokalemia", "B": "Reassurance", "C": "Biopsy", "D": "Fever", "E": "Ask"}
+    rows = [_qa(opts, "A", "He has fatigue.")]
+    res = _run_link_stage(hpo_kg, cache_dir, rows)
+    (rej,) = res.rejects
+    assert rej.reason == "options_unlinked"
+    assert rej.detail == "3 of 5 options unlinked: B, C, E"
+    # at most half unlinked passes; the share is configurable
+    assert _run_link_stage(hpo_kg, cache_dir, rows, max_unlinked_options=0.6).kept
+    two_of_four = _qa({k: opts[k] for k in "ABCD"}, "A", "He has fatigue.")
+    assert _run_link_stage(hpo_kg, cache_dir, [two_of_four]).kept
 
 
 # -- whole questions -------------------------------------------------------------------

@@ -21,27 +21,31 @@ from kgsynth.config import LLMConfig, load_config
 from kgsynth.errors import ConfigError
 from kgsynth.export import read_dataset
 from kgsynth.export.hub import data_file
-from kgsynth.llm.openai_backend import OpenAIGenerator
-from kgsynth.llm.prompts import RELATIONS, THINKING_PATH
+from kgsynth.llm.openai_backend import OpenAIGenerator, prompt_evidence, prompt_findings
+from kgsynth.llm.prompts import THINKING_PATH
 from kgsynth.paths.format import format_path, parse_path_line
 from kgsynth.records import (
     EntityLink,
+    EvidenceReport,
+    FindingSupport,
     Generation,
     Hop,
     KGPath,
     LinkedQA,
+    OptionEvidence,
     PathedQA,
     QARecord,
     Reject,
 )
 from kgsynth.sections import HEADERS, split_sections
 from kgsynth.verify import Verifier
-from kgsynth.writer.offline import OFFLINE_MODEL, OfflineWriter
+from kgsynth.writer.offline import OFFLINE_MODEL, OfflineWriter, phrases
 
 KEY_ENV = "KGSYNTH_TEST_LLM_KEY"
 API_KEY = "sk-kgsynth-test-S3CRET-7f3a9c1e5b"
 MODEL = "kgsynth-test-model"
-LIMIT = 150  # MedQA rows in the flow run: enough for ~18 with a KG path
+# MedQA rows in the flow run: all of them, since only ~17 single out gold in the KG evidence
+LIMIT = 1273
 PROMPT_FILE = (
     Path(__file__).resolve().parents[1] / "kgsynth" / "llm" / "prompts" / f"{THINKING_PATH}.j2"
 )
@@ -121,16 +125,54 @@ def path_lines(text: str) -> list[str]:
     return [re.sub(r"^\s*\d+[.)]\s*", "", ln) for ln in parts[0].splitlines() if ln.strip()]
 
 
+def with_evidence(item: PathedQA) -> PathedQA:
+    """The item with an evidence report that ranks its gold option first (the offline
+    writer concludes from the evidence; tests/test_writer.py covers it in depth)."""
+    qa = item.linked.qa
+    if not qa.options:
+        return item
+    supports = [
+        FindingSupport(
+            finding_id=p.start_id,
+            finding_name=next(
+                e.name for e in item.linked.question_entities if e.kg_id == p.start_id
+            ),
+            assertion="present",
+            weight=1.0,
+            path=p,
+        )
+        for p in item.paths
+    ]
+    opts = [
+        OptionEvidence(
+            letter=k,
+            text=t,
+            kg_ids=[],
+            score=float(len(supports)) if k == qa.answer_idx else 0.0,
+            supports=supports if k == qa.answer_idx else [],
+        )
+        for k, t in qa.options.items()
+    ]
+    ranking = [o.letter for o in sorted(opts, key=lambda o: -o.score)]
+    report = EvidenceReport(
+        options=opts, ranking=ranking, best=ranking[0], gold=qa.answer_idx, margin=1.0
+    )
+    return item.model_copy(update={"evidence": report})
+
+
 # -- offline writer -------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("options", [True, False])
 def test_offline_is_deterministic_and_well_formed(options: bool):
-    items = [make_item(0, "B", options), make_item(1, "C", options)]
+    items = [with_evidence(make_item(0, "B", options)), with_evidence(make_item(1, "C", options))]
     first = OfflineWriter().generate(items)
     again = OfflineWriter().generate(items)
     assert first == again
     for item, gen in zip(items, first, strict=True):
+        if not options:  # no options, no per-option evidence: nothing to conclude from
+            assert isinstance(gen, Reject) and gen.reason == "no_evidence"
+            continue
         assert isinstance(gen, Generation)
         text = gen.reasoning
         pos = [text.find(h) for h in HEADERS]
@@ -139,7 +181,7 @@ def test_offline_is_deterministic_and_well_formed(options: bool):
         assert parts is not None and parts[2] == gen.conclusion
         assert gen.generator == "offline"
         assert gen.model == OFFLINE_MODEL
-        assert gen.prompt_version == RELATIONS == "relations.v2"
+        assert gen.prompt_version == phrases()["version"] == "differential.v1"
         qa = item.linked.qa
         assert qa.answer in gen.conclusion
         if qa.answer_idx:
@@ -148,7 +190,7 @@ def test_offline_is_deterministic_and_well_formed(options: bool):
 
 
 def test_offline_path_lines_round_trip():
-    item = make_item()
+    item = with_evidence(make_item())
     gen = OfflineWriter().write(item)
     assert isinstance(gen, Generation)
     lines = path_lines(gen.reasoning)
@@ -219,7 +261,7 @@ def test_openai_success_rows_carry_model_and_versioned_prompt(server: LLMServer)
     for item, r in zip(items, res, strict=True):
         assert isinstance(r, Generation), r
         assert r.generator == "openai" and r.model == MODEL
-        assert r.prompt_version == "thinking_path.v1"
+        assert r.prompt_version == "thinking_path.v2"
         assert split_sections(r.reasoning) is not None
         assert Verifier.answer_agrees(item.linked.qa, r.conclusion) is None
         assert path_lines(r.reasoning) == [format_path(p) for p in item.paths]
@@ -234,6 +276,9 @@ def test_openai_success_rows_carry_model_and_versioned_prompt(server: LLMServer)
             question=it.linked.qa.question,
             options=it.linked.qa.options,
             answer=it.linked.qa.answer,
+            findings=prompt_findings(it)[0],
+            negatives=prompt_findings(it)[1],
+            evidence=prompt_evidence(it),
             paths=[format_path(p) for p in it.paths],
         )
         for it in items
@@ -517,6 +562,8 @@ def openai_build(medqa_path: Path, cache_dir: Path, tmp_path_factory, llm_server
             },
             # the thinking-path step alone; the chain steps are covered in test_chain_http
             "chain": {"extract_entities": False, "prune_paths": False, "quality_filter": False},
+            # the test server's canned sentences are no KG claims (test_claims covers them)
+            "verify": {"claims": {"enabled": False}},
         },
     )
     from flows.build import build_dataset

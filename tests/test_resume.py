@@ -31,7 +31,7 @@ REPO = Path(__file__).resolve().parents[1]
 KEY_ENV = "KGSYNTH_TEST_RESUME_KEY"
 API_KEY = "sk-kgsynth-resume-S3CRET-51c0ffee"
 MODEL = "resume-test-model"
-LIMIT = 300  # MedQA rows: ~33 reach generation
+LIMIT = 1273  # all of MedQA: ~17 rows single out gold in the KG evidence and reach generation
 CONCURRENCY = 2
 KILL_AFTER = 8  # replies served before the kill
 
@@ -74,6 +74,11 @@ def test_sigkill_mid_build_then_rerun_resumes(
     config.write_text(
         f"[llm]\nconcurrency = {CONCURRENCY}\nmax_retries = 2\ntimeout_s = 30\n"
         "[chain]\nextract_entities = false\nprune_paths = false\nquality_filter = false\n"
+        # the test server's canned sentences are no KG claims (test_claims covers them)
+        "[verify.claims]\nenabled = false\n"
+        # the LLM response cache is what resumes here: shards finished before the kill are
+        # not taken whole from the shard cache (tests/test_shard_cache.py covers that)
+        "[run]\ncache_results = false\n"
     )
     cmd = _build_cmd(medqa_path, out, cache_dir, config, server.base_url)
     env = os.environ | {KEY_ENV: API_KEY, "NO_PROXY": "127.0.0.1,localhost"}

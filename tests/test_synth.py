@@ -23,11 +23,13 @@ from flows.synth import synth_from_kg
 from kgsynth.cli import app
 from kgsynth.errors import ConfigError
 from kgsynth.export import read_dataset
+from kgsynth.llm.prompts import KG_QUESTION
 from kgsynth.paths.format import parse_path_line
 from kgsynth.records import Checks, Hop, KGPath, QARecord
 from kgsynth.schemas import CONFIG_SCHEMA_PATH
 from kgsynth.synth.checks import ChainChecks
 from kgsynth.synth.config import SynthConfig, load_synth_config, parse_hops
+from kgsynth.synth.giveaway import generic_reason, hierarchy, is_generic_name, option_forms
 from kgsynth.synth.pose import ChainPoser
 from kgsynth.synth.question import (
     ReplyError,
@@ -111,7 +113,8 @@ def test_writes_exactly_n_verified_kg_rows(synth_run, rows, hpo_kg):
     assert len({r["id"] for r in rows}) == N
     for r in rows:
         assert r["source"] == "kg" and r["generator"] == "offline"
-        assert r["prompt_version"] == "kg_question.v1+relations.v2" and r["model"]
+        assert r["prompt_version"] == f"{KG_QUESTION}+relations.v2"
+        assert r["model"]
         assert r["kg_name"] == "hpo" and r["kg_hash"] == hpo_kg.hash
         c = r["checks"]
         assert c["passed"] and c["answer_unique"] and c["distractors_fail_chain"]
@@ -159,6 +162,25 @@ def test_every_answer_is_unique_and_every_distractor_fails_the_chain(
         assert f"The answer is {r['answer_idx']}: {r['answer']}." == r["conclusion"]
         assert r["reasoning"].count(" -[") + r["reasoning"].count(" <-[") == len(steps)
     assert len(shapes) > 10  # not one chain shape over and over
+
+
+def test_no_answer_is_generic_or_stands_out_by_its_wording(rows, hpo_kg):
+    cfg = SynthConfig()
+    forms = option_forms(hpo_kg, cfg.wording_min_names, cfg.form_words)
+    abnormal = 0
+    for r in rows:
+        i = hpo_kg.index_of(r["answer_entities"][0]["kg_id"])
+        t = hpo_kg.types[i]
+        assert not generic_reason(
+            hpo_kg, i, cfg.min_answer_depth, cfg.max_answer_descendants, cfg.generic_words
+        ), r["id"]
+        others = [o["text"] for o in r["options"] if o["letter"] != r["answer_idx"]]
+        answer = forms.of_name(r["answer"], t)
+        assert not forms.stands_out(answer, [forms.of_name(x, t) for x in others]), r["id"]
+        if r["answer"].startswith("Abnormal"):  # the defect docs/quality.md names
+            abnormal += 1
+            assert any(x.startswith("Abnormal") for x in others), r["id"]
+    assert abnormal > 0
 
 
 def test_rows_match_the_output_schema(rows):
@@ -302,11 +324,122 @@ def test_a_sibling_chain_is_not_unique(hpo_kg, adjacency):
     )[0]
     sibling = sorted(adjacency[(parent, "is_a", False)] - {child})[0]
     chain = _chain(hpo_kg, [child, parent, sibling], [("is_a", True), ("is_a", False)])
-    res = ChainPoser(hpo_kg, SynthConfig())(chain, set())
+    # the first such sibling is near HPO's root: with the generic-answer rules off, the
+    # chain is rejected for what this test is about
+    off = {"min_answer_depth": 0, "max_answer_descendants": None, "generic_words": []}
+    res = ChainPoser(hpo_kg, SynthConfig(**off))(chain, set())
     assert res.reason == "answer_not_unique" and res.stage == "unique"
     qa = QARecord(id="t", source="kg", question="q", answer=chain.answer.name)
     unique, _, reasons = ChainChecks(hpo_kg)(qa, chain.path, [])
     assert not unique and reasons
+
+
+# -- nothing gives the answer away -----------------------------------------------------------
+
+
+def test_ontology_roots_and_generic_words_are_no_answers(hpo_kg, adjacency):
+    cfg = SynthConfig()
+    h = hierarchy(hpo_kg)
+
+    def depth(i: str) -> int:
+        return int(h.depth[hpo_kg.index_of(i)])
+
+    # All, Phenotypic abnormality, an organ system, one of its first splits; then Seizure
+    assert [depth(i) for i in ("HP:0000001", "HP:0000118", "HP:0000707")] == [0, 1, 2]
+    assert depth("HP:0012638") == 3 and depth("HP:0001250") == 4
+    assert h.depth[hpo_kg.index_of(next(i for i in hpo_kg.ids if i.startswith("OMIM")))] == -1
+    assert h.descendants[hpo_kg.index_of("HP:0000118")] > 18000
+
+    def reason(i: str, **over) -> str | None:
+        c = cfg.model_copy(update=over)
+        return generic_reason(
+            hpo_kg,
+            hpo_kg.index_of(i),
+            c.min_answer_depth,
+            c.max_answer_descendants,
+            c.generic_words,
+        )
+
+    for root in ("HP:0000001", "HP:0000118", "HP:0000707", "HP:0012638"):
+        assert "below its ontology's root" in reason(root)
+    assert "is_a descendants" in reason("HP:0011842")  # Abnormal skeletal morphology, depth 4
+    assert reason("HP:0001250") is None  # Seizure
+    assert reason("HP:0011842", max_answer_descendants=None) is None
+    assert reason("HP:0000118", min_answer_depth=0, max_answer_descendants=None) is not None
+    assert is_generic_name("Neoplasm", cfg.generic_words)
+    assert is_generic_name("Abnormalities", cfg.generic_words)
+    assert not is_generic_name("Neoplasm of the skin", cfg.generic_words)
+    assert not is_generic_name("Neoplasm", [])
+
+    # a chain that walks up to Phenotypic abnormality is rejected for it, before uniqueness
+    system = "HP:0000707"
+    child = sorted(adjacency[(system, "is_a", False)])[0]
+    chain = _chain(hpo_kg, [child, system, "HP:0000118"], [("is_a", True), ("is_a", True)])
+    res = ChainPoser(hpo_kg, cfg)(chain, set())
+    assert (res.stage, res.reason) == ("unique", "generic_answer")
+    assert "Phenotypic abnormality" in res.detail
+    off = cfg.model_copy(
+        update={"min_answer_depth": 0, "max_answer_descendants": None, "generic_words": []}
+    )
+    res = ChainPoser(hpo_kg, off)(chain, set())
+    assert getattr(res, "reason", None) != "generic_answer"
+
+    # no walk ends on a generic node, and none is drawn as a distractor
+    sampler, poser = ChainSampler(hpo_kg, cfg), ChainPoser(hpo_kg, cfg)
+    for attempt in range(150):
+        chain = sampler(attempt)
+        if isinstance(chain, Chain):
+            assert not poser.generic[hpo_kg.index_of(chain.answer.id)]
+            res = poser(chain, set())
+            if isinstance(res, PosedChain):
+                assert not any(poser.generic[hpo_kg.index_of(d.id)] for d in res.distractors)
+
+
+def test_an_answer_standing_out_by_its_wording(hpo_kg, posed):
+    cfg = SynthConfig()
+    forms = option_forms(hpo_kg, cfg.wording_min_names, cfg.form_words)
+
+    def out(answer: str, others: list[str], t: str = "phenotype") -> list[str]:
+        return forms.stands_out(forms.of_name(answer, t), [forms.of_name(x, t) for x in others])
+
+    plain = ["Seizure", "Hypotonia", "Short stature", "Ptosis"]
+    got = out("Abnormal heart morphology", plain)
+    assert "the only option starting with 'abnormal'" in got
+    assert "the only option with 'abnormal'" in got
+    liver = out("Abnormal heart morphology", ["Abnormality of the liver", *plain[1:]])
+    assert "the only option starting with 'abnormal'" not in liver
+    assert not out("Abnormal heart morphology", ["Abnormal liver morphology", *plain[1:]])
+    # the other way round: the only option *not* starting with "Abnormal"
+    abn = ["Abnormal liver morphology", "Abnormality of the hand", "Abnormal gait", "Abnormal EEG"]
+    assert "the only option starting with a plain word" in out("Seizure", abn)
+    # the only syndrome among diseases, the only numbered subtype
+    diseases = ["Spinocerebellar ataxia 5", "Nephronophthisis 9", "Anencephaly 2", "Piebaldism"]
+    assert "the only option with 'syndrome'" in out("Sotos syndrome", diseases, "disease")
+    assert "the only option shaped as a numbered" in out(
+        "Bardet-Biedl syndrome 1",
+        ["Sotos syndrome", "Noonan syndrome", "Alagille syndrome", "Williams syndrome"],
+        "disease",
+    )
+    assert not out("NF2", ["VHL", "TSC1", "PTEN", "SMARCB1"], "gene")
+
+    # the poser draws distractors of the answer's class first ...
+    poser = ChainPoser(hpo_kg, cfg)
+    res = poser(posed.chain, set())
+    assert isinstance(res, PosedChain)
+    answer = hpo_kg.index_of(posed.chain.answer.id)
+    picked = np.array([hpo_kg.index_of(d.id) for d in res.distractors])
+    best = forms.shared(answer, poser.pool[poser.type_code[answer]]).max()
+    assert forms.shared(answer, picked).max() == best
+    # ... and rejects the question when no distractor can share the answer's leading word
+    t = poser.type_code[answer]
+    pool = poser.pool[t]
+    poser.pool[t] = pool[forms.codes[pool, 0] != forms.codes[answer, 0]]
+    res = poser(posed.chain, set())
+    assert (res.stage, res.reason) == ("distractors", "answer_stands_out")
+    assert "the only option starting with" in res.detail
+    off = ChainPoser(hpo_kg, cfg.model_copy(update={"wording_check": False}))
+    off.pool[t] = poser.pool[t]
+    assert isinstance(off(posed.chain, set()), PosedChain)
 
 
 def test_a_distractor_that_satisfies_the_chain_fails_the_check(rows, hpo_kg):

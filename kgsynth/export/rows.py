@@ -9,11 +9,14 @@ import polars as pl
 from kgsynth.records import (
     Checks,
     EntityLink,
+    EvidenceReport,
+    FindingSupport,
     GeneratedQA,
     Generation,
     Hop,
     KGPath,
     LinkedQA,
+    OptionEvidence,
     PathedQA,
     QARecord,
     Reject,
@@ -31,6 +34,7 @@ ENTITY = pl.Struct(
         "end": pl.Int32,
         "score": pl.Float64,
         "method": pl.String,
+        "assertion": pl.String,
     }
 )
 HOP = pl.Struct(
@@ -43,6 +47,35 @@ HOP = pl.Struct(
     }
 )
 OPTION = pl.Struct({"letter": pl.String, "text": pl.String})
+SUPPORT = pl.Struct(
+    {
+        "finding_id": pl.String,
+        "finding_name": pl.String,
+        "assertion": pl.String,
+        "weight": pl.Float64,
+        "hops": pl.List(HOP),
+    }
+)
+EVIDENCE = pl.Struct(
+    {
+        "options": pl.List(
+            pl.Struct(
+                {
+                    "letter": pl.String,
+                    "text": pl.String,
+                    "kg_ids": pl.List(pl.String),
+                    "score": pl.Float64,
+                    "supports": pl.List(SUPPORT),
+                    "contradictions": pl.List(SUPPORT),
+                }
+            )
+        ),
+        "ranking": pl.List(pl.String),
+        "best": pl.String,
+        "gold": pl.String,
+        "margin": pl.Float64,
+    }
+)
 # the columns before the checks' and after them; the checks' columns come from the registry
 HEAD = {
     "id": pl.String,
@@ -56,6 +89,7 @@ HEAD = {
     "paths": pl.List(pl.List(HOP)),
     "path_scores": pl.List(pl.Float64),
     "n_paths_found": pl.Int64,
+    "evidence": EVIDENCE,
     "reasoning": pl.String,
     "conclusion": pl.String,
 }
@@ -104,6 +138,26 @@ def _entities(links: list[EntityLink]) -> list[dict]:
     return [lk.model_dump() for lk in links]
 
 
+def _support_row(s: FindingSupport) -> dict:
+    hops = [h.model_dump() for h in s.path.hops]
+    return s.model_dump(exclude={"path"}) | {"hops": hops}
+
+
+def evidence_row(report: EvidenceReport | None) -> dict | None:
+    """The `evidence` column's value: the report with each support's path as its hops."""
+    if report is None:
+        return None
+    options = [
+        o.model_dump(exclude={"supports", "contradictions"})
+        | {
+            "supports": [_support_row(s) for s in o.supports],
+            "contradictions": [_support_row(c) for c in o.contradictions],
+        }
+        for o in report.options
+    ]
+    return report.model_dump(exclude={"options"}) | {"options": options}
+
+
 def row_of(
     v: VerifiedQA,
     kg_name: str,
@@ -127,6 +181,7 @@ def row_of(
         "paths": [[h.model_dump() for h in p.hops] for p in pathed.paths],
         "path_scores": [p.score for p in pathed.paths],
         "n_paths_found": pathed.n_paths_found,
+        "evidence": evidence_row(pathed.evidence),
         "reasoning": gen.reasoning,
         "conclusion": gen.conclusion,
         "checks": {
@@ -179,6 +234,55 @@ def path_of(hops: list[dict], question_ids: set[str], score: float = 0.0) -> KGP
     return KGPath(start_id=start, end_id=end, hops=hs, score=score)
 
 
+def walked(start: str, hops: list[dict], score: float = 0.0) -> KGPath:
+    """A path from a known start through hops in walking order (each in KG orientation)."""
+    hs = [Hop(**h) for h in hops]
+    end = start
+    for h in hs:
+        end = h.tail_id if h.head_id == end else h.head_id
+    return KGPath(start_id=start, end_id=end, hops=hs, score=score)
+
+
+def _support_of(d: dict) -> FindingSupport:
+    path = walked(d["finding_id"], d["hops"] or [])
+    return FindingSupport(
+        finding_id=d["finding_id"],
+        finding_name=d["finding_name"],
+        assertion=d["assertion"],
+        weight=d["weight"],
+        path=path,
+    )
+
+
+def evidence_of(d: dict | None) -> EvidenceReport | None:
+    """The `evidence` column's value back as the report (None stays None)."""
+    if not d:
+        return None
+    options = [
+        OptionEvidence(
+            letter=o["letter"],
+            text=o["text"],
+            kg_ids=list(o["kg_ids"] or []),
+            score=o["score"],
+            supports=[_support_of(s) for s in o["supports"] or []],
+            contradictions=[_support_of(c) for c in o["contradictions"] or []],
+        )
+        for o in d["options"] or []
+    ]
+    return EvidenceReport(
+        options=options,
+        ranking=list(d["ranking"] or []),
+        best=d["best"],
+        gold=d["gold"],
+        margin=d["margin"],
+    )
+
+
+def _link_of(e: dict) -> EntityLink:
+    # rows written before entities had an assertion read back as present
+    return EntityLink(**{k: v for k, v in e.items() if not (k == "assertion" and v is None)})
+
+
 def generated_of(row: dict) -> tuple[GeneratedQA, Checks]:
     """An exported row back as the record the verifiers read, with the checks it had."""
     qa = QARecord(
@@ -189,11 +293,11 @@ def generated_of(row: dict) -> tuple[GeneratedQA, Checks]:
         answer=row["answer"],
         answer_idx=row["answer_idx"],
     )
-    q_ents = [EntityLink(**e) for e in row["question_entities"] or []]
+    q_ents = [_link_of(e) for e in row["question_entities"] or []]
     linked = LinkedQA(
         qa=qa,
         question_entities=q_ents,
-        answer_entities=[EntityLink(**e) for e in row["answer_entities"] or []],
+        answer_entities=[_link_of(e) for e in row["answer_entities"] or []],
     )
     q_ids = {e.kg_id for e in q_ents}
     paths = [
@@ -201,7 +305,12 @@ def generated_of(row: dict) -> tuple[GeneratedQA, Checks]:
         for hops, score in zip(row["paths"] or [], row["path_scores"] or [], strict=True)
         if hops
     ]
-    pathed = PathedQA(linked=linked, paths=paths, n_paths_found=row["n_paths_found"])
+    pathed = PathedQA(
+        linked=linked,
+        paths=paths,
+        n_paths_found=row["n_paths_found"],
+        evidence=evidence_of(row.get("evidence")),
+    )
     gen = Generation(
         reasoning=row["reasoning"],
         conclusion=row["conclusion"],

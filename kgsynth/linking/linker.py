@@ -4,7 +4,12 @@ Mentions come from a spaCy PhraseMatcher built over the normalised KG aliases, f
 abbreviations (scispaCy's AbbreviationDetector maps a short form to its long form), and,
 when a user has one installed, from a scispaCy NER model. scispaCy's CandidateGenerator,
 over kgsynth's own alias index, scores mentions that are not exact alias matches. Precision
-comes first: fuzzy candidates must also agree word by word (see `same_concept_words`).
+comes first: fuzzy candidates must also agree word by word (see `same_concept_words`),
+never across polarity ("normal"/"abnormal", "hyper"/"hypo"); a name that adds a subtype
+mark the text lacks ("..., autosomal dominant, 1") is no candidate (`adds_subtype`); a
+mention that only modifies the next word ("immunodeficiency virus", "CD4 count") links to
+nothing; gene symbols link only where written as a gene (`Linker.gene_sense`). Each
+question mention carries what the text asserts about it (kgsynth.linking.context).
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import hashlib
 import logging
 import re
 import warnings
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,9 +31,16 @@ from spacy.tokens import Doc
 from kgsynth.config import LinkingConfig
 from kgsynth.errors import ConfigError
 from kgsynth.kg.graph import KnowledgeGraph
+from kgsynth.linking.context import ConText
 from kgsynth.linking.index import index_dir, load_candidate_generator
 from kgsynth.linking.kb import alias_frame, scispacy_kb
-from kgsynth.linking.normalise import norm_key, raw_tokens, same_concept_words
+from kgsynth.linking.normalise import (
+    adds_subtype,
+    keys_opposed,
+    norm_key,
+    raw_tokens,
+    same_concept_words,
+)
 from kgsynth.records import EntityLink, LinkedQA, QARecord
 
 log = logging.getLogger(__name__)
@@ -37,6 +50,74 @@ warnings.filterwarnings("ignore", message=r"\[W036\]", category=UserWarning)
 _TRAILING_PAREN = re.compile(r"\s*\([^()]{1,15}\)$")
 EXACT_SCORE = 1.0
 NORMALISED_SCORE = 0.97
+
+# A mention directly followed by one of these words modifies it and means another thing:
+# "human immunodeficiency virus", "electric shock sensation", "flu-like", "CD4 count".
+# (The longer phrase is no KG concept, else the matcher would have taken it.)
+COMPOUND_HEADS = frozenset(
+    {
+        "virus",
+        "viruses",
+        "sensation",
+        "sensations",
+        "like",
+        "count",
+        "counts",
+        "cell",
+        "cells",
+        "receptor",
+        "receptors",
+        "antibody",
+        "antibodies",
+        "antigen",
+        "antigens",
+        "titer",
+        "titers",
+        "titre",
+        "vaccine",
+        "vaccination",
+        "toxoid",
+        "toxin",
+        "surface",
+        "core",
+        "serology",
+        "load",
+        "inhibitor",
+        "inhibitors",
+        "blocker",
+        "blockers",
+        "agonist",
+        "agonists",
+        "antagonist",
+        "antagonists",
+    }
+)
+# ... and after a gene symbol, words that make it a marker or a lab value, not the gene:
+# "CD4 T cells", "PTH level", "CD19 positive", "AFP concentration"
+GENE_NOT_GENE_HEADS = COMPOUND_HEADS | {
+    "t",
+    "b",
+    "lymphocyte",
+    "lymphocytes",
+    "level",
+    "levels",
+    "concentration",
+    "concentrations",
+    "positive",
+    "negative",
+    "ratio",
+    "value",
+    "values",
+    "test",
+    "testing",
+    "assay",
+}
+_NEXT_WORD = re.compile(r"[\s\-–]*([^\W_]+)")
+# a one-character subtype between the mention and its head: "Hepatitis B| surface antigen"
+_SUBTYPE_THEN_WORD = re.compile(r"[\s\-–]*[^\W_][\s\-–]+([^\W_]+)")
+_SIGN_AFTER = re.compile(r"(?:[+⁺]|[-−⁻](?![^\W\d_]))")  # CD4+, CD8-, not CFTR-related
+_NUMBER_AFTER = re.compile(r"\s*[:=]?\s*[<>≤≥~]?\s*\d")  # "AFP 350 ng/mL", "PTH: 8"
+_NUMBER_BEFORE = re.compile(r"\d\s*$")  # "250 CD4"
 
 
 @dataclass(frozen=True)
@@ -80,6 +161,7 @@ class Linker:
             alias_list, kb, index_dir(cache_dir, kg.hash, alias_hash)
         )
         self._degree = kg.degree
+        self.context = ConText()
 
     @staticmethod
     def _make_nlp(ner_model: str | None) -> spacy.language.Language:
@@ -103,6 +185,8 @@ class Linker:
         for idx, is_name in self._by_key.get(key, []):
             if self.kg.types[idx] == "gene" and self.kg.names[idx] not in text:
                 continue  # gene symbols are case-sensitive: "CAT" the gene, not "cat"
+            if adds_subtype(self.kg.names[idx], text):
+                continue  # "coronary artery disease" is no "..., autosomal dominant, 1"
             alias_exact = text.strip().lower() == self.kg.names[idx].lower()
             score = EXACT_SCORE if alias_exact else NORMALISED_SCORE
             out.append(_Candidate(idx, score, "exact" if alias_exact else "normalised", is_name))
@@ -120,6 +204,8 @@ class Linker:
                     continue
                 if self.kg.types[idx] == "gene" and self.kg.names[idx] not in text:
                     continue  # same case rule as _exact: "cat" is not the gene CAT
+                if adds_subtype(self.kg.names[idx], text):
+                    continue
                 best = 0.0
                 for alias, sim in zip(cand.aliases, cand.similarities, strict=True):
                     if sim >= self.cfg.threshold and same_concept_words(
@@ -160,22 +246,72 @@ class Linker:
         doc = self.nlp(text)
         return {a.text: a._.long_form.text for a in doc._.abbreviations}
 
+    def modifies_next_word(
+        self, text: str, end: int, heads: frozenset[str] = COMPOUND_HEADS
+    ) -> bool:
+        """True when the word right after `end` (or after a one-character subtype) makes the
+        mention a modifier of another thing ("immunodeficiency| virus", "shock| sensation",
+        "seizure|-like", "hepatitis| B surface antigen")."""
+        for pattern in (_NEXT_WORD, _SUBTYPE_THEN_WORD):
+            m = pattern.match(text, end)
+            if m is not None and m.group(1).lower() in heads:
+                return True
+        return False
+
+    def gene_sense(
+        self, idx: int, text: str, start: int, end: int, abbreviations: dict[str, str]
+    ) -> bool:
+        """Whether a gene symbol at text[start:end] is written as a gene: not a cell marker
+        ("CD4+", "CD4 count", "CD4 T cells"), not a lab value ("AFP 350 ng/mL", "PTH level",
+        "250 CD4"), and not an abbreviation the text defines as something else ("number
+        needed to treat (NNT)")."""
+        if _SIGN_AFTER.match(text, end) or _NUMBER_AFTER.match(text, end):
+            return False
+        if _NUMBER_BEFORE.search(text, 0, start):
+            return False
+        if self.modifies_next_word(text, end, GENE_NOT_GENE_HEADS):
+            return False
+        long_form = abbreviations.get(text[start:end])
+        if long_form is not None:
+            return any(i == idx for i, _ in self._by_key.get(norm_key(long_form), []))
+        return True
+
+    def _in_context(
+        self,
+        cands: list[_Candidate],
+        text: str,
+        start: int,
+        end: int,
+        abbreviations: dict[str, str],
+    ) -> list[_Candidate]:
+        """Candidates that keep their sense at text[start:end] (see the module doc)."""
+        if self.modifies_next_word(text, end):
+            return []
+        return [
+            c
+            for c in cands
+            if self.kg.types[c.idx] != "gene"
+            or self.gene_sense(c.idx, text, start, end, abbreviations)
+        ]
+
     def link_text(self, text: str) -> list[EntityLink]:
-        """All entity mentions in free text (a question), best first, at most max_entities."""
+        """All entity mentions in free text (a question), best first, at most max_entities;
+        each with the assertion the text makes about it (present, absent, family, ...)."""
         toks = raw_tokens(text)
         links: list[EntityLink] = []
         covered: set[int] = set()
+        doc = self.nlp(text)
+        abbrs = {a.text: a._.long_form.text for a in doc._.abbreviations}
         if toks:
-            doc = Doc(self.nlp.vocab, words=[norm_key(t) or t.lower() for t, _, _ in toks])
-            spans = spacy.util.filter_spans([doc[s:e] for _, s, e in self.matcher(doc)])
+            words = Doc(self.nlp.vocab, words=[norm_key(t) or t.lower() for t, _, _ in toks])
+            spans = spacy.util.filter_spans([words[s:e] for _, s, e in self.matcher(words)])
             for span in spans:
                 start, end = toks[span.start][1], toks[span.end - 1][2]
                 mention = text[start:end]
-                best = self._best(self._exact(mention))
+                best = self._best(self._in_context(self._exact(mention), text, start, end, abbrs))
                 if best is not None:
                     links.append(self._link(best, mention, start, end))
                     covered.update(range(start, end))
-        doc = self.nlp(text)
         extra: list[tuple[str, int, int, str]] = []  # (lookup text, start, end, method)
         for abbr in doc._.abbreviations:
             if abbr.start_char not in covered:
@@ -188,10 +324,12 @@ class Linker:
         if extra:
             fuzzy = self._fuzzy([e[0] for e in extra])
             for (lookup, s, e, method), fz in zip(extra, fuzzy, strict=True):
-                best = self._best(self._exact(lookup) + fz)
+                best = self._best(self._in_context(self._exact(lookup) + fz, text, s, e, abbrs))
                 if best is not None and s not in covered:
                     links.append(self._link(best, text[s:e], s, e, f"{method}+{best.method}"))
                     covered.update(range(s, e))
+        said = self.context.assert_spans(text, [(lk.start, lk.end) for lk in links])
+        links = [lk.model_copy(update={"assertion": a}) for lk, a in zip(links, said, strict=True)]
         return self._top(links)
 
     def candidate_nodes(self, text: str, k: int = 10, floor: float = 0.7) -> list[EntityLink]:
@@ -205,6 +343,8 @@ class Linker:
                 continue
             if self.kg.types[idx] == "gene" and self.kg.names[idx] not in text:
                 continue
+            if keys_opposed(norm_key(text), norm_key(self.kg.names[idx])):
+                continue  # never across polarity, at any similarity
             sim = max((float(s) for s in cand.similarities), default=0.0)
             if sim >= floor:
                 cands[idx] = _Candidate(idx, min(sim, NORMALISED_SCORE - 0.01), "tfidf", False)
@@ -216,39 +356,77 @@ class Linker:
     ) -> list[EntityLink]:
         """The gold answer as a whole: exact/normalised alias, an abbreviation defined in the
         question, or a word-guarded TF-IDF candidate. Never a fragment of the answer."""
-        text = answer.strip().rstrip(".").strip()
-        if not text:
-            return []
-        lookup = (abbreviations or {}).get(text, text)
-        method_prefix = "abbreviation+" if lookup != text else ""
-        # "Chronic lymphocytic leukemia (CLL)": the trailing short form adds nothing
-        variants = [lookup]
-        bare = _TRAILING_PAREN.sub("", lookup).strip()
-        if bare and bare != lookup:
-            variants.append(bare)
-        best = self._best([c for v in variants for c in self._exact(v)])
-        if best is None:
-            best = self._best([c for cands in self._fuzzy(variants) for c in cands])
-        if best is None or best.score < self.cfg.threshold:
-            return []
-        start = answer.find(text)
-        return [self._link(best, text, start, start + len(text), method_prefix + best.method)]
+        return self.link_answers([answer], abbreviations)[0]
+
+    def link_answers(
+        self, answers: list[str], abbreviations: dict[str, str] | None = None
+    ) -> list[list[EntityLink]]:
+        """`link_answer` over several texts, with one TF-IDF lookup for all of them."""
+        prepared: list[tuple[str, list[str], str]] = []  # (text, variants, method prefix)
+        for answer in answers:
+            text = answer.strip().rstrip(".").strip()
+            lookup = (abbreviations or {}).get(text, text)
+            # "Chronic lymphocytic leukemia (CLL)": the trailing short form adds nothing
+            variants = [lookup] if text else []
+            bare = _TRAILING_PAREN.sub("", lookup).strip()
+            if text and bare and bare != lookup:
+                variants.append(bare)
+            prepared.append((text, variants, "abbreviation+" if lookup != text else ""))
+        best = [self._best([c for v in vs for c in self._exact(v)]) for _, vs, _ in prepared]
+        need = [i for i, b in enumerate(best) if b is None and prepared[i][1]]
+        fuzzy = self._fuzzy([v for i in need for v in prepared[i][1]]) if need else []
+        at = 0
+        for i in need:
+            n = len(prepared[i][1])
+            best[i] = self._best([c for cands in fuzzy[at : at + n] for c in cands])
+            at += n
+        out: list[list[EntityLink]] = []
+        for answer, (text, _, prefix), b in zip(answers, prepared, best, strict=True):
+            if b is None or b.score < self.cfg.threshold:
+                out.append([])
+                continue
+            start = answer.find(text)
+            out.append([self._link(b, text, start, start + len(text), prefix + b.method)])
+        return out
 
     def _top(self, links: list[EntityLink]) -> list[EntityLink]:
-        # one link per KG node (its first mention); best scores first, then text order
-        seen: set[str] = set()
-        uniq = []
+        # one link per KG node: its first present mention, else its first mention; best
+        # scores first, present ones first, then text order
+        by_node: dict[str, EntityLink] = {}
         for lk in sorted(links, key=lambda x: x.start):
-            if lk.kg_id not in seen and lk.score >= self.cfg.threshold:
-                seen.add(lk.kg_id)
-                uniq.append(lk)
-        uniq.sort(key=lambda x: (-x.score, x.start))
+            if lk.score < self.cfg.threshold:
+                continue
+            prev = by_node.get(lk.kg_id)
+            if prev is None or (prev.assertion != "present" and lk.assertion == "present"):
+                by_node[lk.kg_id] = lk
+        # at the cap, present findings go before pertinent negatives and context
+        uniq = sorted(by_node.values(), key=lambda x: (-x.score, x.assertion != "present", x.start))
         return sorted(uniq[: self.cfg.max_entities], key=lambda x: x.start)
+
+    def link_options(
+        self, options: dict[str, str], abbreviations: dict[str, str] | None = None
+    ) -> dict[str, list[EntityLink]]:
+        """Every option linked like the gold answer (`link_answer`), [] where it does not
+        link. Options that link to a same node are told apart by none of it: all get []."""
+        letters = list(options)
+        answers = self.link_answers([options[k] for k in letters], abbreviations)
+        linked = dict(zip(letters, answers, strict=True))
+        uses = Counter(kg_id for links in linked.values() for kg_id in {lk.kg_id for lk in links})
+        return {
+            k: [] if any(uses[lk.kg_id] > 1 for lk in links) else links
+            for k, links in linked.items()
+        }
 
     def __call__(self, qa: QARecord) -> LinkedQA:
         abbrs = self.abbreviations(qa.question)
+        options = self.link_options(qa.options, abbrs)
+        if qa.answer_idx is not None and qa.answer_idx in options:
+            answer = options[qa.answer_idx]  # gold is its option: same links, same trust
+        else:
+            answer = self.link_answer(qa.answer, abbrs)
         return LinkedQA(
             qa=qa,
             question_entities=self.link_text(qa.question),
-            answer_entities=self.link_answer(qa.answer, abbrs),
+            answer_entities=answer,
+            option_entities=options,
         )

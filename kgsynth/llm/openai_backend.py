@@ -4,6 +4,9 @@ One request per item through `LLMClient` (kgsynth/llm/client.py): concurrency, R
 limits, retries with backoff on 429/5xx/timeouts/dropped connections, and the persistent
 response cache under the build's cache dir (a re-run sends nothing, a killed build resumes).
 The API key is read from the environment variable named in config and never logged or stored.
+
+The prompt (thinking_path.v2) is a differential: the findings (present ones and pertinent
+negatives), every option's KG evidence for and against it, and the row's kept paths.
 """
 
 from __future__ import annotations
@@ -19,13 +22,86 @@ from kgsynth.progress import progress
 from kgsynth.records import Generation, PathedQA, Reject
 from kgsynth.sections import split_sections
 
+_HISTORY = {"family": "family history of {}", "historical": "past history of {}"}
 
-def render_prompt(item: PathedQA) -> str:
+
+def prompt_findings(item: PathedQA) -> tuple[list[str], list[str]]:
+    """(present findings, most specific first; pertinent negatives and history, as phrases
+    such as "no Fever" or "family history of Deafness"), each finding once. Specificity is
+    the heaviest weight the evidence gives a finding; ties keep the question's order."""
+    weights: dict[str, float] = {}
+    if item.evidence is not None:
+        for o in item.evidence.options:
+            for s in (*o.supports, *o.contradictions):
+                weights[s.finding_id] = max(weights.get(s.finding_id, 0.0), s.weight)
+    present: list[tuple[float, int, str]] = []
+    other: list[str] = []
+    seen: set[str] = set()
+    for i, e in enumerate(item.linked.question_entities):
+        if e.kg_id in seen:
+            continue
+        seen.add(e.kg_id)
+        if e.assertion == "present":
+            present.append((-weights.get(e.kg_id, 0.0), i, e.name))
+        elif e.assertion == "absent":
+            other.append(f"no {e.name}")
+        elif e.assertion in _HISTORY:
+            other.append(_HISTORY[e.assertion].format(e.name))
+    return [name for *_, name in sorted(present)], other
+
+
+def prompt_evidence(item: PathedQA) -> list[dict[str, Any]]:
+    """Per option, in the question's order: its supports and contradictions (finding name and
+    the path written as in the paths list) and whether it is a KG concept at all."""
+    ev = item.evidence
+    if ev is None:
+        return []
+    texts = item.linked.qa.options
+    by_letter = {o.letter: o for o in ev.options}
+    letters = list(texts) or [o.letter for o in ev.options]
+    out: list[dict[str, Any]] = []
+    for letter in letters:
+        o = by_letter.get(letter)
+        if o is None:
+            out.append(
+                {
+                    "letter": letter,
+                    "text": texts[letter],
+                    "linked": False,
+                    "supports": [],
+                    "contradictions": [],
+                }
+            )
+            continue
+        out.append(
+            {
+                "letter": letter,
+                "text": texts.get(letter, o.text),
+                "linked": bool(o.kg_ids),
+                "supports": [
+                    {"finding": s.finding_name, "path": format_path(s.path)} for s in o.supports
+                ],
+                "contradictions": [
+                    {"finding": s.finding_name, "path": format_path(s.path)}
+                    for s in o.contradictions
+                ],
+            }
+        )
+    return out
+
+
+def render_prompt(item: PathedQA, *, reference: bool = True) -> str:
+    """The v2 prompt. `reference`: also show the gold answer, for the model only (as v1 did;
+    the checks still require the conclusion to match it)."""
     qa = item.linked.qa
+    findings, negatives = prompt_findings(item)
     return template(THINKING_PATH).render(
         question=qa.question,
         options=qa.options,
-        answer=qa.answer,
+        answer=qa.answer if reference else None,
+        findings=findings,
+        negatives=negatives,
+        evidence=prompt_evidence(item),
         paths=[format_path(p) for p in item.paths],
     )
 

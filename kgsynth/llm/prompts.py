@@ -8,7 +8,7 @@ from importlib import resources
 
 from jinja2 import Environment, StrictUndefined, Template
 
-THINKING_PATH = "thinking_path.v1"
+THINKING_PATH = "thinking_path.v2"  # v1: paths and the reference answer only
 RELATIONS = "relations.v2"
 KG_QUESTION = "kg_question.v1"
 

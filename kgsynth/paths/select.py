@@ -1,13 +1,58 @@
-"""Path stage: for each (question entity, answer entity) pair, the best shortest paths."""
+"""Path stage: the paths a row keeps.
+
+With per-option evidence (kgsynth.evidence, the build's default): gold's supports, the
+discriminative ones first (`discriminative_paths`). Without it (MedReason's LLM pruning, or
+rows that carry no evidence): for each (present question entity, answer entity) pair, the
+best shortest paths (`PathFinder`).
+"""
 
 from __future__ import annotations
 
 import numpy as np
 
 from kgsynth.config import PathsConfig
+from kgsynth.evidence.score import gold_option
+from kgsynth.evidence.specificity import specificity
 from kgsynth.kg.graph import KnowledgeGraph
 from kgsynth.paths.search import cached_node_costs, shortest_paths
-from kgsynth.records import KGPath, LinkedQA, PathedQA
+from kgsynth.records import EvidenceReport, FindingSupport, KGPath, LinkedQA, PathedQA
+
+
+def shared_with_distractor(report: EvidenceReport, s: FindingSupport) -> bool:
+    """Whether the finding behind gold's support `s` reaches another option just as well
+    (by a path as short or shorter): then it does not tell gold from that option."""
+    for o in report.options:
+        if o.letter == report.gold:
+            continue
+        for r in o.supports:
+            if r.finding_id == s.finding_id and len(r.path.hops) <= len(s.path.hops):
+                return True
+    return False
+
+
+def discriminative_paths(
+    report: EvidenceReport, max_paths: int, top_finding: str | None = None
+) -> list[KGPath]:
+    """Gold's supports as paths, at most max_paths: the most specific present finding of
+    the question (`top_finding`) first when it supports gold, then supports that no
+    distractor shares, then shared ones; each group by specificity, then fewer hops.
+    Supports only ever start at present findings (the evidence holds no others)."""
+    gold = gold_option(report)
+    if gold is None:
+        return []
+    order = {s.finding_id: i for i, s in enumerate(gold.supports)}
+
+    def key(s: FindingSupport) -> tuple:
+        return (
+            s.finding_id != top_finding,
+            shared_with_distractor(report, s),
+            -s.weight,
+            len(s.path.hops),
+            order[s.finding_id],
+        )
+
+    kept = sorted((s for s in gold.supports if s.assertion == "present"), key=key)
+    return [s.path for s in kept[:max_paths]]
 
 
 class PathFinder:
@@ -27,12 +72,15 @@ class PathFinder:
         return [p.to_kgpath(self.kg) for p in found.paths], found.count
 
     def groups(self, item: LinkedQA, per_pair: int | None = None) -> tuple[list[list[KGPath]], int]:
-        """Best paths per (question entity, answer entity) pair, and the total counted."""
+        """Best paths per (present question entity, answer entity) pair, and the total
+        counted. A denied, family, historical or hypothetical mention never starts a path."""
         kg = self.kg
         out: list[list[KGPath]] = []
         total = 0
         seen_pairs: set[tuple[int, int]] = set()
         for qe in item.question_entities:
+            if qe.assertion != "present":
+                continue
             s = kg.index_of(qe.kg_id)
             for ae in item.answer_entities:
                 t = kg.index_of(ae.kg_id)
@@ -51,6 +99,23 @@ class PathFinder:
         # shorter first, then less hub-heavy; stable on ids for determinism
         found.sort(key=lambda p: (len(p.hops), p.score, p.start_id, p.end_id))
         return PathedQA(linked=item, paths=found[: self.cfg.max_paths], n_paths_found=total)
+
+    def top_finding(self, item: LinkedQA) -> str | None:
+        """The most specific present question finding that links to the KG (ties: first)."""
+        w = specificity(self.kg)
+        best: tuple[float, str] | None = None
+        for qe in item.question_entities:
+            i = self.kg.index_of(qe.kg_id)
+            if qe.assertion == "present" and i is not None and (best is None or w[i] > best[0]):
+                best = (float(w[i]), qe.kg_id)
+        return best[1] if best else None
+
+    def from_evidence(self, item: PathedQA) -> PathedQA:
+        """The row's paths from its evidence: gold's discriminative supports."""
+        assert item.evidence is not None
+        top = self.top_finding(item.linked)
+        paths = discriminative_paths(item.evidence, self.cfg.max_paths, top)
+        return item.model_copy(update={"paths": paths})
 
     def __call__(self, item: LinkedQA) -> PathedQA:
         return self.finish(item, *self.groups(item))

@@ -44,6 +44,7 @@ class Stage(StrEnum):
     UNIQUE = "unique"  # ... its answer unique in the KG, not a repeat
     DISTRACTORS = "distractors"  # ... with distractors that fail the chain
     LINK = "link"
+    EVIDENCE = "evidence"
     PATHS = "paths"
     GENERATE = "generate"
     VERIFY = "verify"
@@ -63,6 +64,7 @@ _LABELS = {
     Stage.UNIQUE: "answer unique in the KG (and not a repeat)",
     Stage.DISTRACTORS: "with enough distractors that fail the chain",
     Stage.LINK: "linked (question + answer entity)",
+    Stage.EVIDENCE: "KG evidence singles out the gold option",
     Stage.PATHS: "with a KG path",
     Stage.GENERATE: "with a written thinking path",
     Stage.VERIFY: "passed the checks",

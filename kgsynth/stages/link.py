@@ -2,7 +2,10 @@
 
 scispaCy-style linking (kgsynth.linking) over every row; with an LLM writer, MedReason's typed
 entity extraction (and disambiguation) adds the LLM's entities beside the linker's mentions.
-A row leaves when its answer or its question links to no KG node.
+A row leaves when its answer links to no KG node (no_answer_entity), when its question has no
+finding the patient *has* (no_question_entity: negated, family, historical and hypothetical
+mentions stay on the record as pertinent negatives and context, but do not count), or when
+more than linking.max_unlinked_options of its options link to nothing (options_unlinked).
 """
 
 from __future__ import annotations
@@ -16,8 +19,11 @@ from kgsynth.stages import BuildContext, Stage, StageBase, StageInfo, StageResul
 class LinkInfo(StageInfo):
     index: str  # "cached" or "built": the alias index of this run
     aliases: int
-    question_linked: int  # rows with a question entity
+    question_linked: int  # rows with a present question entity
     answer_linked: int  # rows with an answer entity
+    question_mentions: dict[str, int] = {}  # question entities by assertion
+    options: int = 0  # options seen, on rows with options
+    options_linked: int = 0  # of them, linked to a node no other option shares
 
     def merge(self, other: StageInfo) -> LinkInfo:
         assert isinstance(other, LinkInfo)
@@ -26,6 +32,12 @@ class LinkInfo(StageInfo):
                 "index": "built" if "built" in (self.index, other.index) else "cached",
                 "question_linked": self.question_linked + other.question_linked,
                 "answer_linked": self.answer_linked + other.answer_linked,
+                "question_mentions": {
+                    k: self.question_mentions.get(k, 0) + other.question_mentions.get(k, 0)
+                    for k in sorted(set(self.question_mentions) | set(other.question_mentions))
+                },
+                "options": self.options + other.options,
+                "options_linked": self.options_linked + other.options_linked,
             }
         )
 
@@ -48,20 +60,52 @@ class LinkStage(StageBase):
                 max_entities=cfg.linking.max_entities,
             )
         out = StageResult[LinkedQA](kept=[])
+        max_unlinked = cfg.linking.max_unlinked_options
         for item in items:
             qa = item.qa
+            unlinked = sorted(k for k, links in item.option_entities.items() if not links)
             if not item.answer_entities:
                 detail = f"answer '{qa.answer[:80]}'"
                 out.rejects.append(reject(qa, self.stage, "no_answer_entity", detail))
-            elif not item.question_entities:
-                detail = "no KG entity in question"
-                out.rejects.append(reject(qa, self.stage, "no_question_entity", detail))
+            elif not has_present_finding(item):
+                out.rejects.append(
+                    reject(qa, self.stage, "no_question_entity", question_detail(item))
+                )
+            elif item.option_entities and len(unlinked) > max_unlinked * len(item.option_entities):
+                detail = (
+                    f"{len(unlinked)} of {len(item.option_entities)} options unlinked: "
+                    + ", ".join(unlinked)
+                )
+                out.rejects.append(reject(qa, self.stage, "options_unlinked", detail))
             else:
                 out.kept.append(item)
+        mentions: dict[str, int] = {}
+        for i in items:
+            for e in i.question_entities:
+                mentions[e.assertion] = mentions.get(e.assertion, 0) + 1
         out.info = LinkInfo(
             index="cached" if linker.index_cached else "built",
             aliases=len(linker.aliases),
-            question_linked=sum(bool(i.question_entities) for i in items),
+            question_linked=sum(has_present_finding(i) for i in items),
             answer_linked=sum(bool(i.answer_entities) for i in items),
+            question_mentions=dict(sorted(mentions.items())),
+            options=sum(len(i.option_entities) for i in items),
+            options_linked=sum(bool(v) for i in items for v in i.option_entities.values()),
         )
         return out
+
+
+def has_present_finding(item: LinkedQA) -> bool:
+    """Whether the question states at least one linked finding the patient has."""
+    return any(e.assertion == "present" for e in item.question_entities)
+
+
+def question_detail(item: LinkedQA) -> str:
+    if not item.question_entities:
+        return "no KG entity in question"
+    counts: dict[str, int] = {}
+    for e in item.question_entities:
+        counts[e.assertion] = counts.get(e.assertion, 0) + 1
+    said = ", ".join(f"{n} {k}" for k, n in sorted(counts.items()))
+    negated = counts.get("absent", 0)
+    return f"no present KG entity in question ({negated} negated; mentions: {said})"

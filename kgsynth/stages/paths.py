@@ -1,9 +1,12 @@
-"""Paths stage: linked rows -> rows with the best KG paths from question to answer entities.
+"""Paths stage: rows with per-option evidence -> rows with the KG paths their text will use.
 
-Per (question entity, answer entity) pair the hub-aware best shortest paths
-(kgsynth.paths.select); with an LLM writer, MedReason's pruning keeps up to k of the
-candidates per pair in the light of the question reformulated as description + conclusion.
-A row leaves when no pair is joined within max_hops.
+From the evidence (the evidence stage runs first): gold's supports that tell it from the
+distractors, the question's most specific present finding first when it supports gold
+(kgsynth.paths.select.discriminative_paths). With an LLM writer and MedReason's pruning, the
+old way: per (present question entity, answer entity) pair the hub-aware best shortest
+paths, of which the LLM keeps up to k per pair in the light of the question reformulated as
+description + conclusion; the evidence stays on the row. Rows without evidence (a flow with
+no evidence stage) take the per-pair paths too. A row leaves when no path remains.
 """
 
 from __future__ import annotations
@@ -17,18 +20,23 @@ from kgsynth.stages import BuildContext, Stage, StageBase, StageResult, reject, 
 class PathsStage(StageBase):
     stage = Stage.PATHS
 
-    def run(self, batch: list[LinkedQA], ctx: BuildContext) -> StageResult[PathedQA]:
+    def run(self, batch: list[PathedQA | LinkedQA], ctx: BuildContext) -> StageResult[PathedQA]:
         cfg = ctx.cfg
         finder = PathFinder(ctx.graph, cfg.paths)
         prune = ctx.chain is not None and cfg.chain.prune_paths
+        items = [i if isinstance(i, PathedQA) else None for i in batch]
+        linked = [i.linked if isinstance(i, PathedQA) else i for i in batch]
+        if not prune and all(i is not None and i.evidence is not None for i in items):
+            done = [finder.from_evidence(i) for i in tracked(self.stage, items) if i is not None]
+            return self._split(done, cfg.paths.max_hops)
         per_pair = cfg.chain.max_candidates if prune else None
-        found = [finder.groups(item, per_pair) for item in tracked(self.stage, batch)]
+        found = [finder.groups(item, per_pair) for item in tracked(self.stage, linked)]
         if prune:
             assert ctx.chain is not None
             contexts = (
-                reformulate([i.qa for i in batch], ctx.chain)
+                reformulate([i.qa for i in linked], ctx.chain)
                 if cfg.chain.reformulate
-                else [None] * len(batch)
+                else [None] * len(linked)
             )
             flat = [g for groups, _ in found for g in groups]
             flat_ctx = [c for (groups, _), c in zip(found, contexts, strict=True) for _ in groups]
@@ -42,12 +50,20 @@ class PathsStage(StageBase):
                 )
             )
             found = [([next(kept) for _ in groups], total) for groups, total in found]
+        done = []
+        for item, lk, (groups, total) in zip(items, linked, found, strict=True):
+            p = finder.finish(lk, groups, total)
+            if item is not None and item.evidence is not None:
+                p = p.model_copy(update={"evidence": item.evidence})
+            done.append(p)
+        return self._split(done, cfg.paths.max_hops)
+
+    def _split(self, done: list[PathedQA], max_hops: int) -> StageResult[PathedQA]:
         out = StageResult[PathedQA](kept=[])
-        for item, (groups, total) in zip(batch, found, strict=True):
-            p = finder.finish(item, groups, total)
+        for p in done:
             if p.paths:
                 out.kept.append(p)
             else:
-                detail = f"no path within {cfg.paths.max_hops} hops"
-                out.rejects.append(reject(item.qa, self.stage, "no_path", detail))
+                detail = f"no path within {max_hops} hops"
+                out.rejects.append(reject(p.linked.qa, self.stage, "no_path", detail))
         return out

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from kgsynth.config import LLMConfig, VerifyConfig, drop_none
 from kgsynth.defaults import DEFAULT_CACHE_DIR, CacheDir
 from kgsynth.errors import ConfigError
+from kgsynth.synth.giveaway import FORM_WORDS, GENERIC_WORDS
 
 MIN_HOPS, MAX_HOPS = 2, 5
 
@@ -35,6 +36,20 @@ class SynthConfig(BaseModel):
     # `|` or); when given, each attempt follows one of them and its length sets the hops
     metapaths: list[str] = Field(default_factory=list)
     n_options: int = Field(5, ge=2, le=10)
+    # answers too generic to ask for (kgsynth.synth.giveaway): nodes fewer than this many
+    # is_a steps below their ontology's root (HPO: "All" 0, "Phenotypic abnormality" 1,
+    # organ systems 2, their first split 3; 0: off), grouping terms with more is_a
+    # descendants than `max_answer_descendants` (None: off), names of nothing but
+    # `generic_words` (empty: off). Never an answer, never a distractor.
+    min_answer_depth: int = Field(4, ge=0)
+    max_answer_descendants: int | None = Field(500, ge=0)
+    generic_words: list[str] = Field(default_factory=lambda: list(GENERIC_WORDS))
+    # options must not give the answer away by their wording: the answer's leading word,
+    # head noun, shape and `form_words` must each be shared by a distractor; a leading word
+    # or head noun is a class of its own when `wording_min_names` names of the type share it
+    wording_check: bool = True
+    wording_min_names: int = Field(50, ge=1)
+    form_words: list[str] = Field(default_factory=lambda: list(FORM_WORDS))
     seed: int = Field(0, ge=0)  # with the attempt number, seeds each attempt's own RNG
     max_attempts: int | None = Field(None, ge=1)  # None: 50 per requested row
     llm: LLMConfig = Field(default_factory=LLMConfig)
@@ -45,6 +60,13 @@ class SynthConfig(BaseModel):
         if self.min_hops > self.max_hops:
             raise ValueError(f"min_hops {self.min_hops} > max_hops {self.max_hops}")
         return self
+
+    @property
+    def generic_rules(self) -> bool:
+        """Whether any generic-answer rule is on."""
+        return bool(
+            self.min_answer_depth or self.max_answer_descendants is not None or self.generic_words
+        )
 
     @property
     def attempt_budget(self) -> int:

@@ -6,6 +6,12 @@ answer's type outside that reached set (so they fail the chain), never on the ch
 names distinct from each other, from the answer and from every reached node (a name shared
 with a reached node would make the option ambiguous), preferring degrees close to the
 answer's so an option's popularity does not give the answer away.
+
+Nothing may give the answer away (kgsynth.synth.giveaway): an answer too generic to ask for
+(an ontology root or grouping term, a bare generic word) is rejected (`generic_answer`) and
+never drawn as a distractor; distractors sharing the answer's wording class (leading word,
+head noun, shape, form words) are drawn first, and a question whose answer is still the only
+option of its kind in one of these is rejected (`answer_stands_out`).
 """
 
 from __future__ import annotations
@@ -16,9 +22,10 @@ from kgsynth.kg.graph import KnowledgeGraph
 from kgsynth.paths.format import format_path
 from kgsynth.records import Hop, KGPath, Reject
 from kgsynth.synth.config import SynthConfig
+from kgsynth.synth.giveaway import generic_reason, option_forms
 from kgsynth.synth.reach import reachable
 from kgsynth.synth.records import Chain, Node, PosedChain
-from kgsynth.synth.sample import POSE, attempt_rng, type_codes
+from kgsynth.synth.sample import POSE, attempt_rng, generic_nodes, type_codes
 
 WINDOW = 10  # distractors are drawn from the WINDOW * needed nodes nearest in degree
 
@@ -47,8 +54,9 @@ def id_path(path: KGPath) -> str:
 
 
 class ChainPoser:
-    """Chain -> PosedChain, or a Reject: `answer_not_unique`, `duplicate_chain` (a question
-    an earlier attempt already asks) or `too_few_distractors`."""
+    """Chain -> PosedChain, or a Reject: `generic_answer`, `answer_not_unique`,
+    `duplicate_chain` (a question an earlier attempt already asks), `too_few_distractors`
+    or `answer_stands_out`."""
 
     def __init__(self, kg: KnowledgeGraph, cfg: SynthConfig) -> None:
         self.kg, self.cfg = kg, cfg
@@ -56,6 +64,12 @@ class ChainPoser:
         self.lname = np.asarray([n.casefold() for n in kg.names], dtype=object)
         self.logdeg = np.log1p(kg.degree)
         connected = kg.degree > 0
+        self.generic = generic_nodes(kg, cfg)
+        if self.generic is not None:
+            connected = connected & ~self.generic
+        self.forms = (
+            option_forms(kg, cfg.wording_min_names, cfg.form_words) if cfg.wording_check else None
+        )
         self.pool = [
             np.nonzero(connected & (self.type_code == t))[0] for t in range(len(self.type_names))
         ]
@@ -64,6 +78,12 @@ class ChainPoser:
         kg = self.kg
         start, answer = kg.index_of(chain.start.id), kg.index_of(chain.answer.id)
         assert start is not None and answer is not None
+        if self.generic is not None and self.generic[answer]:
+            cfg = self.cfg
+            why = generic_reason(
+                kg, answer, cfg.min_answer_depth, cfg.max_answer_descendants, cfg.generic_words
+            )
+            return self._reject(chain, "unique", "generic_answer", why or "a generic answer")
         reach = reachable(kg, start, chain.steps)
         t = self.type_code[answer]
         same = reach[self.type_code[reach] == t]
@@ -87,6 +107,19 @@ class ChainPoser:
                 "too_few_distractors",
                 f"{len(distractors)} of {need} {chain.answer.type} nodes fail the chain",
             )
+        if self.forms is not None:
+            t = chain.answer.type
+            standing = self.forms.stands_out(
+                self.forms.of_name(chain.answer.name, t),
+                [self.forms.of_name(d.name, t) for d in distractors],
+            )
+            if standing:
+                return self._reject(
+                    chain,
+                    "distractors",
+                    "answer_stands_out",
+                    f"'{chain.answer.name}' is " + "; ".join(standing),
+                )
         return PosedChain(chain=chain, distractors=distractors)
 
     def distractors(self, chain: Chain, answer: int, reach: np.ndarray) -> list[Node]:
@@ -103,6 +136,9 @@ class ChainPoser:
         k = WINDOW * need
         # a random draw from the nearest; further ones only when names rule those out
         order = np.concatenate([order[:k][rng.permutation(min(k, len(order)))], order[k:]])
+        if self.forms is not None:
+            # those of the answer's wording class first, so its form does not give it away
+            order = order[np.argsort(-self.forms.shared(answer, order), kind="stable")]
         banned = set(self.lname[reach]) | set(self.lname[on_chain])
         picked: list[Node] = []
         for i in order.tolist():

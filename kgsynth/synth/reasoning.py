@@ -1,7 +1,7 @@
 """The thinking trace of a KG-first row: it follows the chain, hop by hop.
 
-Same three-part layout and hop sentences as the offline build writer
-(kgsynth.writer.offline): the chain as the one reasoning path, one sentence per hop from the
+The three-part layout of every row, with the per-relation hop sentences
+(kgsynth.writer.hops): the chain as the one reasoning path, one sentence per hop from the
 relation templates, then why the answer is the only option the chain reaches.
 """
 
@@ -12,12 +12,12 @@ from kgsynth.records import Generation, QARecord
 from kgsynth.sections import join_sections
 from kgsynth.synth.question import type_text
 from kgsynth.synth.records import PosedChain
-from kgsynth.writer.offline import OfflineWriter, join_names
+from kgsynth.writer.hops import HopSentences, join_names
 
 
 class ChainReasoner:
     def __init__(self) -> None:
-        self._hops = OfflineWriter()  # its per-relation sentences (relations.v2)
+        self._hops = HopSentences()  # the per-relation sentences (relations.v2)
         self.prompt_version = self._hops.prompt_version
 
     def __call__(

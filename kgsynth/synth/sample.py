@@ -16,7 +16,9 @@ kgsynth.synth.reach) and picks among the available (relation, direction) steps w
 1 / size of the set each would reach, so it favours steps that keep the constraint narrow;
 on the last step it picks among the moves that end on an answer unique of its type, when
 any exists, else any move (that chain is then rejected as not unique by the check stage,
-which decides uniqueness on its own, from the chain alone).
+which decides uniqueness on its own, from the chain alone). Answers too generic to ask for
+(kgsynth.synth.giveaway: ontology roots and their top levels, bare generic words) are left
+out of the answer mask, so no walk ends on one.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from kgsynth.paths.result import path_score
 from kgsynth.paths.search import DEFAULT_HUB_PENALTY, cached_node_costs
 from kgsynth.records import Hop, KGPath, Reject
 from kgsynth.synth.config import MAX_HOPS, MIN_HOPS, SynthConfig
+from kgsynth.synth.giveaway import generic_mask
 from kgsynth.synth.reach import entry_keys, key_step, successor_sets
 from kgsynth.synth.records import Chain, Node
 
@@ -62,6 +65,13 @@ def _type_mask(kg: KnowledgeGraph, wanted: list[str] | None, what: str) -> np.nd
             f"unknown {what} type(s) {sorted(unknown)}; KG has {sorted(set(kg.types))}"
         )
     return np.isin(np.asarray(kg.types, dtype=object), list(wanted))
+
+
+def generic_nodes(kg: KnowledgeGraph, cfg: SynthConfig) -> np.ndarray | None:
+    """Nodes too generic to be an answer or a distractor (None: those rules are off)."""
+    if not cfg.generic_rules:
+        return None
+    return generic_mask(kg, cfg.min_answer_depth, cfg.max_answer_descendants, cfg.generic_words)
 
 
 def _masked(mask: np.ndarray, extra: np.ndarray | None) -> np.ndarray:
@@ -118,6 +128,8 @@ def _rare_starts(
 def build_plans(kg: KnowledgeGraph, cfg: SynthConfig) -> list[Plan]:
     start_t = _type_mask(kg, cfg.start_types, "start")
     answer_t = _type_mask(kg, cfg.answer_types, "answer")
+    if (generic := generic_nodes(kg, cfg)) is not None:
+        answer_t = _masked(~generic, answer_t)  # a walk never ends on a generic answer
     try:
         if not cfg.metapaths:
             plans = [_hops_plan(kg, cfg, start_t, answer_t)]

@@ -373,3 +373,6 @@ register_check(
     ),
     replace=True,
 )
+
+# checks reading the per-option evidence, registered after the ones above
+import kgsynth.verify.differential  # noqa: E402, F401

@@ -54,15 +54,16 @@ _END = re.compile(r"[.!?]+[\"')\]]*\s+(?=[\"'(\[]?[A-Z0-9])")
 
 
 def split_sentences(text: str) -> list[str]:
-    """Sentences, one list item or line at a time; a period after a known abbreviation or
-    inside a number ("2.5 mg") does not end one."""
+    """Sentences, one list item or line at a time; a period after a known abbreviation, an
+    initial ("H. pylori") or inside a number ("2.5 mg") does not end one."""
     out: list[str] = []
     for line in text.splitlines():
         line = _LIST_MARK.sub("", line).strip()
         start = 0
         for m in _END.finditer(line):
             words = line[start : m.start()].split()
-            if words and words[-1].lower().rstrip(".") in _ABBREV:
+            last = words[-1].lower().rstrip(".") if words else ""
+            if last in _ABBREV or (len(last) == 1 and last.isalpha()):
                 continue
             out.append(line[start : m.end()].strip())
             start = m.end()

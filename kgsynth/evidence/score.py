@@ -1,0 +1,382 @@
+"""Per-option evidence for a linked QA row, and the verdict on it.
+
+For every option (a row without options has one: its gold answer) and every *present*
+question finding f (EntityLink.assertion == "present"), the best KG path f -> option within
+`max_hops` whose intermediate nodes have degree <= `max_intermediate_degree` (one search per
+pair against the option's whole node set; hub-aware ranking among equally short paths). A
+finding the option itself names is no evidence (the question would give the option away).
+
+    score(option) = sum over supports of      w(f) * hop_decay ** (hops - 1)
+                  - sum over contradictions of contradiction * w(f)
+
+w(f) is the finding's specificity (kgsynth.evidence.specificity: an IDF over the diseases it
+explains), so "Fever" or "Pain" add little and a rare sign a lot; shorter paths count more
+(a direct annotation is worth 1, each further hop halves it by default). A contradiction is
+an *absent* (denied) finding that the option predicts: an option node with a KG edge to it,
+or to an is_a child of it (the option predicts a more specific form of what was denied).
+Family, historical and hypothetical findings neither support nor contradict.
+
+Options rank by score (ties by letter: a tie never favours gold); margin = gold's score less
+the best other option's. `judge` turns a report into a reject reason or None.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from kgsynth.config import EvidenceConfig
+from kgsynth.evidence.specificity import IS_A, specificity
+from kgsynth.kg.graph import KnowledgeGraph
+from kgsynth.paths.filters import PathFilter
+from kgsynth.paths.result import found_path, path_score
+from kgsynth.paths.search import cached_node_costs, csr_entries, shortest_paths
+from kgsynth.records import (
+    EntityLink,
+    EvidenceReport,
+    FindingSupport,
+    Hop,
+    KGPath,
+    LinkedQA,
+    OptionEvidence,
+)
+
+_ROUND = 6  # scores are stored rounded, so ties are ties
+
+
+@dataclass(frozen=True)
+class Scored:
+    report: EvidenceReport
+    gold_paths: int  # shortest paths counted from present findings to gold (n_paths_found)
+
+
+def contribution(s: FindingSupport, hop_decay: float) -> float:
+    """What one support adds to its option's score."""
+    return s.weight * hop_decay ** (len(s.path.hops) - 1)
+
+
+def gold_option(report: EvidenceReport) -> OptionEvidence | None:
+    return next((o for o in report.options if o.letter == report.gold), None)
+
+
+def gold_letter(item: LinkedQA) -> str | None:
+    qa = item.qa
+    if not qa.options:
+        return ""
+    if qa.answer_idx in qa.options:
+        return qa.answer_idx
+    want = qa.answer.strip().casefold()
+    return next((k for k, t in qa.options.items() if t.strip().casefold() == want), None)
+
+
+def findings(item: LinkedQA) -> list[EntityLink]:
+    """One link per KG node, in question order; a node mentioned as present anywhere counts
+    as present (a later "no fever now" does not cancel an earlier "febrile")."""
+    out: dict[str, EntityLink] = {}
+    for lk in sorted(item.question_entities, key=lambda x: x.start):
+        seen = out.get(lk.kg_id)
+        if seen is None or (seen.assertion != "present" and lk.assertion == "present"):
+            out[lk.kg_id] = lk
+    return list(out.values())
+
+
+def options_of(item: LinkedQA) -> list[tuple[str, str, list[EntityLink]]]:
+    """(letter, text, links) per option; a row without options has one, letter ""."""
+    qa = item.qa
+    if not qa.options:
+        return [("", qa.answer, list(item.answer_entities))]
+    gold = gold_letter(item)
+    out = []
+    for letter, text in qa.options.items():
+        links = item.option_entities.get(letter) or []
+        if not links and letter == gold:
+            links = list(item.answer_entities)
+        out.append((letter, text, links))
+    return out
+
+
+class EvidenceScorer:
+    """Holds the per-KG state (specificity, node costs, path filter) for scoring rows."""
+
+    def __init__(self, kg: KnowledgeGraph, cfg: EvidenceConfig, hub_penalty: float = 1.0):
+        self.kg = kg
+        self.cfg = cfg
+        self.weight = specificity(kg)
+        self.costs = cached_node_costs(kg, hub_penalty)
+        deg = cfg.max_intermediate_degree
+        self.filters = PathFilter(max_degree=deg) if deg is not None else None
+        self._is_a = kg.relations.index(IS_A) if IS_A in kg.relations else None
+        self._marked: tuple[bytes, np.ndarray] | None = None
+
+    # -- pieces ------------------------------------------------------------------------
+    def _nodes(self, links: list[EntityLink]) -> np.ndarray:
+        idx = {self.kg.index_of(lk.kg_id) for lk in links}
+        return np.array(sorted(i for i in idx if i is not None), np.int64)
+
+    def _reach(self, f: int, max_hops: int) -> np.ndarray:
+        """BFS depth from f up to max_hops (-1 beyond); intermediates obey the degree cap."""
+        kg = self.kg
+        depth = np.full(kg.n_nodes, -1, np.int32)
+        depth[f] = 0
+        frontier = np.array([f], np.int64)
+        cap = self.cfg.max_intermediate_degree
+        for d in range(1, max_hops + 1):
+            if d > 1 and cap is not None:
+                frontier = frontier[kg.degree[frontier] <= cap]
+            if not len(frontier):
+                break
+            _, idx = csr_entries(kg, frontier, None)
+            hit = np.zeros(kg.n_nodes, bool)
+            hit[kg.indices[idx]] = True  # a mask, not np.unique: no sort of a big frontier
+            nb = np.flatnonzero(hit & (depth < 0))
+            depth[nb] = d
+            frontier = nb
+        return depth
+
+    def _rim(self, nodes: np.ndarray) -> np.ndarray:
+        """The option's neighbours that may be a path's last intermediate (degree cap)."""
+        kg = self.kg
+        if not len(nodes):
+            return np.empty(0, np.int64)
+        _, idx = csr_entries(kg, nodes, None)
+        nb = np.unique(kg.indices[idx])
+        cap = self.cfg.max_intermediate_degree
+        return nb if cap is None else nb[kg.degree[nb] <= cap]
+
+    def best_path(
+        self, f: int, depth: np.ndarray, nodes: np.ndarray, rim: np.ndarray
+    ) -> tuple[KGPath, int] | None:
+        """The best shortest path f -> `nodes` within max_hops and how many shortest paths
+        exist, from f's BFS to max_hops - 1 meeting the option's capped neighbours (`rim`),
+        so the BFS never reads the large rows of its last layer. Ranked like shortest_paths:
+        fewest hops, then the least summed hub cost of the intermediates, then node order.
+        Paths have at most three hops, so the layers are enumerated directly."""
+        kg, cap = self.kg, self.cfg.max_intermediate_degree
+        in_o = self._mark(nodes)
+        row = kg.indices[kg.indptr[f] : kg.indptr[f + 1]]
+        direct = np.unique(row[in_o[row]])
+        if len(direct):
+            return self._path((f, int(direct[0]))), len(direct)
+        if self.cfg.max_hops < 2:
+            return None
+        mids = rim[(depth[rim] == 1) & ~in_o[rim]]
+        if len(mids):
+            src, idx = csr_entries(kg, mids, None)
+            nb = kg.indices[idx]
+            hit = in_o[nb]
+            src, nb = src[hit], nb[hit]
+            # one node path per (mid, option node): parallel edges count once
+            pairs = np.unique(src * kg.n_nodes + nb)
+            src, nb = pairs // kg.n_nodes, pairs % kg.n_nodes
+            order = np.lexsort((nb, src, self.costs[src]))
+            j = order[0]
+            return self._path((f, int(src[j]), int(nb[j]))), len(pairs)
+        if self.cfg.max_hops < 3:
+            return None
+        lasts = rim[(depth[rim] == 2) & ~in_o[rim]]
+        if not len(lasts):
+            return None
+        src, idx = csr_entries(kg, lasts, None)
+        firsts = kg.indices[idx].astype(np.int64)
+        ok = (depth[firsts] == 1) & ~in_o[firsts]
+        if cap is not None:
+            ok &= kg.degree[firsts] <= cap
+        b, a = src[ok], firsts[ok]
+        if not len(b):
+            return None
+        ab = np.unique(a * kg.n_nodes + b)
+        a, b = ab // kg.n_nodes, ab % kg.n_nodes
+        # option nodes next to each last intermediate
+        src2, idx2 = csr_entries(kg, np.unique(b), None)
+        nb2 = kg.indices[idx2]
+        hit = in_o[nb2]
+        bo = np.unique(src2[hit] * kg.n_nodes + nb2[hit])
+        b_of, o_of = bo // kg.n_nodes, bo % kg.n_nodes
+        b_ids, per_b = np.unique(b_of, return_counts=True)
+        count = int(per_b[np.searchsorted(b_ids, b)].sum())
+        order = np.lexsort((b, a, self.costs[a] + self.costs[b]))
+        j = order[0]
+        bj = int(b[j])
+        o = int(o_of[b_of == bj].min())
+        return self._path((f, int(a[j]), bj, o)), count
+
+    def _mark(self, nodes: np.ndarray) -> np.ndarray:
+        """A node mask of the option's nodes (the last one is reused: one option, many
+        findings)."""
+        key = nodes.tobytes()
+        if self._marked is None or self._marked[0] != key:
+            mask = np.zeros(self.kg.n_nodes, bool)
+            mask[nodes] = True
+            self._marked = (key, mask)
+        return self._marked[1]
+
+    def _path(self, nodes: tuple[int, ...]) -> KGPath:
+        masks: list[np.ndarray | None] = [None] * (len(nodes) - 1)
+        score = path_score(self.costs, nodes)
+        return found_path(self.kg, nodes, score, masks).to_kgpath(self.kg)
+
+    def support(self, f: int, nodes: np.ndarray) -> tuple[KGPath, int] | None:
+        """The best path f -> any of `nodes` (and how many shortest ones exist), or None."""
+        found = shortest_paths(
+            self.kg,
+            f,
+            nodes,
+            max_hops=self.cfg.max_hops,
+            cap=1,
+            filters=self.filters,
+            costs=self.costs,
+        )
+        if not found.paths:
+            return None
+        return found.paths[0].to_kgpath(self.kg), found.count
+
+    def _hop(self, u: int, v: int) -> Hop:
+        kg = self.kg
+        rel, u_head = sorted(kg.edges_between(u, v))[0]
+        h, t = (u, v) if u_head else (v, u)
+        return Hop(
+            head_id=kg.ids[h],
+            head_name=kg.names[h],
+            relation=rel,
+            tail_id=kg.ids[t],
+            tail_name=kg.names[t],
+        )
+
+    def _children(self, g: int) -> np.ndarray:
+        kg = self.kg
+        a, b = kg.indptr[g], kg.indptr[g + 1]
+        if self._is_a is None:
+            return np.empty(0, np.int64)
+        keep = (kg.edge_rel[a:b] == self._is_a) & ~kg.edge_fwd[a:b].astype(bool)
+        return kg.indices[a:b][keep]
+
+    def contradiction(self, g: int, nodes: np.ndarray) -> KGPath | None:
+        """A path g -> option when an option node has an edge to the denied finding g, or to
+        an is_a child of it; else None."""
+        kg = self.kg
+        children = self._children(g)
+        for o in nodes.tolist():
+            if o == g:
+                continue
+            nb = kg.indices[kg.indptr[o] : kg.indptr[o + 1]]
+            if (nb == g).any():
+                return KGPath(start_id=kg.ids[g], end_id=kg.ids[o], hops=[self._hop(g, o)], score=0)
+            both = np.intersect1d(children, nb)
+            if len(both):
+                p = int(both[0])
+                hops = [self._hop(g, p), self._hop(p, o)]
+                score = float(self.costs[p])
+                return KGPath(start_id=kg.ids[g], end_id=kg.ids[o], hops=hops, score=score)
+        return None
+
+    # -- a row ---------------------------------------------------------------------------
+    def score(self, item: LinkedQA) -> Scored:
+        kg, cfg = self.kg, self.cfg
+        decay, against = cfg.weights.hop_decay, cfg.weights.contradiction
+        present: list[tuple[int, EntityLink]] = []
+        absent: list[tuple[int, EntityLink]] = []
+        for lk in findings(item):
+            i = kg.index_of(lk.kg_id)
+            if i is None:
+                continue
+            if lk.assertion == "present":
+                present.append((i, lk))
+            elif lk.assertion == "absent":
+                absent.append((i, lk))
+        gold = gold_letter(item)
+        opts = options_of(item)
+        all_nodes = [self._nodes(links) for _, _, links in opts]
+        # one BFS per finding tells which options it reaches at all: the pair searches
+        # (which build and rank paths) run only where a path exists
+        any_nodes = any(len(n) for n in all_nodes)
+        reach = [self._reach(f, cfg.max_hops - 1) if any_nodes else None for f, _ in present]
+        gold_paths = 0
+        evidence = []
+        for (letter, text, _links), nodes in zip(opts, all_nodes, strict=True):
+            supports, contras = [], []
+            rim = self._rim(nodes) if present else nodes
+            for (f, lk), depth in zip(present, reach, strict=True):
+                if depth is None or not len(nodes) or f in nodes:
+                    continue
+                found = self.best_path(f, depth, nodes, rim)
+                if found is None:
+                    continue
+                path, count = found
+                w = round(float(self.weight[f]), _ROUND)
+                supports.append(
+                    FindingSupport(
+                        finding_id=lk.kg_id,
+                        finding_name=kg.names[f],
+                        assertion="present",
+                        weight=w,
+                        path=path,
+                    )
+                )
+                if letter == gold:
+                    gold_paths += count
+            for g, lk in absent:
+                path = self.contradiction(g, nodes) if len(nodes) else None
+                if path is not None:
+                    w = round(float(self.weight[g]), _ROUND)
+                    contras.append(
+                        FindingSupport(
+                            finding_id=lk.kg_id,
+                            finding_name=kg.names[g],
+                            assertion=lk.assertion,
+                            weight=w,
+                            path=path,
+                        )
+                    )
+            total = sum(contribution(s, decay) for s in supports) - against * sum(
+                c.weight for c in contras
+            )
+            evidence.append(
+                OptionEvidence(
+                    letter=letter,
+                    text=text,
+                    kg_ids=[kg.ids[i] for i in nodes.tolist()],
+                    score=round(total, _ROUND),
+                    supports=supports,
+                    contradictions=contras,
+                )
+            )
+        ranking = [o.letter for o in sorted(evidence, key=lambda o: (-o.score, o.letter))]
+        margin = None
+        by = {o.letter: o for o in evidence}
+        if gold in by and len(evidence) > 1:
+            best_other = max(o.score for o in evidence if o.letter != gold)
+            margin = round(by[gold].score - best_other, _ROUND)
+        report = EvidenceReport(
+            options=evidence,
+            ranking=ranking,
+            best=ranking[0] if ranking else None,
+            gold=gold,
+            margin=margin,
+        )
+        return Scored(report, gold_paths)
+
+
+def ranking_text(report: EvidenceReport) -> str:
+    """The ranking with scores, gold starred: B 1.250 > A* 0.800 > C 0.000."""
+    by = {o.letter: o for o in report.options}
+    return " > ".join(
+        f"{x or '-'}{'*' if x == report.gold else ''} {by[x].score:.3f}" for x in report.ranking
+    )
+
+
+def judge(report: EvidenceReport, cfg: EvidenceConfig) -> tuple[str, str] | None:
+    """(reason, detail) when the evidence does not single out gold, else None:
+    `no_support` when no present finding reaches gold; `not_discriminative` when gold is not
+    first by at least min_margin (a tie is not first)."""
+    gold = gold_option(report)
+    if gold is None or not gold.supports:
+        what = f"gold {gold.letter or '-'} '{gold.text[:60]}'" if gold else "gold option unknown"
+        return "no_support", f"{what}: no present finding reaches it within {cfg.max_hops} hops"
+    m = report.margin
+    if m is not None and (m <= 0 or m < cfg.min_margin):
+        return (
+            "not_discriminative",
+            f"{ranking_text(report)}; margin {m:.3f} < {cfg.min_margin}",
+        )
+    return None

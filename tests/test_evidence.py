@@ -1,0 +1,289 @@
+"""Per-option evidence: specific findings outweigh hubs, shared findings rank down, denied
+findings never start a path and count against the options that predict them, rows whose
+evidence does not single out gold leave, and the differential checks fail rows built to fail."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import numpy as np
+import polars as pl
+import pytest
+
+from kgsynth.config import BuildConfig, EvidenceConfig, PathsConfig, VerifyConfig
+from kgsynth.evidence.score import EvidenceScorer, judge
+from kgsynth.evidence.specificity import specificity
+from kgsynth.export.rows import evidence_row, generated_of, rows_frame
+from kgsynth.kg import KnowledgeGraph
+from kgsynth.paths.select import PathFinder, discriminative_paths, shared_with_distractor
+from kgsynth.records import (
+    Checks,
+    EntityLink,
+    GeneratedQA,
+    Generation,
+    LinkedQA,
+    PathedQA,
+    QARecord,
+    VerifiedQA,
+)
+from kgsynth.stages import StageContext
+from kgsynth.stages.evidence import EvidenceStage
+from kgsynth.stages.paths import PathsStage
+from kgsynth.verify.differential import evidence_margin, no_negated_start, options_addressed
+from kgsynth.verify.registry import CheckContext
+
+NODES = {
+    "D:A": ("Alpha syndrome", "disease"),
+    "D:B": ("Beta disease", "disease"),
+    "D:C": ("Gamma disease", "disease"),
+    "D:X": ("Xi disease", "disease"),
+    "D:Y": ("Ypsilon disease", "disease"),
+    "D:Z": ("Zeta disease", "disease"),  # joined to nothing
+    "P:fever": ("Fever", "phenotype"),
+    "P:rare": ("Rare sign", "phenotype"),
+    "P:shared": ("Shared sign", "phenotype"),
+    "P:mild": ("Mild sign", "phenotype"),
+    "P:cough": ("Cough", "phenotype"),
+    "P:wet": ("Productive cough", "phenotype"),
+}
+EDGES = [
+    *[(d, "has_phenotype", "P:fever") for d in ("D:B", "D:C", "D:X", "D:Y")],  # a hub
+    ("D:A", "has_phenotype", "P:rare"),
+    ("D:A", "has_phenotype", "P:shared"),
+    ("D:B", "has_phenotype", "P:shared"),
+    *[(d, "has_phenotype", "P:mild") for d in ("D:A", "D:X", "D:Y")],
+    ("D:B", "has_phenotype", "P:cough"),
+    ("D:C", "has_phenotype", "P:wet"),
+    ("P:wet", "is_a", "P:cough"),
+]
+OPTIONS = {"A": "D:A", "B": "D:B", "C": "D:C", "D": "D:Z"}
+
+
+def kg() -> KnowledgeGraph:
+    nodes = pl.DataFrame(
+        [(i, n, t, []) for i, (n, t) in NODES.items()],
+        schema={
+            "id": pl.String,
+            "name": pl.String,
+            "type": pl.String,
+            "synonyms": pl.List(pl.String),
+        },
+        orient="row",
+    )
+    edges = pl.DataFrame(EDGES, schema=["head", "relation", "tail"], orient="row")
+    return KnowledgeGraph.from_frames("t", nodes, edges, {})
+
+
+def link(kg_id: str, assertion: str = "present", start: int = 0) -> EntityLink:
+    name, typ = NODES[kg_id]
+    return EntityLink(
+        kg_id=kg_id, name=name, type=typ, mention=name, start=start, end=start + len(name),
+        score=1.0, method="exact", assertion=assertion,
+    )  # fmt: skip
+
+
+def row(findings: list[tuple[str, str]], gold: str = "A", options: str = "ABCD") -> LinkedQA:
+    opts = {x: NODES[OPTIONS[x]][0] for x in options}
+    qa = QARecord(
+        id="q", source="t", question="A patient. Which diagnosis?", options=opts,
+        answer=opts[gold], answer_idx=gold,
+    )  # fmt: skip
+    return LinkedQA(
+        qa=qa,
+        question_entities=[link(f, a, i) for i, (f, a) in enumerate(findings)],
+        answer_entities=[link(OPTIONS[gold])],
+        option_entities={x: [link(OPTIONS[x])] for x in options},
+    )
+
+
+def by_letter(report):
+    return {o.letter: o for o in report.options}
+
+
+def test_specificity_is_an_idf_over_the_diseases_a_finding_explains():
+    g = kg()
+    w = {i: specificity(g)[g.index_of(i)] for i in NODES}
+    assert w["P:rare"] > w["P:shared"] > w["P:mild"] > w["P:fever"] > 0
+    # Cough explains Beta directly and Gamma through its child "Productive cough"
+    assert w["P:cough"] == pytest.approx(w["P:shared"])
+
+
+def test_a_specific_finding_outweighs_a_hub_finding():
+    g = kg()
+    report = (
+        EvidenceScorer(g, EvidenceConfig())
+        .score(row([("P:fever", "present"), ("P:rare", "present")]))
+        .report
+    )
+    opts = by_letter(report)
+    # Fever reaches Beta directly, Rare sign reaches Alpha directly: Rare sign wins
+    assert [s.finding_id for s in opts["B"].supports if len(s.path.hops) == 1] == ["P:fever"]
+    assert report.ranking[0] == "A" and report.best == "A" and report.gold == "A"
+    assert report.margin is not None and report.margin > 0.3
+    assert opts["D"].supports == [] and opts["D"].score == 0
+    assert judge(report, EvidenceConfig()) is None
+
+
+def test_a_finding_shared_with_a_distractor_ranks_down():
+    g = kg()
+    item = row([("P:shared", "present"), ("P:mild", "present")])
+    report = EvidenceScorer(g, EvidenceConfig()).score(item).report
+    gold = by_letter(report)["A"]
+    shared = next(s for s in gold.supports if s.finding_id == "P:shared")
+    mild = next(s for s in gold.supports if s.finding_id == "P:mild")
+    assert shared.weight > mild.weight
+    assert shared_with_distractor(report, shared)  # Beta has Shared sign too, as directly
+    assert not shared_with_distractor(report, mild)  # Beta only 3 hops away
+    paths = discriminative_paths(report, 10)
+    assert [p.start_id for p in paths] == ["P:mild", "P:shared"]
+    assert [p.start_id for p in discriminative_paths(report, 1)] == ["P:mild"]
+    # the most specific present finding is used first when it supports gold
+    assert [p.start_id for p in discriminative_paths(report, 10, "P:shared")][0] == "P:shared"
+    pathed = PathedQA(linked=item, paths=[], n_paths_found=1, evidence=report)
+    out = PathFinder(g, PathsConfig()).from_evidence(pathed)
+    assert out.paths[0].start_id == "P:shared" and out.evidence == report
+
+
+def test_a_negated_finding_never_starts_a_path_and_contradicts_what_predicts_it():
+    g = kg()
+    item = row([("P:rare", "present"), ("P:cough", "absent")])
+    report = EvidenceScorer(g, EvidenceConfig()).score(item).report
+    opts = by_letter(report)
+    starts = {s.path.start_id for o in report.options for s in o.supports}
+    assert starts == {"P:rare"}
+    assert [c.finding_id for c in opts["B"].contradictions] == ["P:cough"]
+    assert [len(c.path.hops) for c in opts["B"].contradictions] == [1]
+    # Gamma predicts Productive cough, a kind of the denied Cough
+    assert [c.path.hops[0].head_name for c in opts["C"].contradictions] == ["Productive cough"]
+    assert opts["B"].score < 0 and opts["A"].contradictions == []
+    # the per-pair path finder (LLM mode) skips the denied mention too
+    groups, _ = PathFinder(g, PathsConfig()).groups(item)
+    assert all(p.start_id != "P:cough" for grp in groups for p in grp)
+
+
+def ctx() -> StageContext:
+    return StageContext(cfg=BuildConfig(), kg=kg())
+
+
+def test_the_stage_rejects_rows_whose_evidence_does_not_single_out_gold():
+    good = row([("P:rare", "present")]).model_copy(
+        update={"qa": row([]).qa.model_copy(update={"id": "good"})}
+    )
+    hub = row([("P:fever", "present")])  # Fever reaches Beta directly, Alpha in three hops
+    lost = row([("P:fever", "present")], gold="D")  # Zeta: nothing reaches it
+    res = EvidenceStage().run([good, hub, lost], ctx())
+    assert [p.linked.qa.id for p in res.kept] == ["good"]
+    assert res.kept[0].evidence is not None and res.kept[0].paths == []
+    assert res.kept[0].n_paths_found == 1
+    reasons = {r.reason: r.detail for r in res.rejects}
+    assert set(reasons) == {"not_discriminative", "no_support"}
+    detail = reasons["not_discriminative"]
+    assert detail.startswith("B 0.") and "A* 0." in detail and "margin -" in detail
+    assert "D 'Zeta disease'" in reasons["no_support"]
+    paths = PathsStage().run(res.kept, ctx())
+    assert [p.start_id for p in paths.kept[0].paths] == ["P:rare"]
+
+
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("max_hops", [1, 2, 3])
+def test_best_path_is_shortest_paths_best(seed, max_hops):
+    rng = np.random.default_rng(seed)
+    n = 40
+    ids = [f"n{i:02d}" for i in range(n)]
+    pairs = {tuple(sorted(rng.choice(n, 2, replace=False))) for _ in range(70)}
+    nodes = pl.DataFrame(
+        {
+            "id": ids,
+            "name": ids,
+            "type": ["disease"] * 10 + ["phenotype"] * 30,
+            "synonyms": [[]] * n,
+        },
+        schema={
+            "id": pl.String,
+            "name": pl.String,
+            "type": pl.String,
+            "synonyms": pl.List(pl.String),
+        },
+    )
+    edges = pl.DataFrame(
+        [(ids[a], "r", ids[b]) for a, b in pairs], schema=["head", "relation", "tail"], orient="row"
+    )
+    g = KnowledgeGraph.from_frames("r", nodes, edges, {})
+    sc = EvidenceScorer(g, EvidenceConfig(max_hops=max_hops, max_intermediate_degree=5))
+    for _ in range(30):
+        target = np.unique(rng.choice(n, int(rng.integers(1, 4)), replace=False))
+        f = int(rng.integers(n))
+        if f in target:
+            continue
+        mine = sc.best_path(f, sc._reach(f, max_hops - 1), target, sc._rim(target))
+        assert mine == sc.support(f, target)
+
+
+def generated(item: LinkedQA, reasoning: str, paths=None) -> GeneratedQA:
+    report = EvidenceScorer(kg(), EvidenceConfig()).score(item).report
+    pathed = PathedQA(linked=item, paths=paths or [], n_paths_found=1, evidence=report)
+    if paths is None:
+        pathed = PathFinder(kg(), PathsConfig()).from_evidence(pathed)
+    gen = Generation(
+        reasoning=reasoning, conclusion="A", generator="offline", model="m", prompt_version="v"
+    )
+    return GeneratedQA(pathed=pathed, generation=gen)
+
+
+def text(steps: str) -> str:
+    head = "Finding reasoning paths:\n1. x\nReasoning Process:\n"
+    return f"{head}{steps}\nConclusion:\nA. Alpha syndrome"
+
+
+ADDRESSED = text(
+    "1. Rare sign is annotated to Alpha syndrome.\n"
+    "2. Beta disease does not have Rare sign.\n"
+    "3. Gamma disease lacks any link to Rare sign; ZETA-disease has none to Rare sign either."
+)
+
+
+def check_ctx() -> CheckContext:
+    return CheckContext(kg=kg(), cfg=VerifyConfig())
+
+
+def test_the_differential_checks_pass_an_honest_row():
+    it = generated(row([("P:rare", "present"), ("P:cough", "absent")]), ADDRESSED)
+    for check in (evidence_margin, options_addressed, no_negated_start):
+        (v,) = check(check_ctx(), [it])
+        assert v.passed is True, v.reasons
+
+
+def test_the_differential_checks_fail_rows_built_to_fail():
+    c = check_ctx()
+    # Fever puts Beta first
+    (v,) = evidence_margin(c, [generated(row([("P:fever", "present")]), ADDRESSED)])
+    assert v.passed is False and "not_discriminative" in v.reasons[0] and "B 0." in v.reasons[0]
+    # Beta named without a reason, Gamma and Zeta not at all
+    bare = text("1. Rare sign is annotated to Alpha syndrome.\n2. Beta disease is unlikely.")
+    (v,) = options_addressed(c, [generated(row([("P:rare", "present")]), bare)])
+    assert v.passed is False and "B 'Beta disease'" in v.reasons[0] and "C 'Gamma" in v.reasons[0]
+    assert "A 'Alpha" not in v.reasons[0]
+    # a kept path that starts at the denied Cough
+    item = row([("P:rare", "present"), ("P:cough", "absent")])
+    denied = (
+        EvidenceScorer(kg(), EvidenceConfig()).score(item).report.options[1].contradictions[0].path
+    )
+    (v,) = no_negated_start(c, [generated(item, ADDRESSED, paths=[denied])])
+    assert v.passed is False and "P:cough" in v.reasons[0]
+    # rows without evidence are not judged
+    plain = generated(item, ADDRESSED).model_copy(deep=True)
+    plain = plain.model_copy(update={"pathed": plain.pathed.model_copy(update={"evidence": None})})
+    for check in (evidence_margin, options_addressed, no_negated_start):
+        assert check(c, [plain])[0].passed is None
+
+
+def test_the_evidence_column_round_trips():
+    it = generated(row([("P:rare", "present"), ("P:cough", "absent")]), ADDRESSED)
+    v = VerifiedQA(generated=it, checks=Checks())
+    frame = rows_frame([v], "t", "0" * 16, datetime(2026, 1, 1, tzinfo=UTC))
+    back, _ = generated_of(frame.row(0, named=True))
+    assert evidence_row(back.pathed.evidence) == evidence_row(it.pathed.evidence)
+    assert [e.assertion for e in back.pathed.linked.question_entities] == ["present", "absent"]
+    opts = frame["evidence"][0]["options"]
+    assert [o["letter"] for o in opts] == ["A", "B", "C", "D"]
+    assert opts[1]["contradictions"][0]["hops"][0]["tail_id"] == "P:cough"
