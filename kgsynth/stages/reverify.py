@@ -24,6 +24,7 @@ from kgsynth.records import Checks, GeneratedQA, Reject, VerifiedQA
 from kgsynth.report import BuildReport
 from kgsynth.stages import BuildContext, Stage, StageBase, StageResult
 from kgsynth.stages.verify import build_suite, split_verified
+from kgsynth.verify.registry import registered
 
 
 def source_config(dataset: Path) -> dict[str, Any]:
@@ -98,17 +99,8 @@ class ReverifyStage(StageBase):
 
 def reverify_card(report: BuildReport, dataset: Path, ctx: BuildContext) -> str:
     v = ctx.cfg.verify
-    checks = [
-        name
-        for name, on in (
-            ("kg_faithful", v.kg_faithful),
-            ("answer_match", v.answer_match),
-            ("no_leakage", v.no_leakage),
-            ("claims", v.claims.enabled),
-            ("likelihood", v.likelihood.model_path is not None),
-        )
-        if on
-    ]
+    # every registered check with a function that this config switches on
+    checks = [c.name for c in registered() if c.run is not None and c.enabled(v)]
     notes = [
         f"Checks run: {', '.join(checks)}; free-text answers matched by `{v.free_text.method}`."
     ]
