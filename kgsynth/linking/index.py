@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from pathlib import Path
 
 import joblib
@@ -25,7 +24,7 @@ from kgsynth.atomic import staged_folder
 
 log = logging.getLogger(__name__)
 
-INDEX_VERSION = "v1"  # bump when the vectoriser or index parameters change
+INDEX_VERSION = "v2"  # bump when the vectoriser or index parameters change
 _HNSW = {"M": 24, "efConstruction": 200, "post": 0}
 
 
@@ -46,7 +45,10 @@ def build_index(aliases: list[str], out: Path, threads: int | None = None) -> No
     )
     index.addDataPointBatch(vectors)
     index.createIndex(
-        {**_HNSW, "indexThreadQty": threads or os.cpu_count() or 1}, print_progress=False
+        # one thread: HNSW insertion order (and so the graph, and which near neighbours a
+        # query finds) then depends on nothing but the aliases, so builds are reproducible
+        {**_HNSW, "indexThreadQty": threads or 1},
+        print_progress=False,
     )
     with staged_folder(out) as tmp:  # another build that wins the race keeps its own
         paths = LinkerPaths.from_directory(tmp)
