@@ -35,16 +35,6 @@ from kgsynth.stages.quality import QualityStage
 from kgsynth.stages.read import ReadStage
 from kgsynth.stages.verify import VerifyStage
 
-# the per-row stages, run shard by shard
-SHARD_STAGES = (
-    LinkStage(),
-    EvidenceStage(),
-    PathsStage(),
-    GenerateStage(),
-    VerifyStage(),
-    QualityStage(),
-)
-
 
 @dataclass
 class BuildResult:
@@ -59,8 +49,8 @@ _task = task(cache_policy=NO_CACHE, persist_result=False)
 def read_input(cfg: BuildConfig, report: BuildReport) -> list[QARecord]:
     # duplicates across the whole input leave here, before any split of the work
     ctx = StageContext(cfg=cfg)
-    records = runs.run_stage(report, ReadStage(), cfg.qa_files(), ctx)
-    return runs.run_stage(report, DedupStage(), records, ctx)
+    records = runs.run_stage(report, ReadStage(cfg), cfg.qa_files(), ctx)
+    return runs.run_stage(report, DedupStage(cfg), records, ctx)
 
 
 @_task
@@ -98,8 +88,17 @@ def build_dataset(config: BuildConfig) -> BuildResult:
     if runs.needs_llm(cfg):
         LLMClient(cfg.llm).close()  # a missing API key fails here, before any shard starts
 
+    # the per-row stages, each set up from this build's config, run shard by shard
+    stages = (
+        LinkStage(cfg),
+        EvidenceStage(cfg),
+        PathsStage(cfg),
+        GenerateStage(cfg),
+        VerifyStage(cfg),
+        QualityStage(cfg),
+    )
     with report.timed("shards"):
-        sharded = runs.run_shards(SHARD_STAGES, records, kg.hash, cfg)
+        sharded = runs.run_shards(stages, records, kg.hash, cfg)
     report.absorb(sharded)
 
     with report.timed("export"):

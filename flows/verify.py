@@ -52,7 +52,7 @@ def verify_dataset(dataset: Path, out: Path, config: BuildConfig) -> VerifyResul
     client = LLMClient(cfg.llm, cache_dir=cfg.cache_dir) if judge else None
     runner = StructuredRunner(client) if client is not None else None
     ctx = BuildContext(cfg=cfg, kg=kg, client=client, runner=runner, report=report)
-    stage = ReverifyStage(data)
+    stage = ReverifyStage(data, cfg)
     with report.timed(stage.stage.value):
         result = stage.run(data.records(), ctx)
     report.record(stage.stage, result)

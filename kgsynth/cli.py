@@ -3,28 +3,28 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 
 from kgsynth.cli_common import (
     KG_HELP,
-    ApiKeyEnvOption,
-    BaseUrlOption,
     CacheDirOption,
-    ModelOption,
-    fail,
-    print_summary,
-    quiet_prefect,
-    run_with_progress,
+    ConfigOption,
+    LLMBaseUrl,
+    LLMKeyEnv,
+    LLMModel,
+    run_flow,
 )
 from kgsynth.cli_deploy import deploy
 from kgsynth.cli_inspect import inspect_dataset
 from kgsynth.cli_kg import kg_app
 from kgsynth.cli_synth import synth_kg
 from kgsynth.cli_verify import verify
-from kgsynth.errors import KGSynthError
+
+if TYPE_CHECKING:
+    from flows.build import BuildResult
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 app.add_typer(kg_app, name="kg")
@@ -43,38 +43,32 @@ def main() -> None:
 @app.command()
 def build(
     qa: Annotated[
-        list[Path] | None, typer.Option("--qa", help="QA file(s): .jsonl, .json, .csv, .parquet")
+        list[Path] | None, typer.Option(help="QA file(s): .jsonl, .json, .csv, .parquet")
     ] = None,
-    kg: Annotated[str | None, typer.Option("--kg", help=KG_HELP)] = None,
+    kg: Annotated[str | None, typer.Option(help=KG_HELP)] = None,
     out: Annotated[Path | None, typer.Option(help="output folder")] = None,
-    config: Annotated[
-        Path | None, typer.Option("--config", "-c", help="TOML or YAML build config")
-    ] = None,
+    config: ConfigOption = None,
     generator: Annotated[str | None, typer.Option(help="offline | openai")] = None,
     limit: Annotated[int | None, typer.Option(help="only the first N QA rows")] = None,
     threshold: Annotated[float | None, typer.Option(help="linking score threshold")] = None,
-    ner_model: Annotated[
-        str | None, typer.Option("--ner-model", help="installed scispaCy NER model")
-    ] = None,
-    max_hops: Annotated[int | None, typer.Option("--max-hops")] = None,
-    k: Annotated[int | None, typer.Option("--k", help="paths kept per entity pair")] = None,
-    max_paths: Annotated[int | None, typer.Option("--max-paths")] = None,
-    base_url: BaseUrlOption = None,
-    model: ModelOption = None,
-    api_key_env: ApiKeyEnvOption = None,
+    ner_model: Annotated[str | None, typer.Option(help="installed scispaCy NER model")] = None,
+    max_hops: Annotated[int | None, typer.Option()] = None,
+    k: Annotated[int | None, typer.Option(help="paths kept per entity pair")] = None,
+    max_paths: Annotated[int | None, typer.Option()] = None,
+    base_url: LLMBaseUrl = None,
+    model: LLMModel = None,
+    api_key_env: LLMKeyEnv = None,
     cache_dir: CacheDirOption = None,
-    shard_size: Annotated[
-        int | None, typer.Option("--shard-size", help="QA rows per shard task", min=1)
-    ] = None,
+    shard_size: Annotated[int | None, typer.Option(help="QA rows per shard task", min=1)] = None,
     task_runner: Annotated[
-        str | None, typer.Option("--task-runner", help="local | dask (Dask worker processes)")
+        str | None, typer.Option(help="local | dask (Dask worker processes)")
     ] = None,
     dask_address: Annotated[
         str | None,
-        typer.Option("--dask-address", help="existing Dask scheduler (implies --task-runner dask)"),
+        typer.Option(help="existing Dask scheduler (implies --task-runner dask)"),
     ] = None,
     workers: Annotated[
-        int | None, typer.Option("--workers", help="Dask LocalCluster worker processes", min=1)
+        int | None, typer.Option(help="Dask LocalCluster worker processes", min=1)
     ] = None,
     cache_results: Annotated[
         bool | None,
@@ -82,7 +76,6 @@ def build(
     ] = None,
 ) -> None:
     """Build a verified thinking-path dataset (defaults: the sample QA, the HPO KG, offline)."""
-    quiet_prefect()
     from kgsynth.config import load_config
 
     overrides = {
@@ -103,14 +96,13 @@ def build(
             "cache_results": cache_results,
         },
     }
-    try:
-        cfg = load_config(config, overrides)
+
+    def start() -> BuildResult:
         from flows.build import build_dataset
 
-        result = run_with_progress(build_dataset, cfg)
-    except KGSynthError as e:
-        fail(str(e))
-    print_summary(result, "kgsynth build")
+        return build_dataset(load_config(config, overrides))
+
+    run_flow("kgsynth build", start)
 
 
 if __name__ == "__main__":

@@ -20,10 +20,14 @@ from kgsynth.kg.registry import kg_option_help
 T = TypeVar("T")
 
 # the LLM endpoint flags, the same for every command that can call a model
-BaseUrlOption = Annotated[str | None, typer.Option("--base-url", help="OpenAI-compatible URL")]
-ModelOption = Annotated[str | None, typer.Option(help="LLM model name")]
-ApiKeyEnvOption = Annotated[
+LLMBaseUrl = Annotated[str | None, typer.Option("--base-url", help="OpenAI-compatible URL")]
+LLMModel = Annotated[str | None, typer.Option(help="LLM model name")]
+LLMKeyEnv = Annotated[
     str | None, typer.Option("--api-key-env", help="env variable holding the API key")
+]
+# the build config file (build and verify)
+ConfigOption = Annotated[
+    Path | None, typer.Option("--config", "-c", help="TOML or YAML build config")
 ]
 # the cache folder every command shares (KG, alias index, LLM replies)
 CacheDirOption = Annotated[
@@ -91,6 +95,20 @@ def run_with_progress(flow_fn: Callable[..., T], *args: Any) -> T:
             return flow_fn(*args)
         finally:
             progress.listener = None
+
+
+def run_flow(title: str, start: Callable[[], T], unit: str = "input") -> T:
+    """One CLI command's run: quiet Prefect, `start()` (load the config, call the flow) under
+    progress bars, a KGSynthError ends the command with status 2, then the summary table."""
+    from kgsynth.errors import KGSynthError
+
+    quiet_prefect()
+    try:
+        result = run_with_progress(start)
+    except KGSynthError as e:
+        fail(str(e))
+    print_summary(result, title, unit)
+    return result
 
 
 def print_summary(result: Any, title: str, unit: str = "input") -> None:

@@ -82,11 +82,11 @@ def deploy(
         int | None, typer.Option(help="flow runs at once (default: no limit)", min=1)
     ] = None,
     check: Annotated[
-        bool, typer.Option("--check", help="validate and list the deployments, serve nothing")
+        bool, typer.Option(help="validate and list the deployments, serve nothing")
     ] = False,
     replace: Annotated[
         bool,
-        typer.Option("--replace", help="delete same-named deployments of a work pool first"),
+        typer.Option(help="delete same-named deployments of a work pool first"),
     ] = False,
 ) -> None:
     """Register prefect.yaml's deployments with the Prefect server and serve them."""

@@ -40,6 +40,8 @@ def stats(kg: KgOption = "hpo", cache_dir: CacheDirOption = None) -> None:
     except KGSynthError as e:
         fail(str(e))
     out.print(_info_table(graph, seconds))
+    if "sources" in graph.meta:
+        out.print(_sources_table(graph))
     out.print(_types_table(graph))
     out.print(_relations_table(graph))
     out.print(_degree_table(graph))
@@ -60,6 +62,22 @@ def _info_table(kg: KnowledgeGraph, seconds: float) -> Table:
     ]
     for key, value in rows:
         t.add_row(escape(key), escape(value))
+    return t
+
+
+def _sources_table(kg: KnowledgeGraph) -> Table:
+    """An assembled KG's parts: package, version, licence and counts of each source."""
+    import json
+
+    t = Table(title="sources")
+    for col in ("source", "package", "version", "licence", "nodes", "edges"):
+        t.add_column(col, justify="right" if col in ("nodes", "edges") else "left")
+    for s in json.loads(kg.meta["sources"]):
+        t.add_row(
+            *(escape(str(s[k])) for k in ("source", "package", "version", "licence")),
+            f"{s['nodes']:,}",
+            f"{s['edges']:,}",
+        )
     return t
 
 
@@ -107,9 +125,7 @@ def paths(
     b: Annotated[str, typer.Argument(help="end node: KG id or exact name (any case)")],
     kg: KgOption = "hpo",
     max_hops: Annotated[int, typer.Option("--max-hops", min=1)] = 3,
-    k: Annotated[
-        int, typer.Option("--k", min=1, help="paths shown (with --k-shortest: the k)")
-    ] = 5,
+    k: Annotated[int, typer.Option(min=1, help="paths shown (with --k-shortest: the k)")] = 5,
     simple: Annotated[
         bool,
         typer.Option(
@@ -134,9 +150,7 @@ def paths(
             "intermediate nodes (as [paths] hub_penalty in a build)",
         ),
     ] = 1.0,
-    count_limit: Annotated[
-        int, typer.Option("--count-limit", min=1, help="--simple stops counting here")
-    ] = 100_000,
+    count_limit: Annotated[int, typer.Option(min=1, help="--simple stops counting here")] = 100_000,
     cache_dir: CacheDirOption = None,
 ) -> None:
     """The k best shortest paths from A to B (fewest hops, then fewest hub nodes), or with
@@ -211,12 +225,10 @@ def push(
     kg: KgOption = "hpo",
     to: Annotated[
         str | None,
-        typer.Option("--to", help="bolt:// or neo4j:// URI [default: $KGSYNTH_NEO4J_URI]"),
+        typer.Option(help="bolt:// or neo4j:// URI [default: $KGSYNTH_NEO4J_URI]"),
     ] = None,
-    database: Annotated[
-        str | None, typer.Option("--database", help="[default: $KGSYNTH_NEO4J_DATABASE]")
-    ] = None,
-    batch_size: Annotated[int, typer.Option("--batch-size", min=1)] = 20_000,
+    database: Annotated[str | None, typer.Option(help="[default: $KGSYNTH_NEO4J_DATABASE]")] = None,
+    batch_size: Annotated[int, typer.Option(min=1)] = 20_000,
     cache_dir: CacheDirOption = None,
 ) -> None:
     """Import a KG into Neo4j in batches; pushing again leaves the same counts.

@@ -3,33 +3,30 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from kgsynth.cli_common import (
-    ApiKeyEnvOption,
-    BaseUrlOption,
     CacheDirOption,
     KgOption,
-    ModelOption,
+    LLMBaseUrl,
+    LLMKeyEnv,
+    LLMModel,
     err,
-    fail,
-    print_summary,
-    quiet_prefect,
-    run_with_progress,
+    run_flow,
 )
-from kgsynth.errors import KGSynthError
+
+if TYPE_CHECKING:
+    from flows.synth import SynthResult
 
 
 def synth_kg(
     kg: KgOption = "hpo",
-    n: Annotated[int | None, typer.Option("--n", help="rows to export (default 100)")] = None,
-    out: Annotated[
-        Path | None, typer.Option("--out", help="output folder (default out/synth)")
-    ] = None,
+    n: Annotated[int | None, typer.Option(help="rows to export (default 100)")] = None,
+    out: Annotated[Path | None, typer.Option(help="output folder (default out/synth)")] = None,
     hops: Annotated[
-        str | None, typer.Option("--hops", help="hops per chain: N or MIN-MAX (default 2-5)")
+        str | None, typer.Option(help="hops per chain: N or MIN-MAX (default 2-5)")
     ] = None,
     rare_percentile: Annotated[
         float | None,
@@ -38,25 +35,23 @@ def synth_kg(
             help="start entities have a degree at or below this percentile (default 25)",
         ),
     ] = None,
-    seed: Annotated[
-        int | None, typer.Option("--seed", help="seeds every attempt (default 0)")
-    ] = None,
+    seed: Annotated[int | None, typer.Option(help="seeds every attempt (default 0)")] = None,
     cache_dir: CacheDirOption = None,
     generator: Annotated[
         str | None,
-        typer.Option("--generator", help="offline (template questions) or openai (LLM-written)"),
+        typer.Option(help="offline (template questions) or openai (LLM-written)"),
     ] = None,
-    base_url: BaseUrlOption = None,
-    model: ModelOption = None,
-    api_key_env: ApiKeyEnvOption = None,
+    base_url: LLMBaseUrl = None,
+    model: LLMModel = None,
+    api_key_env: LLMKeyEnv = None,
     start_type: Annotated[
-        list[str] | None, typer.Option("--start-type", help="allowed start type (repeatable)")
+        list[str] | None, typer.Option(help="allowed start type (repeatable)")
     ] = None,
     answer_type: Annotated[
-        list[str] | None, typer.Option("--answer-type", help="allowed answer type (repeatable)")
+        list[str] | None, typer.Option(help="allowed answer type (repeatable)")
     ] = None,
     relation: Annotated[
-        list[str] | None, typer.Option("--relation", help="relation chains may use (repeatable)")
+        list[str] | None, typer.Option(help="relation chains may use (repeatable)")
     ] = None,
     metapath: Annotated[
         list[str] | None,
@@ -66,17 +61,16 @@ def synth_kg(
             " (repeatable; sets the hops)",
         ),
     ] = None,
-    n_options: Annotated[
-        int | None, typer.Option("--n-options", help="options per question (default 5)")
-    ] = None,
+    n_options: Annotated[int | None, typer.Option(help="options per question (default 5)")] = None,
     max_attempts: Annotated[
         int | None,
-        typer.Option("--max-attempts", help="attempts before giving up (default 50 per row)"),
+        typer.Option(help="attempts before giving up (default 50 per row)"),
     ] = None,
 ) -> None:
     """Pose KG chains from rare entities as questions whose answer is unique in the KG."""
-    quiet_prefect()
-    try:
+
+    def start() -> SynthResult:
+        from flows.synth import synth_from_kg
         from kgsynth.synth.config import load_synth_config, parse_hops
 
         lo, hi = parse_hops(hops) if hops else (None, None)
@@ -100,12 +94,9 @@ def synth_kg(
                 "llm": {"base_url": base_url, "model": model, "api_key_env": api_key_env},
             }
         )
-        from flows.synth import synth_from_kg
+        return synth_from_kg(cfg)
 
-        result = run_with_progress(synth_from_kg, cfg)
-    except KGSynthError as e:
-        fail(str(e))
-    print_summary(result, "kgsynth synth-kg", unit="attempts")
+    result = run_flow("kgsynth synth-kg", start, unit="attempts")
     if not result.complete:
         err.print(
             f"[bold yellow]warning:[/] only {result.report.exported} of {result.requested} rows "

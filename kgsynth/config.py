@@ -51,6 +51,9 @@ class PathsConfig(_Strict):
     # ranking among equally short paths: a node costs hub_penalty * log1p(degree), a path the
     # sum over its intermediate nodes (lower first); 0 ranks by node order only
     hub_penalty: float = Field(1.0, ge=0.0, allow_inf_nan=False)
+    # leave out edges whose relation's confidence (the KG's meta `relation_confidence`:
+    # derived edges, e.g. medkg's used_for at 0.7; stated edges are 1.0) is below this
+    min_edge_confidence: float = Field(0.0, ge=0.0, le=1.0)
 
 
 class EvidenceWeights(_Strict):

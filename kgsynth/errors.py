@@ -11,12 +11,7 @@ class InputError(KGSynthError):
     """Bad input file: says which file, which line (1-based) and which field."""
 
     def __init__(
-        self,
-        path: str,
-        message: str,
-        *,
-        line: int | None = None,
-        field: str | None = None,
+        self, path: str, message: str, *, line: int | None = None, field: str | None = None
     ) -> None:
         self.path = str(path)
         self.line = line

@@ -132,7 +132,7 @@ def test_switches_and_batch_invariant():
     off = find_duplicates(recs, DedupConfig(enabled=False))
     assert off.kept == recs and not off.rejects
     # the stage: kept rows go on, duplicates leave as rejects, the summary is its info
-    res = DedupStage().run(recs, StageContext(cfg=BuildConfig()))
+    res = DedupStage(BuildConfig()).run(recs, StageContext(cfg=BuildConfig()))
     assert len(res.kept) + len(res.rejects) == len(recs)
     assert {r.stage for r in res.rejects} == {Stage.DEDUP.value}
     summary = res.info.model_dump() if res.info is not None else {}

@@ -171,7 +171,7 @@ def test_the_stage_rejects_rows_whose_evidence_does_not_single_out_gold():
     )
     hub = row([("P:fever", "present")])  # Fever reaches Beta directly, Alpha in three hops
     lost = row([("P:fever", "present")], gold="D")  # Zeta: nothing reaches it
-    res = EvidenceStage().run([good, hub, lost], ctx())
+    res = EvidenceStage(BuildConfig()).run([good, hub, lost], ctx())
     assert [p.linked.qa.id for p in res.kept] == ["good"]
     assert res.kept[0].evidence is not None and res.kept[0].paths == []
     assert res.kept[0].n_paths_found == 1
@@ -180,7 +180,7 @@ def test_the_stage_rejects_rows_whose_evidence_does_not_single_out_gold():
     detail = reasons["not_discriminative"]
     assert detail.startswith("B 0.") and "A* 0." in detail and "margin -" in detail
     assert "D 'Zeta disease'" in reasons["no_support"]
-    paths = PathsStage().run(res.kept, ctx())
+    paths = PathsStage(BuildConfig()).run(res.kept, ctx())
     assert [p.start_id for p in paths.kept[0].paths] == ["P:rare"]
 
 

@@ -8,6 +8,7 @@ code, and nothing else.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -53,21 +54,24 @@ class CrashingLink:
         self.ran: list[int] = []
         self.fail_times = 0  # how many more times the FAILING shard crashes
 
-    def __call__(self, records: list[Any], *args: Any) -> Any:
+    def __get__(self, stage: Any, owner: type | None = None) -> Callable[..., Any]:
+        # looked up on a stage object, it binds to it like the method it replaces
+        return functools.partial(self, stage)
+
+    def __call__(self, stage: Any, records: list[Any], *args: Any) -> Any:
         shard = self.first_ids.index(records[0].id)
         self.ran.append(shard)
         if shard == FAILING and self.fail_times > 0:
             self.fail_times -= 1
             raise RuntimeError(f"injected crash in shard {shard}")
-        return self.real(records, *args)
+        return self.real(stage, records, *args)
 
 
 @pytest.fixture
 def stage(medqa_path: Path, monkeypatch: pytest.MonkeyPatch) -> CrashingLink:
     records = read_qa([medqa_path], limit=LIMIT).records
-    spy = CrashingLink(LinkStage().run, [records[i].id for i in range(0, LIMIT, SHARD)])
+    spy = CrashingLink(LinkStage.run, [records[i].id for i in range(0, LIMIT, SHARD)])
     # shards of the local runner run in this process, so the patched stage is the one used
-    # (a plain callable on the class: `stage.run(batch, ctx)` calls it unbound)
     monkeypatch.setattr(LinkStage, "run", spy)
     return spy
 

@@ -29,7 +29,7 @@ import numpy as np
 from kgsynth.config import EvidenceConfig
 from kgsynth.evidence.specificity import IS_A, specificity
 from kgsynth.kg.graph import KnowledgeGraph
-from kgsynth.paths.filters import PathFilter
+from kgsynth.paths.filters import PathFilter, compile_filter
 from kgsynth.paths.result import found_path, path_score
 from kgsynth.paths.search import cached_node_costs, csr_entries, shortest_paths
 from kgsynth.records import (
@@ -99,13 +99,21 @@ def options_of(item: LinkedQA) -> list[tuple[str, str, list[EntityLink]]]:
 class EvidenceScorer:
     """Holds the per-KG state (specificity, node costs, path filter) for scoring rows."""
 
-    def __init__(self, kg: KnowledgeGraph, cfg: EvidenceConfig, hub_penalty: float = 1.0):
+    def __init__(
+        self,
+        kg: KnowledgeGraph,
+        cfg: EvidenceConfig,
+        hub_penalty: float = 1.0,
+        min_edge_confidence: float = 0.0,
+    ):
         self.kg = kg
         self.cfg = cfg
         self.weight = specificity(kg)
         self.costs = cached_node_costs(kg, hub_penalty)
-        deg = cfg.max_intermediate_degree
-        self.filters = PathFilter(max_degree=deg) if deg is not None else None
+        # edges of relations below the confidence floor are walked by no search here
+        low = kg.relations_below(min_edge_confidence)
+        self.filters = PathFilter(max_degree=cfg.max_intermediate_degree, exclude_relations=low)
+        self.entry_ok = compile_filter(kg, PathFilter(exclude_relations=low)).entry_ok
         self._is_a = kg.relations.index(IS_A) if IS_A in kg.relations else None
         self._marked: tuple[bytes, np.ndarray] | None = None
 
@@ -126,7 +134,7 @@ class EvidenceScorer:
                 frontier = frontier[kg.degree[frontier] <= cap]
             if not len(frontier):
                 break
-            _, idx = csr_entries(kg, frontier, None)
+            _, idx = csr_entries(kg, frontier, self.entry_ok)
             hit = np.zeros(kg.n_nodes, bool)
             hit[kg.indices[idx]] = True  # a mask, not np.unique: no sort of a big frontier
             nb = np.flatnonzero(hit & (depth < 0))
@@ -139,7 +147,7 @@ class EvidenceScorer:
         kg = self.kg
         if not len(nodes):
             return np.empty(0, np.int64)
-        _, idx = csr_entries(kg, nodes, None)
+        _, idx = csr_entries(kg, nodes, self.entry_ok)
         nb = np.unique(kg.indices[idx])
         cap = self.cfg.max_intermediate_degree
         return nb if cap is None else nb[kg.degree[nb] <= cap]
@@ -154,7 +162,8 @@ class EvidenceScorer:
         Paths have at most three hops, so the layers are enumerated directly."""
         kg, cap = self.kg, self.cfg.max_intermediate_degree
         in_o = self._mark(nodes)
-        row = kg.indices[kg.indptr[f] : kg.indptr[f + 1]]
+        _, row_idx = csr_entries(kg, np.array([f], np.int64), self.entry_ok)
+        row = kg.indices[row_idx]
         direct = np.unique(row[in_o[row]])
         if len(direct):
             return self._path((f, int(direct[0]))), len(direct)
@@ -162,7 +171,7 @@ class EvidenceScorer:
             return None
         mids = rim[(depth[rim] == 1) & ~in_o[rim]]
         if len(mids):
-            src, idx = csr_entries(kg, mids, None)
+            src, idx = csr_entries(kg, mids, self.entry_ok)
             nb = kg.indices[idx]
             hit = in_o[nb]
             src, nb = src[hit], nb[hit]
@@ -177,7 +186,7 @@ class EvidenceScorer:
         lasts = rim[(depth[rim] == 2) & ~in_o[rim]]
         if not len(lasts):
             return None
-        src, idx = csr_entries(kg, lasts, None)
+        src, idx = csr_entries(kg, lasts, self.entry_ok)
         firsts = kg.indices[idx].astype(np.int64)
         ok = (depth[firsts] == 1) & ~in_o[firsts]
         if cap is not None:
@@ -188,7 +197,7 @@ class EvidenceScorer:
         ab = np.unique(a * kg.n_nodes + b)
         a, b = ab // kg.n_nodes, ab % kg.n_nodes
         # option nodes next to each last intermediate
-        src2, idx2 = csr_entries(kg, np.unique(b), None)
+        src2, idx2 = csr_entries(kg, np.unique(b), self.entry_ok)
         nb2 = kg.indices[idx2]
         hit = in_o[nb2]
         bo = np.unique(src2[hit] * kg.n_nodes + nb2[hit])

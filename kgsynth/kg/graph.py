@@ -8,6 +8,7 @@ either way and still report every hop in the KG's own orientation.
 from __future__ import annotations
 
 import hashlib
+import json
 from functools import cached_property
 from typing import TYPE_CHECKING
 
@@ -87,6 +88,15 @@ class KnowledgeGraph:
         if h is None or t is None:
             return False
         return (relation, True) in self.edges_between(h, t)
+
+    def relation_confidence(self) -> dict[str, float]:
+        """Confidence of each relation's edges: derived relations as the KG's meta states
+        them (`relation_confidence`, JSON), every other relation 1.0 (stated by a source)."""
+        stated = json.loads(self.meta.get("relation_confidence", "{}") or "{}")
+        return {r: float(stated.get(r, 1.0)) for r in self.relations}
+
+    def relations_below(self, min_confidence: float) -> frozenset[str]:
+        return frozenset(r for r, c in self.relation_confidence().items() if c < min_confidence)
 
     def aliases(self) -> pl.DataFrame:
         """The name and every synonym of each node: idx, alias, is_name (deduplicated)."""

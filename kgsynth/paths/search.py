@@ -19,6 +19,7 @@ import weakref
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from itertools import islice
+from typing import NamedTuple
 
 import numpy as np
 
@@ -111,6 +112,14 @@ def _step(
     return np.unique(nb)
 
 
+class Allowed(NamedTuple):
+    """What a search may walk: nodes allowed as intermediates and CSR entries (edges) allowed
+    to be followed; None allows all."""
+
+    node_ok: np.ndarray | None
+    entry_ok: np.ndarray | None
+
+
 @dataclass
 class _Meet:
     ds: np.ndarray  # BFS depth from the sources (-1 unseen)
@@ -124,14 +133,14 @@ def bfs_meet(
     sources: np.ndarray,
     targets: np.ndarray,
     max_hops: int,
-    node_ok: np.ndarray | None,
-    entry_ok: np.ndarray | None,
+    allowed: Allowed,
 ) -> _Meet:
     """Multi-source bidirectional BFS between disjoint node sets.
 
     Only nodes allowed as intermediates are labelled, plus the far side's endpoints (which
     end a path and are never expanded past), so a meeting is always a valid filtered path.
     """
+    node_ok, entry_ok = allowed
     n = kg.n_nodes
     ds = np.full(n, -1, np.int32)
     dt = np.full(n, -1, np.int32)
@@ -222,8 +231,7 @@ def shortest_dags(
     sources: np.ndarray,
     targets: np.ndarray,
     max_hops: int,
-    node_ok: np.ndarray | None,
-    entry_ok: np.ndarray | None,
+    allowed: Allowed,
 ) -> list[LayeredDAG]:
     """DAGs holding every path of globally minimal length from a source to a *different*
     target. A node in both sets must not pair with itself, so the pairs are split by source:
@@ -240,13 +248,13 @@ def shortest_dags(
             queries.append((np.array([x], np.int64), others))
     best, meets = max_hops, []
     for s, t in queries:
-        meet = bfs_meet(kg, s, t, best, node_ok, entry_ok)
+        meet = bfs_meet(kg, s, t, best, allowed)
         if meet.length < 0:
             continue
         if meet.length < best:
             best, meets = meet.length, []
         meets.append(meet)
-    return [_meet_dag(kg, mt, entry_ok) for mt in meets if mt.length == best]
+    return [_meet_dag(kg, mt, allowed.entry_ok) for mt in meets if mt.length == best]
 
 
 def metapath_dag(
@@ -481,7 +489,7 @@ def shortest_paths(
         dag, count, exact = counted
         dags = [dag] if count else []
     else:
-        dags = shortest_dags(kg, src, dst, max_hops, masks.node_ok, masks.entry_ok)
+        dags = shortest_dags(kg, src, dst, max_hops, Allowed(masks.node_ok, masks.entry_ok))
         count, exact = sum(count_walks(d) for d in dags), True
     if not dags:
         return EMPTY

@@ -14,6 +14,7 @@ from kgsynth.config import PathsConfig
 from kgsynth.evidence.score import gold_option
 from kgsynth.evidence.specificity import specificity
 from kgsynth.kg.graph import KnowledgeGraph
+from kgsynth.paths.filters import PathFilter
 from kgsynth.paths.search import cached_node_costs, shortest_paths
 from kgsynth.records import EvidenceReport, FindingSupport, KGPath, LinkedQA, PathedQA
 
@@ -62,13 +63,23 @@ class PathFinder:
         self.kg = kg
         self.cfg = cfg
         self.costs: np.ndarray = cached_node_costs(kg, cfg.hub_penalty)
+        low = kg.relations_below(cfg.min_edge_confidence)
+        self.filters = PathFilter(exclude_relations=low) if low else None
 
     def pair_paths(self, s: int, t: int, k: int | None = None) -> tuple[list[KGPath], int]:
         """Top-k shortest paths s -> t (k from config, at most enum_cap) and the total number
         that exist. Each hop reports the first of its edges sorted by (relation, walked
         forward), so output is deterministic."""
         k = min(self.cfg.k if k is None else k, self.cfg.enum_cap)
-        found = shortest_paths(self.kg, s, t, max_hops=self.cfg.max_hops, cap=k, costs=self.costs)
+        found = shortest_paths(
+            self.kg,
+            s,
+            t,
+            max_hops=self.cfg.max_hops,
+            cap=k,
+            filters=self.filters,
+            costs=self.costs,
+        )
         return [p.to_kgpath(self.kg) for p in found.paths], found.count
 
     def groups(self, item: LinkedQA, per_pair: int | None = None) -> tuple[list[list[KGPath]], int]:

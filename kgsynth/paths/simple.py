@@ -18,6 +18,7 @@ from kgsynth.paths.filters import Masks, PathFilter, compile_filter
 from kgsynth.paths.result import EMPTY, PathSet, found_path, path_score
 from kgsynth.paths.search import (
     DEFAULT_HUB_PENALTY,
+    Allowed,
     NodeSet,
     cached_node_costs,
     counted_metapath_dag,
@@ -166,7 +167,8 @@ def _lex_shortest(
     (every layer node lies on a shortest path, so the greedy walk cannot get stuck)."""
     if target in starts:
         return (target,)
-    dags = shortest_dags(kg, starts, np.array([target], np.int64), max_hops, node_ok, entry_ok)
+    target_set = np.array([target], np.int64)
+    dags = shortest_dags(kg, starts, target_set, max_hops, Allowed(node_ok, entry_ok))
     if not dags:
         return None
     dag = dags[0]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pydantic import ConfigDict
 
+from kgsynth.config import BuildConfig
 from kgsynth.qa.dedup import find_duplicates
 from kgsynth.records import QARecord
 from kgsynth.stages import BuildContext, Stage, StageBase, StageInfo, StageResult
@@ -20,6 +21,9 @@ class DedupInfo(StageInfo):
 class DedupStage(StageBase):
     stage = Stage.DEDUP
 
+    def __init__(self, cfg: BuildConfig) -> None:
+        self.settings = cfg.dedup
+
     def run(self, batch: list[QARecord], ctx: BuildContext) -> StageResult[QARecord]:
-        res = find_duplicates(batch, ctx.cfg.dedup)
+        res = find_duplicates(batch, self.settings)
         return StageResult(kept=res.kept, rejects=res.rejects, info=DedupInfo(**res.summary))

@@ -10,6 +10,7 @@ discriminative supports from the evidence.
 
 from __future__ import annotations
 
+from kgsynth.config import BuildConfig
 from kgsynth.evidence.score import EvidenceScorer, judge
 from kgsynth.records import LinkedQA, PathedQA
 from kgsynth.stages import BuildContext, Stage, StageBase, StageInfo, StageResult, reject, tracked
@@ -29,16 +30,21 @@ class EvidenceInfo(StageInfo):
 class EvidenceStage(StageBase):
     stage = Stage.EVIDENCE
 
+    def __init__(self, cfg: BuildConfig) -> None:
+        # evidence paths are ranked and filtered like the build's paths ([paths] settings)
+        self.settings, self.paths = cfg.evidence, cfg.paths
+
     def run(self, batch: list[LinkedQA], ctx: BuildContext) -> StageResult[PathedQA]:
-        cfg = ctx.cfg
-        scorer = EvidenceScorer(ctx.graph, cfg.evidence, cfg.paths.hub_penalty)
+        scorer = EvidenceScorer(
+            ctx.graph, self.settings, self.paths.hub_penalty, self.paths.min_edge_confidence
+        )
         out = StageResult[PathedQA](kept=[])
         first = 0
         for item in tracked(self.stage, batch):
             scored = scorer.score(item)
             report = scored.report
             first += report.margin is not None and report.margin > 0
-            why = judge(report, cfg.evidence)
+            why = judge(report, self.settings)
             if why is not None:
                 out.rejects.append(reject(item.qa, self.stage, *why))
                 continue

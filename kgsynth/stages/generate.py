@@ -7,6 +7,7 @@ leaves with the writer's reason.
 
 from __future__ import annotations
 
+from kgsynth.config import BuildConfig
 from kgsynth.llm.base import make_generator
 from kgsynth.progress import progress
 from kgsynth.records import GeneratedQA, Generation, PathedQA
@@ -22,8 +23,11 @@ class GeneratorInfo(StageInfo):
 class GenerateStage(StageBase):
     stage = Stage.GENERATE
 
+    def __init__(self, cfg: BuildConfig) -> None:
+        self.cfg = cfg  # the writer's choice, its LLM settings and cache folder
+
     def run(self, batch: list[PathedQA], ctx: BuildContext) -> StageResult[GeneratedQA]:
-        gen = make_generator(ctx.cfg, ctx.client)
+        gen = make_generator(self.cfg, ctx.client)
         progress.start(self.stage.value, len(batch))
         results = gen.generate(batch)
         progress.finish(self.stage.value)

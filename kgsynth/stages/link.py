@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from kgsynth import resources
 from kgsynth.chain.run import extract_entities
+from kgsynth.config import BuildConfig
 from kgsynth.records import LinkedQA, QARecord
 from kgsynth.stages import BuildContext, Stage, StageBase, StageInfo, StageResult, reject, tracked
 
@@ -45,22 +46,24 @@ class LinkInfo(StageInfo):
 class LinkStage(StageBase):
     stage = Stage.LINK
 
+    def __init__(self, cfg: BuildConfig) -> None:
+        self.linking, self.chain, self.cache_dir = cfg.linking, cfg.chain, cfg.cache_dir
+
     def run(self, batch: list[QARecord], ctx: BuildContext) -> StageResult[LinkedQA]:
-        cfg = ctx.cfg
-        linker = resources.worker_linker(ctx.graph, cfg.linking, cfg.cache_dir)
+        linker = resources.worker_linker(ctx.graph, self.linking, self.cache_dir)
         items = [linker(qa) for qa in tracked(self.stage, batch)]
-        if ctx.chain is not None and cfg.chain.extract_entities:
+        if ctx.chain is not None and self.chain.extract_entities:
             # MedReason: the LLM's typed entities beside the scispaCy mentions
             items = extract_entities(
                 items,
                 ctx.chain,
                 linker,
                 sorted(set(ctx.graph.types)),
-                disambiguate=cfg.chain.disambiguate,
-                max_entities=cfg.linking.max_entities,
+                disambiguate=self.chain.disambiguate,
+                max_entities=self.linking.max_entities,
             )
         out = StageResult[LinkedQA](kept=[])
-        max_unlinked = cfg.linking.max_unlinked_options
+        max_unlinked = self.linking.max_unlinked_options
         for item in items:
             qa = item.qa
             unlinked = sorted(k for k, links in item.option_entities.items() if not links)

@@ -12,6 +12,7 @@ no evidence stage) take the per-pair paths too. A row leaves when no path remain
 from __future__ import annotations
 
 from kgsynth.chain.run import prune_paths, reformulate
+from kgsynth.config import BuildConfig
 from kgsynth.paths.select import PathFinder
 from kgsynth.records import LinkedQA, PathedQA
 from kgsynth.stages import BuildContext, Stage, StageBase, StageResult, reject, tracked
@@ -20,22 +21,24 @@ from kgsynth.stages import BuildContext, Stage, StageBase, StageResult, reject, 
 class PathsStage(StageBase):
     stage = Stage.PATHS
 
+    def __init__(self, cfg: BuildConfig) -> None:
+        self.settings, self.chain = cfg.paths, cfg.chain
+
     def run(self, batch: list[PathedQA | LinkedQA], ctx: BuildContext) -> StageResult[PathedQA]:
-        cfg = ctx.cfg
-        finder = PathFinder(ctx.graph, cfg.paths)
-        prune = ctx.chain is not None and cfg.chain.prune_paths
+        finder = PathFinder(ctx.graph, self.settings)
+        prune = ctx.chain is not None and self.chain.prune_paths
         items = [i if isinstance(i, PathedQA) else None for i in batch]
         linked = [i.linked if isinstance(i, PathedQA) else i for i in batch]
         if not prune and all(i is not None and i.evidence is not None for i in items):
             done = [finder.from_evidence(i) for i in tracked(self.stage, items) if i is not None]
-            return self._split(done, cfg.paths.max_hops)
-        per_pair = cfg.chain.max_candidates if prune else None
+            return self._split(done, self.settings.max_hops)
+        per_pair = self.chain.max_candidates if prune else None
         found = [finder.groups(item, per_pair) for item in tracked(self.stage, linked)]
         if prune:
             assert ctx.chain is not None
             contexts = (
                 reformulate([i.qa for i in linked], ctx.chain)
-                if cfg.chain.reformulate
+                if self.chain.reformulate
                 else [None] * len(linked)
             )
             flat = [g for groups, _ in found for g in groups]
@@ -45,8 +48,8 @@ class PathsStage(StageBase):
                     flat,
                     flat_ctx,
                     ctx.chain,
-                    k=cfg.paths.k,
-                    max_candidates=cfg.chain.max_candidates,
+                    k=self.settings.k,
+                    max_candidates=self.chain.max_candidates,
                 )
             )
             found = [([next(kept) for _ in groups], total) for groups, total in found]
@@ -56,7 +59,7 @@ class PathsStage(StageBase):
             if item is not None and item.evidence is not None:
                 p = p.model_copy(update={"evidence": item.evidence})
             done.append(p)
-        return self._split(done, cfg.paths.max_hops)
+        return self._split(done, self.settings.max_hops)
 
     def _split(self, done: list[PathedQA], max_hops: int) -> StageResult[PathedQA]:
         out = StageResult[PathedQA](kept=[])

@@ -5,6 +5,7 @@ record it in their checks (`quality_filter`); the others leave."""
 from __future__ import annotations
 
 from kgsynth.chain.run import quality_filter
+from kgsynth.config import BuildConfig
 from kgsynth.records import VerifiedQA
 from kgsynth.stages import BuildContext, Stage, StageBase, StageResult, reject
 
@@ -12,8 +13,11 @@ from kgsynth.stages import BuildContext, Stage, StageBase, StageResult, reject
 class QualityStage(StageBase):
     stage = Stage.QUALITY
 
+    def __init__(self, cfg: BuildConfig) -> None:
+        self.on = cfg.chain.quality_filter
+
     def enabled(self, ctx: BuildContext) -> bool:
-        return ctx.chain is not None and ctx.cfg.chain.quality_filter
+        return ctx.chain is not None and self.on
 
     def run(self, batch: list[VerifiedQA], ctx: BuildContext) -> StageResult[VerifiedQA]:
         assert ctx.chain is not None

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from kgsynth.config import BuildConfig
 from kgsynth.qa.read import read_qa
 from kgsynth.records import QARecord
 from kgsynth.stages import BuildContext, Stage, StageBase, StageResult
@@ -13,6 +14,9 @@ from kgsynth.stages import BuildContext, Stage, StageBase, StageResult
 class ReadStage(StageBase):
     stage = Stage.INPUT
 
+    def __init__(self, cfg: BuildConfig) -> None:
+        self.limit = cfg.limit
+
     def run(self, batch: list[Path], ctx: BuildContext) -> StageResult[QARecord]:
-        read = read_qa(batch, limit=ctx.cfg.limit)
+        read = read_qa(batch, limit=self.limit)
         return StageResult(kept=read.records, rejects=read.rejects)

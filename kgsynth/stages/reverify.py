@@ -15,6 +15,7 @@ from typing import Any
 
 import polars as pl
 
+from kgsynth.config import BuildConfig
 from kgsynth.errors import KGSynthError
 from kgsynth.export.card import render_card
 from kgsynth.export.hub import SUMMARY_FILE, read_dataset, read_rejects
@@ -86,13 +87,15 @@ class ReverifyStage(StageBase):
 
     stage = Stage.VERIFY
 
-    def __init__(self, dataset: Dataset) -> None:
-        self.dataset = dataset
+    def __init__(self, dataset: Dataset, cfg: BuildConfig) -> None:
+        self.dataset, self.cfg = dataset, cfg
 
     def run(
         self, batch: list[tuple[GeneratedQA, Checks]], ctx: BuildContext
     ) -> StageResult[VerifiedQA]:
-        verified = build_suite(ctx).run([g for g, _ in batch], prior=[c for _, c in batch])
+        verified = build_suite(self.cfg, ctx).run(
+            [g for g, _ in batch], prior=[c for _, c in batch]
+        )
         kept, rejects = split_verified(verified, source_file=str(self.dataset.path))
         return StageResult(kept=kept, rejects=rejects)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from kgsynth import resources
+from kgsynth.config import BuildConfig
 from kgsynth.records import GeneratedQA, QARecord, Reject, VerifiedQA
 from kgsynth.stages import BuildContext, Stage, StageBase, StageResult, reject
 from kgsynth.verify.suite import VerifySuite
@@ -32,9 +33,8 @@ def split_verified(
     return passed, rejects
 
 
-def build_suite(ctx: BuildContext) -> VerifySuite:
+def build_suite(cfg: BuildConfig, ctx: BuildContext) -> VerifySuite:
     """The configured checks; claims are found in the reasoning by the build's linker."""
-    cfg = ctx.cfg
     finder = (
         resources.worker_linker(ctx.graph, cfg.linking, cfg.cache_dir)
         if cfg.verify.claims.enabled
@@ -46,6 +46,9 @@ def build_suite(ctx: BuildContext) -> VerifySuite:
 class VerifyStage(StageBase):
     stage = Stage.VERIFY
 
+    def __init__(self, cfg: BuildConfig) -> None:
+        self.cfg = cfg  # the checks' settings, and the linker's that the claim check uses
+
     def run(self, batch: list[GeneratedQA], ctx: BuildContext) -> StageResult[VerifiedQA]:
-        kept, rejects = split_verified(build_suite(ctx).run(batch))
+        kept, rejects = split_verified(build_suite(self.cfg, ctx).run(batch))
         return StageResult(kept=kept, rejects=rejects)
