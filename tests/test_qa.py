@@ -270,7 +270,8 @@ def test_medmcqa_cop_letter_and_out_of_range(tmp_path: Path) -> None:
     rows = [
         {**base, "id": "ok-letter", "cop": "c"},
         {**base, "id": "ok-string", "cop": "2"},
-        {**base, "id": "too-big", "cop": 4},  # 1-based data would need 1..4: 4 is no option
+        {**base, "id": "ok-zero", "cop": 0},  # a 0 makes the whole file 0-based
+        {**base, "id": "too-big", "cop": 5},
         {**base, "id": "negative", "cop": -1},
         {**base, "id": "missing", "cop": None},
     ]
@@ -278,6 +279,7 @@ def test_medmcqa_cop_letter_and_out_of_range(tmp_path: Path) -> None:
     assert [(r.id, r.answer_idx, r.answer) for r in batch.records] == [
         ("ok-letter", "C", "y"),
         ("ok-string", "C", "y"),
+        ("ok-zero", "A", "w"),
     ]
     assert [(j.id, j.reason) for j in batch.rejects] == [
         ("too-big", "answer_not_in_options"),
@@ -402,7 +404,7 @@ def test_bad_jsonl_lines_become_rejects(tmp_path: Path) -> None:
         (9, "duplicate_id"),
         (10, "not_an_object"),
         (12, "missing_question"),
-        (13, "answer_not_in_options"),
+        (13, "answer_mismatch"),
         (14, "bad_options"),
     ]
     assert batch.n_input == 14  # the blank line is not a row
@@ -418,6 +420,7 @@ def test_bad_jsonl_lines_become_rejects(tmp_path: Path) -> None:
     assert by_line[2].id is None and by_line[7].id is None
     assert "1,000,000" in by_line[8].detail
     assert "'answer_idx'" in by_line[4].detail and "'E'" in by_line[4].detail
+    assert "is option B but 'answer_idx' is 'A'" in by_line[13].detail
     col = lines[6].index(b"\xe9") + 1
     assert f"column {col}" in by_line[7].detail  # where the bad byte is
 
