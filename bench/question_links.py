@@ -4,11 +4,12 @@ Links every MedQA test question and its options with the default linker, then
 - counts question mentions by assertion (present/absent/family/historical/hypothetical),
   rows left with no present finding, the share of options linked, rows the link stage
   would reject as options_unlinked;
-- samples 50 question links at random (seed 11) and writes them, each with its row id,
-  the mention's character offsets, the linked node and the assertion, to
+- samples 50 question links (in the order of a hash of seed, row id and offset) and
+  writes them, each with its row id, the mention's character offsets, the linked node and
+  the assertion, to
   bench/results/question_links_sample.json for a person to judge; the mention and the
   sentence around it are printed (stderr), never stored: MedQA text stays in ../shared;
-- when bench/question_links_verdicts.json exists ({"row_id->kg_id": true|false}, a
+- when bench/question_links_verdicts.json exists ({"row_id->kg_id:assertion": bool}, a
   person's judgements of the sample), reports the share judged correct.
 Usage: python bench/question_links.py [--sample 50] [--seed 11] [--verdicts FILE]
 """
@@ -16,6 +17,7 @@ Usage: python bench/question_links.py [--sample 50] [--seed 11] [--verdicts FILE
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import random
 import re
@@ -80,11 +82,18 @@ def main() -> None:
 
     links = [(item.qa, lk) for item in items for lk in item.question_entities]
     rng = random.Random(args.seed)
-    sample = rng.sample(links, min(args.sample, len(links)))
+
+    def draw(p: tuple) -> str:
+        # a mention's place in the draw hangs on its row and offset alone, so a linker
+        # change that adds or drops other links leaves the rest of the sample as it was
+        return hashlib.sha256(f"{args.seed}:{p[0].id}:{p[1].start}".encode()).hexdigest()
+
+    sample = sorted(links, key=draw)[: args.sample]
     sample.sort(key=lambda p: (p[0].id, p[1].start))
     rows = [
         {
-            "key": f"{qa.id}->{lk.kg_id}",
+            # the verdict is on the link and its assertion: a change of either is judged anew
+            "key": f"{qa.id}->{lk.kg_id}:{lk.assertion}",
             "id": qa.id,
             "start": lk.start,
             "end": lk.end,
@@ -99,7 +108,7 @@ def main() -> None:
     negated = [(qa.id, lk.name) for qa, lk in links if lk.assertion == "absent"]
     for qa, lk in sample:  # for the person judging: shown, not stored
         print(
-            f"{qa.id}->{lk.kg_id} [{lk.assertion}] '{lk.mention}' -> {lk.name}: "
+            f"{qa.id}->{lk.kg_id}:{lk.assertion} '{lk.mention}' -> {lk.name}: "
             f"{sentence_around(qa.question, lk.start, lk.end)}",
             file=sys.stderr,
         )

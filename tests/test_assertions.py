@@ -54,10 +54,12 @@ def said(ctx: ConText, text: str, mention: str, nth: int = 0) -> str:
         # another person than the patient counts as family (the closest category)
         ("She was exposed to a friend who was diagnosed with meningitis.", "meningitis", "family"),
         # historical
-        ("She has a history of asthma.", "asthma", "historical"),
+        ("She has a history of myocardial infarction.", "myocardial infarction", "historical"),
         ("He was previously treated for tuberculosis.", "tuberculosis", "historical"),
         ("She had pneumonia in the past.", "pneumonia", "historical"),
         ("He had a stroke 3 years ago.", "stroke", "historical"),
+        ("Last summer, she had numbness of her right leg.", "numbness", "historical"),
+        ("He had diarrhea and vomiting that subsided two days ago.", "diarrhea", "historical"),
         # hypothetical
         ("A chest x-ray is ordered to rule out pneumonia.", "pneumonia", "hypothetical"),
         ("She is at increased risk of osteoporosis.", "osteoporosis", "hypothetical"),
@@ -106,6 +108,52 @@ def test_priority_absent_over_family_and_history(ctx: ConText) -> None:
     assert said(ctx, "There is no family history of cancer.", "cancer") == "absent"
     assert said(ctx, "She has no history of seizures.", "seizures") == "absent"
     assert said(ctx, "Family history of stroke.", "stroke") == "family"  # not historical
+
+
+@pytest.mark.parametrize(
+    ("text", "mention", "expected"),
+    [
+        # a chronic disease listed in the history or dated by its diagnosis: present
+        ("She has a history of asthma.", "asthma", "present"),
+        ("Past medical history is significant for gout and obesity.", "gout", "present"),
+        ("His medical history includes hypertension and a stroke.", "hypertension", "present"),
+        ("He was diagnosed with psoriasis 9 years ago.", "psoriasis", "present"),
+        ("She has a history of chronic hepatitis B infection.", "hepatitis B", "present"),
+        # a past event in the same history: historical
+        ("His medical history includes hypertension and a stroke.", "stroke", "historical"),
+        ("Past medical history is notable for a wrist fracture.", "wrist fracture", "historical"),
+        ("She has a history of deep venous thrombosis.", "deep venous thrombosis", "historical"),
+        ("He had acute pancreatitis 2 years ago.", "acute pancreatitis", "historical"),
+        # words that end the condition itself stay historical whatever it is
+        ("He had eczema as a child.", "eczema", "historical"),
+        ("She was previously treated for anemia.", "anemia", "historical"),
+        # "previously healthy" and "in the past 3 weeks" are no past triggers
+        ("A previously healthy boy has a rash.", "rash", "present"),
+        ("She has had a weight loss in the past 3 weeks.", "weight loss", "present"),
+        ("He has had night sweats in the past month.", "night sweats", "present"),
+    ],
+)
+def test_history_of_a_chronic_disease_is_present_of_an_event_historical(
+    ctx: ConText, text: str, mention: str, expected: str
+) -> None:
+    assert said(ctx, text, mention) == expected
+
+
+def test_the_concept_name_tells_an_event(ctx: ConText) -> None:
+    text = "He has a history of MI and gout."
+    start = text.index("MI")
+    spans = [(start, start + 2), (text.index("gout"), text.index("gout") + 4)]
+    # the short form alone says nothing of an event; the linked concept's name does
+    assert ctx.assert_spans(text, spans) == ["present", "present"]
+    names = ["Myocardial infarction", "Gout"]
+    assert ctx.assert_spans(text, spans, names) == ["historical", "present"]
+
+
+def test_record_scopes_name_their_trigger(ctx: ConText) -> None:
+    (scope,) = ctx.scopes("She has a history of asthma.")
+    assert (scope.category, scope.trigger, scope.record) == ("historical", "history of", True)
+    (scope,) = ctx.scopes("She had measles as a child.")
+    assert (scope.category, scope.record) == ("historical", False)
 
 
 def test_a_relative_having_a_condition_is_family(ctx: ConText) -> None:
@@ -168,10 +216,23 @@ def test_linker_sets_assertions_on_a_vignette(linker: Linker) -> None:
         "Fever": "absent",
         "Vomiting": "absent",
         "Hypertension": "family",
-        "Asthma": "historical",
+        "Asthma": "present",  # a chronic disease in the history: the patient has it
         "Hepatomegaly": "absent",
         "Splenomegaly": "present",
         "Stroke": "hypothetical",
+    }
+
+
+def test_linker_reads_a_medical_history(linker: Linker) -> None:
+    text = (
+        "Her past medical history is significant for hypertension, gout and a myocardial "
+        "infarction 2 years ago."
+    )
+    got = {lk.name: lk.assertion for lk in linker.link_text(text)}
+    assert got == {
+        "Hypertension": "present",
+        "Gout": "present",
+        "Myocardial infarction": "historical",
     }
 
 

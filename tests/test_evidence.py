@@ -287,3 +287,38 @@ def test_the_evidence_column_round_trips():
     opts = frame["evidence"][0]["options"]
     assert [o["letter"] for o in opts] == ["A", "B", "C", "D"]
     assert opts[1]["contradictions"][0]["hops"][0]["tail_id"] == "P:cough"
+
+
+def test_evidence_does_not_depend_on_node_indices_in_a_large_kg():
+    # 50,000 unconnected nodes sort before the test's own, so their indices exceed 46,341,
+    # where packing two int32 indices as u * n + v overflows (a 2-hop path then pointed at
+    # nodes that are not adjacent); the evidence must be the small KG's, hop for hop
+    small = kg()
+    filler = pl.DataFrame(
+        {
+            "id": [f"A:{i:05d}" for i in range(50_000)],
+            "name": [f"filler {i}" for i in range(50_000)],
+            "type": ["entity"] * 50_000,
+            "synonyms": [[] for _ in range(50_000)],
+        },
+        schema={
+            "id": pl.String,
+            "name": pl.String,
+            "type": pl.String,
+            "synonyms": pl.List(pl.String),
+        },
+    )
+    big = KnowledgeGraph.from_frames(
+        "big",
+        pl.concat([small.nodes.select(filler.columns), filler]),
+        pl.DataFrame(EDGES, schema=["head", "relation", "tail"], orient="row"),
+        {},
+    )
+    assert big.index_of("P:wet") > 50_000
+    item = row([("P:wet", "present"), ("P:rare", "present")], gold="B")
+    report_small = EvidenceScorer(small, EvidenceConfig()).score(item).report
+    report_big = EvidenceScorer(big, EvidenceConfig()).score(item).report
+    assert report_big == report_small
+    b = next(o for o in report_big.options if o.letter == "B")
+    hops = [(h.head_id, h.relation, h.tail_id) for s in b.supports for h in s.path.hops]
+    assert ("P:wet", "is_a", "P:cough") in hops and ("D:B", "has_phenotype", "P:cough") in hops

@@ -22,8 +22,8 @@ from kgsynth.errors import ConfigError
 from kgsynth.export.hub import data_file
 from kgsynth.kg import KnowledgeGraph
 from kgsynth.linking.index import INDEX_VERSION, load_candidate_generator
-from kgsynth.linking.kb import alias_frame, descendants, scispacy_kb
-from kgsynth.linking.linker import Linker
+from kgsynth.linking.kb import alias_frame, descendants, is_acronym, loose_synonym, scispacy_kb
+from kgsynth.linking.linker import Linker, glued, load_qualifiers, written_in_capitals
 from kgsynth.linking.normalise import (
     adds_subtype,
     keys_opposed,
@@ -396,6 +396,7 @@ def test_gene_symbols_written_as_genes_still_link(linker: Linker, hpo_kg) -> Non
         ("She has seizure-like episodes.", "Seizure"),
         ("Hepatitis B surface antigen is negative.", "Hepatitis"),  # past a subtype letter
         ("Protein carriers such as tetanus toxoid are used.", "Tetanus"),
+        ("She had a tonic-clonic seizure.", "Clonic seizure"),  # inside a hyphenated word
     ],
 )
 def test_a_fragment_of_a_longer_phrase_does_not_link(
@@ -406,6 +407,109 @@ def test_a_fragment_of_a_longer_phrase_does_not_link(
     assert bad.isdisjoint(lk.kg_id for lk in linker.link_text(text))
     # the fragment alone still links
     assert not bad.isdisjoint(lk.kg_id for lk in linker.link_text(f"He has {fragment.lower()}."))
+
+
+# -- whole words, short forms, loose synonyms, qualified words -------------------------
+
+
+def test_a_mention_never_starts_or_ends_inside_a_hyphenated_word(linker: Linker, hpo_kg) -> None:
+    assert glued("a tonic-clonic seizure", 8, 22) and glued("seizure-like", 0, 7)
+    assert not glued("a tonic-clonic seizure", 2, 22) and not glued("2 - 3 days", 4, 5)
+    clonic = one_id(hpo_kg, "Clonic seizure")
+    assert [lk.kg_id for lk in linker.link_text("He has clonic seizures.")] == [clonic]
+    # "clonic seizure" is a fragment of "tonic-clonic seizure": the whole word links instead
+    links = linker.link_text("She had a tonic-clonic seizure.")
+    assert [(lk.kg_id, lk.mention) for lk in links] == [(one_id(hpo_kg, "Seizure"), "seizure")]
+    # "non-bloody diarrhea" is diarrhea, not bloody diarrhea
+    links = linker.link_text("She has profuse non-bloody diarrhea.")
+    assert [(lk.name, lk.mention, lk.assertion) for lk in links] == [
+        ("Diarrhea", "diarrhea", "present")
+    ]
+
+
+def test_generalized_tonic_clonic_seizure_links_its_unspecified_concept(
+    linker: Linker, hpo_kg
+) -> None:
+    gtcs = one_id(hpo_kg, "Bilateral tonic-clonic seizure")
+    # HPO words it "Generalized tonic-clonic seizure (without specification of onset)"
+    assert any("(without specification of onset)" in a for a in exact_synonyms(hpo_kg, gtcs))
+    for text in (
+        "He had a generalized tonic-clonic seizure.",
+        "She had generalised, tonic-clonic seizures.",
+    ):
+        (link,) = linker.link_text(text)
+        assert link.kg_id == gtcs, text
+
+
+def test_short_forms_match_only_in_capitals(linker: Linker, hpo_kg) -> None:
+    odd = one_id(hpo_kg, "Oppositional defiant disorder")
+    assert "ODD" in exact_synonyms(hpo_kg, odd)
+    assert is_acronym("ODD") and is_acronym("HIV-1") and not is_acronym("Odd")
+    assert written_in_capitals("ODDs") and not written_in_capitals("odds")
+    row = linker.aliases.filter(
+        (pl.col("idx") == hpo_kg.index_of(odd)) & (pl.col("alias") == "ODD")
+    )
+    assert row["acronym"].to_list() == [True]
+    assert [lk.kg_id for lk in linker.link_text("The boy was diagnosed with ODD.")] == [odd]
+    # ordinary words keep their sense: no disorder in an odd smell or an odds ratio
+    assert linker.link_text("The wound has an odd smell.") == []
+    assert linker.link_text("An odds ratio of 2.1 was computed.") == []
+    assert linker.link_answer("odd") == [] and linker.link_answer("ODD")[0].kg_id == odd
+    # names and long synonyms stay case-insensitive
+    assert [lk.kg_id for lk in linker.link_text("OPPOSITIONAL DEFIANT DISORDER.")] == [odd]
+
+
+def test_a_lone_adjective_is_no_synonym_of_a_narrower_concept(linker: Linker, hpo_kg) -> None:
+    arousal = one_id(hpo_kg, "Confusional arousal")
+    # HPO lists both as EXACT synonyms of a sleep disorder
+    assert {"Unresponsive", "Disoriented"} <= set(exact_synonyms(hpo_kg, arousal))
+    assert loose_synonym("Unresponsive", "Confusional arousal")
+    assert not loose_synonym("Heartburn", "Gastroesophageal reflux")  # a noun
+    assert not loose_synonym("Tired", "Fatigue")  # a one-word name is no narrower
+    assert not loose_synonym("Obese", "Severe obesity")  # a form of the name's word
+    aliases = linker.aliases.filter(pl.col("idx") == hpo_kg.index_of(arousal))["alias"]
+    assert "Unresponsive" not in aliases.to_list()
+    for text in ("On arrival he is unresponsive.", "She is lethargic and disoriented."):
+        assert arousal not in {lk.kg_id for lk in linker.link_text(text)}, text
+    assert [lk.name for lk in linker.link_text("He feels tired.")] == ["Fatigue"]
+
+
+def test_listed_loose_synonyms_never_link(linker: Linker, hpo_kg) -> None:
+    cutting = one_id(hpo_kg, "Self-cutting")
+    assert loose_synonym("Cutting", "Self-cutting") and loose_synonym("cutting", "SELF-CUTTING")
+    assert not loose_synonym("Cutting", "Laceration")  # listed for one concept only
+    text = "She broke a window, cutting her arm."
+    assert cutting not in {lk.kg_id for lk in linker.link_text(text)}
+    # the concept's own name still links
+    assert cutting in {lk.kg_id for lk in linker.link_text("There is a history of self-cutting.")}
+
+
+@pytest.mark.parametrize(
+    ("text", "name"),
+    [
+        ("There is weakness in both lower extremities.", "Lower limb muscle weakness"),
+        ("He complains of weakness in his left leg.", "Lower limb muscle weakness"),
+        ("Examination shows weakness of the right arm.", "Upper limb muscle weakness"),
+        ("She reports weakness and numbness of her left hand.", "Hand muscle weakness"),
+        ("He has weakness of his facial muscles.", "Weakness of facial musculature"),
+        ("She has right-sided weakness.", "Hemiparesis"),
+        ("He has proximal weakness.", "Proximal muscle weakness"),
+        ("He has flaccid weakness.", "Muscle weakness"),
+        ("There is weakness of the right arm and leg.", "Muscle weakness"),  # several parts
+        ("There is weakness of the upper and lower extremities.", "Muscle weakness"),
+        # unqualified, or qualified by no body part: the whole-body sense
+        ("He reports fatigue and weakness.", "Asthenia"),
+        ("He reports weakness in the morning.", "Asthenia"),
+        ("She has weakness, and numbness in the hand.", "Asthenia"),  # a comma ends it
+    ],
+)
+def test_weakness_of_a_body_part_is_muscle_weakness(
+    linker: Linker, hpo_kg, text: str, name: str
+) -> None:
+    assert "weakness" in load_qualifiers().words
+    got = [lk for lk in linker.link_text(text) if lk.mention.lower() == "weakness"]
+    assert [lk.kg_id for lk in got] == [one_id(hpo_kg, name)], text
+    assert got[0].method == ("normalised" if name == "Asthenia" else "qualified")
 
 
 def test_common_disease_does_not_link_a_monogenic_subtype(linker: Linker, hpo_kg) -> None:
@@ -531,7 +635,7 @@ def _run_link_stage(hpo_kg, cache_dir: Path, rows: list[QARecord], **linking: ob
     from kgsynth.stages.link import LinkStage
 
     cfg = load_config(None, {"kg": "hpo", "cache_dir": cache_dir, "linking": linking})
-    return LinkStage().run(rows, StageContext(cfg=cfg, kg=hpo_kg))
+    return LinkStage(cfg).run(rows, StageContext(cfg=cfg, kg=hpo_kg))
 
 
 def test_link_stage_rejects_rows_without_a_present_finding(hpo_kg, cache_dir: Path) -> None:
@@ -701,3 +805,12 @@ def test_cli_missing_ner_model_exits_with_the_message(tmp_path: Path, cache_dir:
     assert res.exit_code == 2, res.output
     assert MISSING_MODEL in res.output and "not installed" in res.output
     assert not (tmp_path / "o" / data_file()).exists()
+
+
+def test_a_name_split_off_what_follows_it_does_not_link(linker: Linker, hpo_kg) -> None:
+    # the number is a quantity: schizophrenia diagnosed four years ago, not "schizophrenia 4"
+    names = [lk.name for lk in linker.link_text("He was diagnosed with schizophrenia 4 years ago.")]
+    assert "Schizophrenia 4" not in names and "Schizophrenia" in names
+    # a designating letter makes another thing: hepatitis B is no finding of "Hepatitis"
+    assert "Hepatitis" not in [lk.name for lk in linker.link_text("He has hepatitis B.")]
+    assert "Hepatitis" in [lk.name for lk in linker.link_text("Biopsy shows hepatitis.")]

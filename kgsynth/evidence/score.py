@@ -148,7 +148,9 @@ class EvidenceScorer:
         if not len(nodes):
             return np.empty(0, np.int64)
         _, idx = csr_entries(kg, nodes, self.entry_ok)
-        nb = np.unique(kg.indices[idx])
+        # int64: pair keys below pack two node indices as u * n + v (int32 CSR indices
+        # overflow there once a KG has more than 46k nodes)
+        nb = np.unique(kg.indices[idx]).astype(np.int64)
         cap = self.cfg.max_intermediate_degree
         return nb if cap is None else nb[kg.degree[nb] <= cap]
 

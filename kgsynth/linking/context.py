@@ -7,7 +7,14 @@ a terminator ("but", "however", "which", a new subject such as "she"), at a sent
 (. ? ! ; or a line break) or after a fixed number of words. A mention takes the category
 of the scopes covering its first word, the highest in `priority` when several do;
 "present" when none does. Pseudo-triggers ("no change",
-"gram-negative", "not ruled out") match like triggers but open no scope.
+"gram-negative", "not ruled out") match like triggers but open no scope. In a phrase, "#"
+stands for any number ("in the past # months").
+
+Record triggers ("history of", "past medical history", "... years ago") list or date a
+condition without saying it is over: they make a mention historical only when it names a
+past event (an infarction, a fracture, an acute episode: the `events` words of the rules,
+in the mention or in the name of the concept it links to). A chronic disease in the
+medical history ("history of hypertension") is a condition the patient has: present.
 
 Rules, not a model: no dependency beyond the standard library, and every decision can be
 traced to the phrase that made it (`Scope.trigger`).
@@ -29,13 +36,19 @@ CATEGORIES: tuple[str, ...] = tuple(a for a in get_args(Assertion) if a != "pres
 
 # a word (letters/digits), or a sentence end: . ? ! followed by space or the end, ; or \n
 _TOKEN = re.compile(r"[^\W_]+|[.?!](?=\s|$)|;|\n")
+_NUMBER = "#"  # in a phrase: any number
 _BREAKS = frozenset({".", "?", "!", ";", "\n"})
 
 Direction = Literal["forward", "backward"]  # "adjacent" triggers make forward scopes
 
 
 def _words(phrase: str) -> tuple[str, ...]:
-    return tuple(m.group().lower() for m in re.finditer(r"[^\W_]+", phrase))
+    return tuple(m.group().lower() for m in re.finditer(r"[^\W_]+|#", phrase))
+
+
+def _stem(word: str) -> str:
+    """A plural's singular, enough to match event words ("infarctions", "fractures")."""
+    return word[:-1] if len(word) > 3 and word.endswith("s") and not word.endswith("ss") else word
 
 
 @dataclass(frozen=True)
@@ -43,10 +56,14 @@ class Rules:
     priority: tuple[str, ...]
     max_forward: int
     max_backward: int
-    # phrase -> its meanings: ("pseudo" | "terminator" | category, direction or ""); a phrase
-    # may open scopes both ways ("in the past")
-    phrases: dict[tuple[str, ...], tuple[tuple[str, str], ...]]
+    # phrase -> its meanings: ("pseudo" | "terminator" | "subject" | category, direction or
+    # "", record);
+    # a phrase may open scopes both ways ("in the past"); a record scope asserts its
+    # category only of events (see the module doc)
+    phrases: dict[tuple[str, ...], tuple[tuple[str, str, bool], ...]]
     longest: int  # words in the longest phrase
+    events: frozenset[tuple[str, ...]] = frozenset()  # words that name an event (stemmed)
+    ongoing: frozenset[str] = frozenset()  # words that make it last ("chronic", "recurrent")
 
     @classmethod
     def from_toml(cls, text: str) -> Rules:
@@ -55,27 +72,35 @@ class Rules:
         unknown = set(priority) ^ set(CATEGORIES)
         if unknown:
             raise ValueError(f"context rules: priority must list {CATEGORIES}, got {priority}")
-        phrases: dict[tuple[str, ...], tuple[tuple[str, str], ...]] = {}
+        phrases: dict[tuple[str, ...], tuple[tuple[str, str, bool], ...]] = {}
 
-        def add(phrase: str, kind: str, direction: str = "") -> None:
+        def add(phrase: str, kind: str, direction: str = "", record: bool = False) -> None:
             key = _words(phrase)
             if not key:
                 return
             if kind == "pseudo":
-                phrases[key] = ((kind, direction),)
-            elif (kind, direction) not in phrases.get(key, ()):
-                phrases[key] = phrases.get(key, ()) + ((kind, direction),)
+                phrases[key] = ((kind, direction, record),)
+            elif (kind, direction, record) not in phrases.get(key, ()):
+                phrases[key] = phrases.get(key, ()) + ((kind, direction, record),)
 
         for p in data.get("terminators", []):
             add(p, "terminator")
+        for p in data.get("subject_terminators", []):
+            add(p, "subject")
         for cat in CATEGORIES:
             sec = data.get(cat, {})
             for p in sec.get("forward", []):
                 add(p, cat, "forward")
             for p in sec.get("backward", []):
                 add(p, cat, "backward")
+            for p in sec.get("sentence_forward", []):
+                add(p, cat, "sentence")
             for p in sec.get("adjacent", []):
                 add(p, cat, "adjacent")
+            for p in sec.get("record_forward", []):
+                add(p, cat, "forward", record=True)
+            for p in sec.get("record_backward", []):
+                add(p, cat, "backward", record=True)
             for kin in sec.get("kin", []):
                 for verb in sec.get("kin_verbs", []):
                     add(f"{kin} {verb}", cat, "forward")
@@ -83,13 +108,37 @@ class Rules:
                     add(f"{prep} {kin}", cat, "backward")
         for p in data.get("pseudo", []):  # last: a pseudo phrase overrides a trigger
             add(p, "pseudo")
+        events = [
+            e for sec in data.values() if isinstance(sec, dict) for e in sec.get("events", [])
+        ]
+        ongoing = [
+            w for sec in data.values() if isinstance(sec, dict) for w in sec.get("ongoing", [])
+        ]
         return cls(
             priority=priority,
             max_forward=int(data.get("max_forward_words", 15)),
             max_backward=int(data.get("max_backward_words", 8)),
             phrases=phrases,
             longest=max(len(k) for k in phrases),
+            events=frozenset(tuple(_stem(w) for w in _words(e)) for e in events),
+            ongoing=frozenset(_stem(w) for w in ongoing),
         )
+
+    def names_event(self, *texts: str) -> bool:
+        """Whether a mention (or its concept's name) names an event: it holds an `events`
+        phrase ("myocardial infarction", "acute pancreatitis") and no `ongoing` word
+        ("chronic hepatitis", "recurrent infections")."""
+        found = False
+        for text in texts:
+            words = [_stem(w) for w in _words(text)]
+            if self.ongoing.intersection(words):
+                return False
+            found = found or any(
+                tuple(words[i : i + len(e)]) == e
+                for e in self.events
+                for i in range(len(words) - len(e) + 1)
+            )
+        return found
 
 
 @lru_cache(maxsize=4)
@@ -104,6 +153,7 @@ class Scope:
     end: int
     trigger: str  # the phrase that opened it, as written
     direction: Direction
+    record: bool = False  # asserts its category only of events (see the module doc)
 
 
 class ConText:
@@ -116,12 +166,14 @@ class ConText:
         toks = [(m.group().lower(), m.start(), m.end()) for m in _TOKEN.finditer(text)]
         rules = self.rules
         # longest phrase match at each word, left to right; matched words are consumed
-        hits: list[tuple[int, int, str, str]] = []  # (first tok, last tok + 1, kind, dir)
+        # (first tok, last tok + 1, kind, direction, record)
+        hits: list[tuple[int, int, str, str, bool]] = []
+        words = [_NUMBER if t.isdigit() else t for t, _, _ in toks]  # phrases match "#"
         i = 0
         while i < len(toks):
             found = None
             for n in range(min(rules.longest, len(toks) - i), 0, -1):
-                key = tuple(t for t, _, _ in toks[i : i + n])
+                key = tuple(words[i : i + n])
                 if any(w in _BREAKS for w in key):
                     continue
                 meanings = rules.phrases.get(key)
@@ -132,26 +184,28 @@ class ConText:
                 i += 1
             else:
                 a, b, meanings = found
-                hits.extend((a, b, kind, direction) for kind, direction in meanings)
+                hits.extend((a, b, kind, direction, rec) for kind, direction, rec in meanings)
                 i = b
-        stops = {a for a, _, kind, _ in hits if kind == "terminator"}
-        stops |= {i for i, (t, _, _) in enumerate(toks) if t in _BREAKS}
+        strong = {a for a, _, kind, _, _ in hits if kind == "terminator"}
+        strong |= {i for i, (t, _, _) in enumerate(toks) if t in _BREAKS}
+        stops = strong | {a for a, _, kind, _, _ in hits if kind == "subject"}
         out: list[Scope] = []
-        for a, b, kind, direction in hits:
-            if kind in ("pseudo", "terminator"):
+        for a, b, kind, direction, rec in hits:
+            if kind in ("pseudo", "terminator", "subject"):
                 continue
             trigger = text[toks[a][1] : toks[b - 1][2]]
             if direction == "adjacent":
                 if b < len(toks) and b not in stops:
-                    out.append(Scope(kind, toks[b][1], toks[b][2], trigger, "forward"))
-            elif direction == "forward":
+                    out.append(Scope(kind, toks[b][1], toks[b][2], trigger, "forward", rec))
+            elif direction in ("forward", "sentence"):
+                ends = strong if direction == "sentence" else stops
                 last = b - 1
                 for j in range(b, min(len(toks), b + rules.max_forward)):
-                    if j in stops:
+                    if j in ends:
                         break
                     last = j
                 if last >= b:
-                    out.append(Scope(kind, toks[b][1], toks[last][2], trigger, "forward"))
+                    out.append(Scope(kind, toks[b][1], toks[last][2], trigger, "forward", rec))
             else:
                 first = a
                 for j in range(a - 1, max(-1, a - 1 - rules.max_backward), -1):
@@ -159,15 +213,27 @@ class ConText:
                         break
                     first = j
                 if first < a:
-                    out.append(Scope(kind, toks[first][1], toks[a - 1][2], trigger, "backward"))
+                    out.append(
+                        Scope(kind, toks[first][1], toks[a - 1][2], trigger, "backward", rec)
+                    )
         return out
 
-    def assert_spans(self, text: str, spans: list[tuple[int, int]]) -> list[Assertion]:
+    def assert_spans(
+        self, text: str, spans: list[tuple[int, int]], names: list[str] | None = None
+    ) -> list[Assertion]:
+        """One assertion per span; `names` (one per span, optional) are the names of the
+        concepts the spans link to, read with the mention to tell an event (see
+        `Rules.names_event`)."""
         scopes = self.scopes(text)
         rank = {c: i for i, c in enumerate(self.rules.priority)}
         out: list[Assertion] = []
-        for start, _end in spans:
-            cats = [s.category for s in scopes if s.start <= start < s.end]
+        for k, (start, end) in enumerate(spans):
+            covering = [s for s in scopes if s.start <= start < s.end]
+            if any(s.record for s in covering):
+                said = [text[start:end]] + ([names[k]] if names else [])
+                if not self.rules.names_event(*said):
+                    covering = [s for s in covering if not s.record]
+            cats = [s.category for s in covering]
             best = min(cats, key=rank.__getitem__) if cats else "present"
             out.append(cast(Assertion, best))
         return out

@@ -6,13 +6,18 @@ from the KG, so scispaCy's CandidateGenerator can rank candidates over it.
 
 from __future__ import annotations
 
+import re
+import tomllib
+from functools import cache
+from pathlib import Path
+
 import numpy as np
 import polars as pl
 from scispacy.linking_utils import Entity, KnowledgeBase
 from spacy.lang.en.stop_words import STOP_WORDS
 
 from kgsynth.kg.graph import KnowledgeGraph
-from kgsynth.linking.normalise import norm_key
+from kgsynth.linking.normalise import content_tokens, norm_key, raw_tokens
 
 
 def descendants(kg: KnowledgeGraph, roots: list[str], relation: str = "is_a") -> set[int]:
@@ -40,10 +45,15 @@ def alias_frame(
     exclude_subtrees: list[str],
     exact_synonyms_only: bool = True,
 ) -> pl.DataFrame:
-    """One row per (node, alias) the linker may use: columns idx, alias, key, is_name.
+    """One row per (node, alias) the linker may use: columns idx, alias, key, is_name,
+    acronym.
 
-    Drops aliases that are stop words or shorter than 3 characters, and nodes that are
-    bookkeeping rather than medicine (HPO's frequency/onset modifiers, the ontology roots).
+    Drops aliases that are stop words or shorter than 3 characters, loose synonyms (see
+    `loose_synonym`), and nodes that are bookkeeping rather than medicine (HPO's
+    frequency/onset modifiers, the ontology roots). Adds the bare form of a synonym that
+    says it is the unspecified concept ("Generalized tonic-clonic seizure (without
+    specification of onset)"). `acronym`: every alias behind the row's key is written in
+    capitals ("ODD", "ALS"), so only a mention in capitals may match it (see `is_acronym`).
     """
     nodes = kg.nodes.with_row_index("idx")
     syn_col = (
@@ -58,7 +68,15 @@ def alias_frame(
         .drop_nulls("alias")
         .with_columns(pl.lit(False).alias("is_name"))
     )
-    syns = pl.concat([syns, _disease_base_names(nodes)])
+    syns = pl.concat([syns, _disease_base_names(nodes), _unspecified_base_names(nodes, syn_col)])
+    names_of = nodes["name"].to_list()
+    syns = syns.filter(
+        pl.struct("idx", "alias")
+        .map_elements(
+            lambda r: not loose_synonym(r["alias"], names_of[r["idx"]]), return_dtype=pl.Boolean
+        )
+        .fill_null(True)
+    )
     excluded = descendants(kg, exclude_subtrees) | {
         i for x in exclude_ids if (i := kg.index_of(x)) is not None
     }
@@ -69,11 +87,92 @@ def alias_frame(
         .filter(pl.col("alias").str.len_chars() >= 3)
         .with_columns(pl.col("alias").map_elements(norm_key, return_dtype=pl.String).alias("key"))
         .filter((pl.col("key").str.len_chars() >= 3) & ~pl.col("key").is_in(sorted(STOP_WORDS)))
+        .with_columns(
+            pl.col("alias")
+            .map_elements(is_acronym, return_dtype=pl.Boolean)
+            .all()
+            .over(["idx", "key"])
+            .alias("acronym")
+        )
         # a node keeps one row per key; the name row wins over a synonym with the same key
         .sort(["idx", "is_name"], descending=[False, True])
         .unique(["idx", "key"], keep="first", maintain_order=True)
     )
     return frame
+
+
+def is_acronym(alias: str) -> bool:
+    """An alias written as a short form: one word, no lower-case letter, at least two
+    letters ("ODD", "ADHD", "HIV-1"). Such an alias matches only a mention written in
+    capitals, or the ordinary word ("odd", "als") would link it."""
+    alias = alias.strip()
+    return (
+        " " not in alias
+        and not any(c.islower() for c in alias)
+        and sum(c.isalpha() for c in alias) >= 2
+    )
+
+
+# A lone adjective describes a feature of a condition; it names the condition only when it
+# is a form of the name's own words ("obese" for Obesity).
+LOOSE_FILE = Path(__file__).with_name("loose_synonyms.toml")
+_ADJECTIVE_END = re.compile(r"(?:ed|ive|ic|al|ous|ent|ant|ful|less)$")
+
+
+def _stem_shared(a: str, b: str) -> bool:
+    n = min(len(a), len(b), 4)
+    return a[:n] == b[:n]
+
+
+@cache
+def _listed_loose() -> frozenset[tuple[str, str]]:
+    rules = tomllib.loads(LOOSE_FILE.read_text(encoding="utf-8"))
+    return frozenset((norm_key(r["synonym"]), norm_key(r["concept"])) for r in rules["loose"])
+
+
+def loose_synonym(alias: str, name: str) -> bool:
+    """A synonym too loose to link: one adjective ("Unresponsive", "Disoriented") for a
+    concept whose name is a phrase of other words ("Confusional arousal"). Such a synonym
+    describes how a patient with the condition looks, not the condition: said of a
+    patient, "unresponsive" or "disoriented" means many other things. Nouns stay
+    ("Heartburn", "Clubfoot"), and so do adjectives for one-word names ("Tired" for
+    Fatigue: the name is no narrower than the word)."""
+    if (norm_key(alias), norm_key(name)) in _listed_loose():
+        return True  # listed by hand, with the reason (loose_synonyms.toml)
+    toks = raw_tokens(alias)
+    if len(toks) != 1 or is_acronym(alias):
+        return False
+    word = norm_key(alias)
+    name_words = content_tokens(norm_key(name))
+    if len(name_words) < 2 or not _ADJECTIVE_END.search(word):
+        return False
+    return not any(_stem_shared(word, w) for w in name_words)
+
+
+# A trailing parenthetical that says the term is the concept with nothing specified: the
+# bare phrase names that concept too ("Generalized tonic-clonic seizure (without
+# specification of onset)" is what a text calls a generalized tonic-clonic seizure).
+_UNSPECIFIED = r"(?i)\s*\((?:without specification of [^()]*|unspecified[^()]*|NOS)\)\s*$"
+
+
+def _unspecified_base_names(nodes: pl.DataFrame, syn_col: str) -> pl.DataFrame:
+    """Bare forms of aliases marked unspecified, where no other alias already has them."""
+    aliases = pl.concat(
+        [
+            nodes.select("idx", pl.col("name").alias("alias")),
+            nodes.select("idx", pl.col(syn_col).alias("alias")).explode("alias"),
+        ]
+    ).drop_nulls("alias")
+    taken = set(aliases["alias"].str.to_lowercase().to_list())
+    base = (
+        aliases.filter(pl.col("alias").str.contains(_UNSPECIFIED))
+        .with_columns(pl.col("alias").str.replace(_UNSPECIFIED, "").str.strip_chars())
+        .filter(~pl.col("alias").str.to_lowercase().is_in(sorted(taken)))
+        .unique(maintain_order=True)
+    )
+    # a bare form that two nodes would share names neither
+    base = base.filter(pl.col("idx").n_unique().over(pl.col("alias").str.to_lowercase()) == 1)
+    return base.select("idx", "alias", pl.lit(False).alias("is_name"))
 
 
 # Comma-separated OMIM qualifiers that do not change what the base name denotes. Anything

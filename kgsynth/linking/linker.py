@@ -8,8 +8,13 @@ comes first: fuzzy candidates must also agree word by word (see `same_concept_wo
 never across polarity ("normal"/"abnormal", "hyper"/"hypo"); a name that adds a subtype
 mark the text lacks ("..., autosomal dominant, 1") is no candidate (`adds_subtype`); a
 mention that only modifies the next word ("immunodeficiency virus", "CD4 count") links to
-nothing; gene symbols link only where written as a gene (`Linker.gene_sense`). Each
-question mention carries what the text asserts about it (kgsynth.linking.context).
+nothing; gene symbols link only where written as a gene (`Linker.gene_sense`), and short
+forms ("ODD", "ALS") only where written in capitals (`written_in_capitals`); a mention is
+whole words, never a piece of a hyphenated word (`glued`: "clonic seizure" in "tonic-clonic
+seizure"); a general word qualified by a body part or a side takes its local sense
+("weakness of the left arm" is muscle weakness, not asthenia: qualifiers.toml). Loose
+synonyms never enter the alias table (kgsynth.linking.kb.loose_synonym). Each question
+mention carries what the text asserts about it (kgsynth.linking.context).
 """
 
 from __future__ import annotations
@@ -17,9 +22,11 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
+import tomllib
 import warnings
 from collections import Counter
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import polars as pl
@@ -33,11 +40,12 @@ from kgsynth.errors import ConfigError
 from kgsynth.kg.graph import KnowledgeGraph
 from kgsynth.linking.context import ConText
 from kgsynth.linking.index import index_dir, load_candidate_generator
-from kgsynth.linking.kb import alias_frame, scispacy_kb
+from kgsynth.linking.kb import alias_frame, is_acronym, scispacy_kb
 from kgsynth.linking.normalise import (
     adds_subtype,
     keys_opposed,
     norm_key,
+    norm_token,
     raw_tokens,
     same_concept_words,
 )
@@ -118,6 +126,85 @@ _SUBTYPE_THEN_WORD = re.compile(r"[\s\-–]*[^\W_][\s\-–]+([^\W_]+)")
 _SIGN_AFTER = re.compile(r"(?:[+⁺]|[-−⁻](?![^\W\d_]))")  # CD4+, CD8-, not CFTR-related
 _NUMBER_AFTER = re.compile(r"\s*[:=]?\s*[<>≤≥~]?\s*\d")  # "AFP 350 ng/mL", "PTH: 8"
 _NUMBER_BEFORE = re.compile(r"\d\s*$")  # "250 CD4"
+_HYPHENS = "-\u2010\u2011\u2013"  # hyphen-minus, hyphen, non-breaking hyphen, en dash
+_JOINING = re.compile(r"[\s\-\u2010\u2011\u2013]*")  # what may stand between joined words
+QUALIFIERS_FILE = Path(__file__).with_name("qualifiers.toml")
+
+
+def glued(text: str, start: int, end: int) -> bool:
+    """True when text[start:end] starts or ends inside a hyphenated word, where a hyphen
+    glues it to the word before or after: "clonic seizure" in "tonic-clonic seizure",
+    "Hodgkin lymphoma" in "non-Hodgkin lymphoma", "seizure" in "seizure-like". Such a
+    fragment names another thing than the compound; a mention is whole words only."""
+    before = start >= 2 and text[start - 1] in _HYPHENS and text[start - 2].isalnum()
+    after = end + 1 < len(text) and text[end] in _HYPHENS and text[end + 1].isalnum()
+    return before or after
+
+
+# a number that belongs to a quantity after it, not to the name before it
+_UNIT_AFTER = re.compile(
+    r"\s*(?:years?|months?|weeks?|days?|hours?|minutes?|times?|mg|g|kg|ml|mL|cm|mm|%)\b"
+)
+# one capital letter after a name makes another thing: "hepatitis B", "influenza A"
+_LETTER_AFTER = re.compile(r" [A-Z](?![\w'’-])")
+
+
+def split_off(text: str, start: int, end: int) -> bool:
+    """True when text[start:end] is not what the text names there: a name ending in a number
+    whose number is a quantity ("schizophrenia 4" in "schizophrenia 4 years ago"), or a name
+    that a designating letter turns into another concept ("Hepatitis" in "Hepatitis B")."""
+    mention = text[start:end]
+    if mention[-1:].isdigit() and _UNIT_AFTER.match(text, end):
+        return True
+    return bool(_LETTER_AFTER.match(text, end))
+
+
+def written_in_capitals(text: str) -> bool:
+    """Whether a mention is written as a short form: no lower-case letter, a plural "s"
+    aside ("ODD", "ODDs"; not "odd" or "Odd")."""
+    t = text.strip()
+    if len(t) > 2 and t.endswith("s"):
+        t = t[:-1]
+    return any(c.isalpha() for c in t) and not any(c.islower() for c in t)
+
+
+def _phrase_key(phrase: str) -> tuple[str, ...]:
+    return tuple(norm_key(phrase).split())
+
+
+@dataclass(frozen=True)
+class Qualifiers:
+    """General words whose sense changes when a side or a body part qualifies them (the
+    rules and their reasons are in qualifiers.toml)."""
+
+    words: dict[str, dict[str, object]]  # normalised word -> fallback, templates, side
+    parts: dict[tuple[str, ...], str]  # normalised part -> its name in templates
+    sides: frozenset[tuple[str, ...]]
+    skip: frozenset[str]
+    prepositions: frozenset[str]
+    longest: int  # words in the longest part or side phrase
+    vocabulary: frozenset[str]  # every word of a part or side phrase
+
+    @classmethod
+    def from_toml(cls, text: str) -> Qualifiers:
+        data = tomllib.loads(text)
+        q = data.get("qualifiers", {})
+        parts = {_phrase_key(k): v for k, v in q.get("parts", {}).items()}
+        sides = frozenset(_phrase_key(s) for s in q.get("sides", []))
+        return cls(
+            words={norm_key(w): dict(v) for w, v in data.get("words", {}).items()},
+            parts=parts,
+            sides=sides,
+            skip=frozenset(norm_key(w) for w in q.get("skip", [])),
+            prepositions=frozenset(norm_key(w) for w in q.get("prepositions", [])),
+            longest=max((len(k) for k in [*parts, *sides]), default=1),
+            vocabulary=frozenset(w for k in [*parts, *sides] for w in k),
+        )
+
+
+@lru_cache(maxsize=4)
+def load_qualifiers(path: Path = QUALIFIERS_FILE) -> Qualifiers:
+    return Qualifiers.from_toml(path.read_text(encoding="utf-8"))
 
 
 @dataclass(frozen=True)
@@ -136,14 +223,15 @@ class Linker:
             kg, exclude_ids=cfg.exclude_ids, exclude_subtrees=cfg.exclude_subtrees
         )
         self.aliases = aliases
-        # key -> [(node idx, is_name)]: exact lookups after normalisation
-        grouped = aliases.group_by("key").agg(pl.col("idx"), pl.col("is_name"))
-        self._by_key: dict[str, list[tuple[int, bool]]] = {
-            k: list(zip(i, n, strict=True))
-            for k, i, n in zip(
+        # key -> [(node idx, is_name, acronym)]: exact lookups after normalisation
+        grouped = aliases.group_by("key").agg(pl.col("idx"), pl.col("is_name"), pl.col("acronym"))
+        self._by_key: dict[str, list[tuple[int, bool, bool]]] = {
+            k: list(zip(i, n, a, strict=True))
+            for k, i, n, a in zip(
                 grouped["key"].to_list(),
                 grouped["idx"].to_list(),
                 grouped["is_name"].to_list(),
+                grouped["acronym"].to_list(),
                 strict=True,
             )
         }
@@ -162,6 +250,7 @@ class Linker:
         )
         self._degree = kg.degree
         self.context = ConText()
+        self.qualifiers = load_qualifiers()
 
     @staticmethod
     def _make_nlp(ner_model: str | None) -> spacy.language.Language:
@@ -182,9 +271,11 @@ class Linker:
     def _exact(self, text: str) -> list[_Candidate]:
         key = norm_key(text)
         out = []
-        for idx, is_name in self._by_key.get(key, []):
+        for idx, is_name, acronym in self._by_key.get(key, []):
             if self.kg.types[idx] == "gene" and self.kg.names[idx] not in text:
                 continue  # gene symbols are case-sensitive: "CAT" the gene, not "cat"
+            if acronym and not written_in_capitals(text):
+                continue  # so are short forms: "ODD" the disorder, not an "odd" smell
             if adds_subtype(self.kg.names[idx], text):
                 continue  # "coronary artery disease" is no "..., autosomal dominant, 1"
             alias_exact = text.strip().lower() == self.kg.names[idx].lower()
@@ -208,6 +299,8 @@ class Linker:
                     continue
                 best = 0.0
                 for alias, sim in zip(cand.aliases, cand.similarities, strict=True):
+                    if is_acronym(alias) and not written_in_capitals(text):
+                        continue
                     if sim >= self.cfg.threshold and same_concept_words(
                         key, self._key_of_alias.get(alias, norm_key(alias))
                     ):
@@ -273,7 +366,7 @@ class Linker:
             return False
         long_form = abbreviations.get(text[start:end])
         if long_form is not None:
-            return any(i == idx for i, _ in self._by_key.get(norm_key(long_form), []))
+            return any(i == idx for i, _, _ in self._by_key.get(norm_key(long_form), []))
         return True
 
     def _in_context(
@@ -294,6 +387,95 @@ class Linker:
             or self.gene_sense(c.idx, text, start, end, abbreviations)
         ]
 
+    def _qualifier(
+        self, text: str, toks: list[tuple[str, int, int]], first: int, stop: int
+    ) -> tuple[str, tuple[str, ...], tuple[str, ...]] | None:
+        """What qualifies the general word at toks[first:stop] (see qualifiers.toml):
+        ("side", (), ()), ("part", part, words as written that end with it), or
+        ("several", (), ()) for several parts; None when nothing does."""
+        q = self.qualifiers
+        norm = [norm_token(t) for t, _, _ in toks]
+
+        def joined(a: int, b: int) -> bool:  # toks[a] and toks[b] (b = a + 1) are joined
+            gap = text[toks[a][2] : toks[b][1]]
+            return _JOINING.fullmatch(gap) is not None
+
+        def phrase(key: tuple[str, ...]) -> str | None:
+            return "side" if key in q.sides else "part" if key in q.parts else None
+
+        # before: "<side|part> <word>"; "arm and leg weakness" names several parts
+        for n in range(min(q.longest, first), 0, -1):
+            key = tuple(norm[first - n : first])
+            kind = phrase(key)
+            if kind is not None and all(joined(k, k + 1) for k in range(first - n, first)):
+                if kind == "side":
+                    return "side", (), ()
+                j = first - n - 1  # the word before the part
+                if j > 0 and norm[j] in ("and", "or") and joined(j, j + 1):
+                    return "several", (), ()
+                return "part", key, key
+        # after: "<word> [and|or <one word>] <preposition> [<skip>...] <side|part> ..."
+        i = stop
+        if i + 1 < len(toks) and norm[i] in ("and", "or") and joined(i - 1, i):
+            if joined(i, i + 1):
+                i += 2
+        if i >= len(toks) or norm[i] not in q.prepositions or not joined(i - 1, i):
+            return None
+        # the run of joined part words after it: "both lower extremities", "the arm and leg"
+        run: list[str] = []
+        i += 1
+        while i < len(toks) and joined(i - 1, i) and len(run) < 8:
+            if norm[i] in ("and", "or") and run:
+                run.append(norm[i])
+            elif norm[i] in q.skip:
+                pass
+            elif norm[i] in q.vocabulary:
+                run.append(norm[i])
+            else:
+                break
+            i += 1
+        while run and run[-1] in ("and", "or"):
+            run.pop()
+        if any(w in ("and", "or") for w in run):  # "of the upper and lower extremities"
+            return "several", (), ()
+        # the longest part or side the run ends with: "left lower extremity" -> "lower
+        # extremity" (a part word that names no part alone, "upper", qualifies nothing);
+        # the whole run comes first, as written ("facial muscle")
+        for n in range(len(run), 0, -1):
+            kind = phrase(tuple(run[-n:]))
+            if kind == "side":
+                return "side", (), ()
+            if kind == "part":
+                return "part", tuple(run[-n:]), tuple(run)
+        return None
+
+    def _qualified(
+        self, text: str, toks: list[tuple[str, int, int]], first: int, stop: int
+    ) -> list[_Candidate] | None:
+        """Candidates for a general word that a side or a body part qualifies ("weakness
+        of the left arm" is muscle weakness, not asthenia); None when the word is no
+        such word or nothing qualifies it."""
+        rule = self.qualifiers.words.get(norm_key(text[toks[first][1] : toks[stop - 1][2]]))
+        if rule is None:
+            return None
+        found = self._qualifier(text, toks, first, stop)
+        if found is None:
+            return None
+        kind, part, written = found
+        tries: list[str] = []
+        if kind == "side" and rule.get("side"):
+            tries.append(str(rule["side"]))
+        if kind == "part":  # the part as written ("facial muscle"), then as HPO names it
+            name = self.qualifiers.parts.get(part, "")
+            for p in dict.fromkeys(p for p in (" ".join(written), name) if p):
+                tries += [str(t).format(part=p) for t in rule.get("templates", [])]
+        tries.append(str(rule["fallback"]))
+        for alias in tries:
+            hits = self._by_key.get(norm_key(alias), [])
+            if hits:
+                return [_Candidate(i, NORMALISED_SCORE, "qualified", n) for i, n, _ in hits]
+        return []
+
     def link_text(self, text: str) -> list[EntityLink]:
         """All entity mentions in free text (a question), best first, at most max_entities;
         each with the assertion the text makes about it (present, absent, family, ...)."""
@@ -304,22 +486,34 @@ class Linker:
         abbrs = {a.text: a._.long_form.text for a in doc._.abbreviations}
         if toks:
             words = Doc(self.nlp.vocab, words=[norm_key(t) or t.lower() for t, _, _ in toks])
-            spans = spacy.util.filter_spans([words[s:e] for _, s, e in self.matcher(words)])
-            for span in spans:
+            matches = [words[s:e] for _, s, e in self.matcher(words)]
+            # whole words only: no fragment of a hyphenated compound (before the longest
+            # match is chosen, so "seizure" in "tonic-clonic seizure" may still link)
+            # nor a name split off what follows it ("schizophrenia 4" + "years ago")
+            matches = [
+                m
+                for m in matches
+                if not glued(text, toks[m.start][1], toks[m.end - 1][2])
+                and not split_off(text, toks[m.start][1], toks[m.end - 1][2])
+            ]
+            for span in spacy.util.filter_spans(matches):
                 start, end = toks[span.start][1], toks[span.end - 1][2]
                 mention = text[start:end]
-                best = self._best(self._in_context(self._exact(mention), text, start, end, abbrs))
+                cands = self._qualified(text, toks, span.start, span.end)
+                if cands is None:
+                    cands = self._exact(mention)
+                best = self._best(self._in_context(cands, text, start, end, abbrs))
                 if best is not None:
                     links.append(self._link(best, mention, start, end))
                     covered.update(range(start, end))
         extra: list[tuple[str, int, int, str]] = []  # (lookup text, start, end, method)
         for abbr in doc._.abbreviations:
-            if abbr.start_char not in covered:
+            if abbr.start_char not in covered and not glued(text, abbr.start_char, abbr.end_char):
                 extra.append(
                     (abbr._.long_form.text, abbr.start_char, abbr.end_char, "abbreviation")
                 )
         for ent in getattr(doc, "ents", ()):
-            if ent.start_char not in covered:
+            if ent.start_char not in covered and not glued(text, ent.start_char, ent.end_char):
                 extra.append((ent.text, ent.start_char, ent.end_char, "ner"))
         if extra:
             fuzzy = self._fuzzy([e[0] for e in extra])
@@ -328,7 +522,9 @@ class Linker:
                 if best is not None and s not in covered:
                     links.append(self._link(best, text[s:e], s, e, f"{method}+{best.method}"))
                     covered.update(range(s, e))
-        said = self.context.assert_spans(text, [(lk.start, lk.end) for lk in links])
+        said = self.context.assert_spans(
+            text, [(lk.start, lk.end) for lk in links], [lk.name for lk in links]
+        )
         links = [lk.model_copy(update={"assertion": a}) for lk, a in zip(links, said, strict=True)]
         return self._top(links)
 
