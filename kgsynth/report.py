@@ -142,10 +142,16 @@ def _stage_order(item: tuple[Stage, int]) -> int:
 
 def kg_summary(kg: Any) -> dict[str, str]:
     """What the card and build.json say about the KG a run used."""
-    return {
+    out = {
         "name": kg.name,
         "hash": kg.hash,
         "nodes": str(kg.n_nodes),
         "edges": str(kg.n_edges),
         "release": kg.meta.get("hpo_release", kg.meta.get("release", "")),
     }
+    # an assembled KG (medkg) states where each part came from, under which licence, and
+    # which of its edges are derived rather than stated
+    for key in ("sources", "edges_by_source", "relation_confidence"):
+        if key in kg.meta:
+            out[key] = kg.meta[key]
+    return out

@@ -158,8 +158,16 @@ def test_registration_is_checked() -> None:
 
 def test_builtin_formats_and_the_help_come_from_the_registry() -> None:
     names = [f.name for f in registry.formats()]
-    assert names[:6] == ["hetionet-json", "hetionet", "hpo", "kgx", "primekg", "triples"]
-    assert registry.builtin_names() == ("hpo",)
+    assert names[:7] == [
+        "hetionet-json",
+        "hetionet",
+        "hpo",
+        "kgx",
+        "medkg",
+        "primekg",
+        "triples",
+    ]
+    assert registry.builtin_names() == ("hpo", "medkg")
     assert [f.name for f in registry.file_formats()][-1] == "triples"  # the fallback, last
     assert [f.name for f in registry.select("hetionet")] == ["hetionet-json", "hetionet"]
     result = runner.invoke(app, ["synth-kg", "--help"])
@@ -180,5 +188,5 @@ def test_importing_the_registry_is_light_and_acyclic() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout
     assert out.strip() == (
-        "['hetionet-json', 'hetionet', 'hpo', 'kgx', 'primekg', 'triples'] False"
+        "['hetionet-json', 'hetionet', 'hpo', 'kgx', 'medkg', 'primekg', 'triples'] False"
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import polars as pl
@@ -28,6 +29,7 @@ def render_card(
     the statistics and the file list (kgsynth.export.write)."""
     n_in = report.n_input or 1
     lines = [f"# {title}", "", *intro, "", "## Source", *source, ""]
+    lines += kg_source_lines(report.kg)
     lines += ["## Counts per stage", f"| stage | {unit} | % of input |", "| --- | ---: | ---: |"]
     for stage, n in report.count_rows():
         lines.append(f"| {stage.label} | {n} | {100 * n / n_in:.1f}% |")
@@ -45,6 +47,36 @@ def render_card(
     lines += usage_lines(report.llm_usage)
     lines += ["", *notes, ""]
     return "\n".join(lines)
+
+
+def kg_source_lines(kg: dict[str, str]) -> list[str]:
+    """The KG's sources (package, version, licence, counts) and derived edges, when the KG
+    was assembled from several (medkg); nothing for a KG from one source."""
+    if "sources" not in kg:
+        return []
+    lines = [
+        "## KG sources",
+        "| source | package | version | licence | nodes | edges |",
+        "| --- | --- | --- | --- | ---: | ---: |",
+    ]
+    for s in json.loads(kg["sources"]):
+        lines.append(
+            f"| {s['source']} | {s['package']} | {s['version']} | {s['licence']} |"
+            f" {s['nodes']} | {s['edges']} |"
+        )
+    confidence = json.loads(kg.get("relation_confidence", "{}"))
+    derived = [
+        (src, rel, n)
+        for src, rel, n in json.loads(kg.get("edges_by_source", "[]"))
+        if src.startswith("derived:")
+    ]
+    if derived:
+        lines += ["", "Derived edges (implied by a source, not stated by it):"]
+        lines += [
+            f"- `{rel}` ({src}): {n} edges, confidence {confidence.get(rel, 1.0)}"
+            for src, rel, n in derived
+        ]
+    return [*lines, ""]
 
 
 def kg_line(kg: dict[str, str]) -> str:

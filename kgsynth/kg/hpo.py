@@ -41,6 +41,13 @@ def _hpoa_version(path: Path) -> str:
 
 
 def build_hpo_kg() -> KnowledgeGraph:
+    nodes, edges, meta = hpo_frames()
+    return KnowledgeGraph.from_frames("hpo", nodes, edges, meta, source=str(hpo_files()[1]))
+
+
+def hpo_frames() -> tuple[pl.DataFrame, pl.DataFrame, dict[str, str]]:
+    """The HPO KG's nodes (id, name, type, synonyms, exact_synonyms), edges (head, relation,
+    tail) and metadata, for build_hpo_kg and for medkg, which includes all of it."""
     obo_path, hpoa_path, g2p_path = hpo_files()
     obo = read_obo(obo_path)
     terms = [t for t in obo.terms if not t.obsolete and t.id.startswith("HP:")]
@@ -135,4 +142,4 @@ def build_hpo_kg() -> KnowledgeGraph:
         "hpoa_version": _hpoa_version(hpoa_path),
         "dropped_edges_unknown_node": str(dropped),
     }
-    return KnowledgeGraph.from_frames("hpo", nodes, edges, meta, source=str(hpoa_path))
+    return nodes, edges, meta

