@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from kgsynth.config import EvidenceConfig
+from kgsynth.config import EvidenceConfig, PathsConfig
 from kgsynth.evidence.specificity import IS_A, specificity
 from kgsynth.kg.graph import KnowledgeGraph
 from kgsynth.paths.filters import PathFilter, compile_filter
@@ -99,19 +99,16 @@ def options_of(item: LinkedQA) -> list[tuple[str, str, list[EntityLink]]]:
 class EvidenceScorer:
     """Holds the per-KG state (specificity, node costs, path filter) for scoring rows."""
 
-    def __init__(
-        self,
-        kg: KnowledgeGraph,
-        cfg: EvidenceConfig,
-        hub_penalty: float = 1.0,
-        min_edge_confidence: float = 0.0,
-    ):
+    def __init__(self, kg: KnowledgeGraph, cfg: EvidenceConfig, paths: PathsConfig | None = None):
+        # evidence paths are ranked (hub penalty) and filtered (edge confidence) like the
+        # build's paths
+        paths = paths or PathsConfig()
         self.kg = kg
         self.cfg = cfg
         self.weight = specificity(kg)
-        self.costs = cached_node_costs(kg, hub_penalty)
+        self.costs = cached_node_costs(kg, paths.hub_penalty)
         # edges of relations below the confidence floor are walked by no search here
-        low = kg.relations_below(min_edge_confidence)
+        low = kg.relations_below(paths.min_edge_confidence)
         self.filters = PathFilter(max_degree=cfg.max_intermediate_degree, exclude_relations=low)
         self.entry_ok = compile_filter(kg, PathFilter(exclude_relations=low)).entry_ok
         self._is_a = kg.relations.index(IS_A) if IS_A in kg.relations else None

@@ -35,9 +35,7 @@ class EvidenceStage(StageBase):
         self.settings, self.paths = cfg.evidence, cfg.paths
 
     def run(self, batch: list[LinkedQA], ctx: BuildContext) -> StageResult[PathedQA]:
-        scorer = EvidenceScorer(
-            ctx.graph, self.settings, self.paths.hub_penalty, self.paths.min_edge_confidence
-        )
+        scorer = EvidenceScorer(ctx.graph, self.settings, self.paths)
         out = StageResult[PathedQA](kept=[])
         first = 0
         for item in tracked(self.stage, batch):

