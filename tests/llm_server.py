@@ -3,7 +3,8 @@
 It listens on 127.0.0.1 with an ephemeral port in a background thread and serves
 POST /v1/chat/completions and GET /v1/models. Completions are deterministic: by default the
 reply copies the knowledge-graph path lines of the user prompt and concludes with the option
-whose text matches the prompt's reference answer, in the three-part layout
+whose text matches the prompt's reference answer (thinking_path v1/v2) or, without one, the
+option its per-option evidence favours (v3), in the three-part layout
 ("Finding reasoning paths:", "Reasoning Process:", "Conclusion:"). A test can swap in its own
 `responder` (prompt -> reply text).
 
@@ -56,6 +57,7 @@ JsonResponder = Callable[["RecordedRequest"], str]
 _OPTION = re.compile(r"^([A-J])\. (.*)$")
 _NUMBERED = re.compile(r"^\s*\d+[.)]\s+(.*\S)\s*$")
 _REFERENCE = re.compile(r"^Reference answer[^:]*:\s*(.*)$", re.MULTILINE)
+_EVIDENCE_SCORE = re.compile(r"^Option ([A-Z]) \(.*\), evidence score (-?[\d.]+):$", re.MULTILINE)
 
 
 @dataclass(frozen=True)
@@ -138,11 +140,29 @@ def prompt_paths(prompt: str) -> list[str]:
     return [m.group(1) for line in block if (m := _NUMBERED.match(line)) and "-[" in line]
 
 
+def prompt_favoured(prompt: str, options: dict[str, str]) -> str:
+    """The option the prompt's per-option evidence favours: the highest evidence score (ties:
+    the first listed), as a model that follows the evidence would decide; without evidence,
+    the option the last path ends at, else the first option."""
+    scores = {m.group(1): float(m.group(2)) for m in _EVIDENCE_SCORE.finditer(prompt)}
+    if scores:
+        best = max(scores, key=lambda k: (scores[k], -list(scores).index(k)))
+        return options.get(best, "")
+    paths = prompt_paths(prompt)
+    if paths:
+        end = re.split(r"-\]-?>? ?", paths[-1])[-1].strip()
+        for text in options.values():
+            if text.lower() in end.lower() or end.lower() in text.lower():
+                return text
+    return next(iter(options.values()), "")
+
+
 def default_reply(prompt: str) -> str:
-    """A valid three-part reply: the prompt's paths copied verbatim, the matching option."""
+    """A valid three-part reply: the prompt's paths copied verbatim and the option that a
+    reference answer names (v1/v2 prompts) or that the evidence favours (v3)."""
     paths = prompt_paths(prompt)
     options = prompt_options(prompt)
-    answer = prompt_reference(prompt) or ""
+    answer = prompt_reference(prompt) or prompt_favoured(prompt, options)
     letter = next((k for k, v in options.items() if v.lower() == answer.lower()), None)
     listed = "\n".join(f"{i}. {p}" for i, p in enumerate(paths, 1))
     # the first path's start: a finding named in every option's sentence as its reason

@@ -261,7 +261,7 @@ def test_openai_success_rows_carry_model_and_versioned_prompt(server: LLMServer)
     for item, r in zip(items, res, strict=True):
         assert isinstance(r, Generation), r
         assert r.generator == "openai" and r.model == MODEL
-        assert r.prompt_version == "thinking_path.v2"
+        assert r.prompt_version == "thinking_path.v3"
         assert split_sections(r.reasoning) is not None
         assert Verifier.answer_agrees(item.linked.qa, r.conclusion) is None
         assert path_lines(r.reasoning) == [format_path(p) for p in item.paths]

@@ -5,7 +5,7 @@ limits, retries with backoff on 429/5xx/timeouts/dropped connections, and the pe
 response cache under the build's cache dir (a re-run sends nothing, a killed build resumes).
 The API key is read from the environment variable named in config and never logged or stored.
 
-The prompt (thinking_path.v2) is a differential: the findings (present ones and pertinent
+The prompt (thinking_path.v3) is a differential: the findings (present ones and pertinent
 negatives), every option's KG evidence for and against it, and the row's kept paths.
 """
 
@@ -68,6 +68,7 @@ def prompt_evidence(item: PathedQA) -> list[dict[str, Any]]:
                     "letter": letter,
                     "text": texts[letter],
                     "linked": False,
+                    "score": None,
                     "supports": [],
                     "contradictions": [],
                 }
@@ -78,6 +79,7 @@ def prompt_evidence(item: PathedQA) -> list[dict[str, Any]]:
                 "letter": letter,
                 "text": texts.get(letter, o.text),
                 "linked": bool(o.kg_ids),
+                "score": round(o.score, 2),
                 "supports": [
                     {"finding": s.finding_name, "path": format_path(s.path)} for s in o.supports
                 ],
@@ -90,15 +92,15 @@ def prompt_evidence(item: PathedQA) -> list[dict[str, Any]]:
     return out
 
 
-def render_prompt(item: PathedQA, *, reference: bool = True) -> str:
-    """The v2 prompt. `reference`: also show the gold answer, for the model only (as v1 did;
-    the checks still require the conclusion to match it)."""
+def render_prompt(item: PathedQA) -> str:
+    """The thinking-path prompt: the question, its findings, every option's evidence and the
+    kept paths. The gold answer is not shown: the model decides, and the checks then require
+    its conclusion to match gold."""
     qa = item.linked.qa
     findings, negatives = prompt_findings(item)
     return template(THINKING_PATH).render(
         question=qa.question,
         options=qa.options,
-        answer=qa.answer if reference else None,
         findings=findings,
         negatives=negatives,
         evidence=prompt_evidence(item),

@@ -8,7 +8,9 @@ from importlib import resources
 
 from jinja2 import Environment, StrictUndefined, Template
 
-THINKING_PATH = "thinking_path.v2"  # v1: paths and the reference answer only
+# v1: paths and the reference answer only; v2: the differential evidence and the reference
+# answer; v3: the evidence without the reference answer (the model decides)
+THINKING_PATH = "thinking_path.v3"
 RELATIONS = "relations.v2"
 KG_QUESTION = "kg_question.v1"
 
