@@ -4,8 +4,9 @@ Builds the shared MedQA test file offline on the built-in KG (or reads an existi
 with --dataset) and reports: the exported share, rejects by stage and reason, the
 distribution of evidence margins, per-check pass counts, how often the conclusion names the
 evidence's best option, and paths starting at a non-present finding. When a verdict file
-from a by-eye audit exists (bench/quality_audit_verdicts.json, keyed by row id), its
-tallies are added. Writes bench/results/quality.json; the last line printed is that JSON.
+from a by-eye audit exists (bench/quality_audit_verdicts.json for hpo,
+quality_audit_verdicts_KG.json for another KG; keyed by row id), its tallies are added.
+Writes bench/results/quality.json (quality_KG.json); the last line printed is that JSON.
 
 Usage: python bench/quality.py [--dataset DIR] [--kg hpo] [--cache-dir DIR]
 """
@@ -25,8 +26,17 @@ import polars as pl
 REPO = Path(__file__).resolve().parents[1]
 MEDQA = REPO.parent / "shared" / "data" / "qa" / "medqa_usmle_test.jsonl"
 KGSYNTH = Path(sys.executable).parent / "kgsynth"
-VERDICTS = REPO / "bench" / "quality_audit_verdicts.json"
-RESULT = REPO / "bench" / "results" / "quality.json"
+
+
+def verdicts_file(kg: str) -> Path:
+    """The by-eye audit of a build on this KG: one file per KG (the rows differ)."""
+    suffix = "" if kg == "hpo" else f"_{kg}"
+    return REPO / "bench" / f"quality_audit_verdicts{suffix}.json"
+
+
+def result_file(kg: str) -> Path:
+    suffix = "" if kg == "hpo" else f"_{kg}"
+    return REPO / "bench" / "results" / f"quality{suffix}.json"
 
 
 def build(out: Path, kg: str, cache: Path) -> None:
@@ -64,10 +74,11 @@ def negated_starts(rows: pl.DataFrame) -> int:
     return n
 
 
-def audit(rows: pl.DataFrame) -> dict[str, Any]:
-    if not VERDICTS.exists():
+def audit(rows: pl.DataFrame, kg: str) -> dict[str, Any]:
+    path = verdicts_file(kg)
+    if not path.exists():
         return {}
-    verdicts = json.loads(VERDICTS.read_text())
+    verdicts = json.loads(path.read_text())
     ids = set(rows["id"].to_list())
     judged = {k: v for k, v in verdicts.items() if k in ids}
     keys = ("paths_support", "reads_as_reasoning", "distractors_dismissed")
@@ -114,10 +125,11 @@ def main() -> None:
         "checks_passed_on_exported": checks,
         "paths_starting_at_non_present_finding": negated_starts(rows),
         "prompt_versions": sorted(set(rows["prompt_version"].to_list())) if rows.height else [],
-        "audit": audit(rows),
+        "audit": audit(rows, args.kg),
     }
-    RESULT.parent.mkdir(parents=True, exist_ok=True)
-    RESULT.write_text(json.dumps(result, indent=2) + "\n")
+    out_file = result_file(args.kg)
+    out_file.parent.mkdir(parents=True, exist_ok=True)
+    out_file.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result))
 
 

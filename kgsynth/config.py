@@ -35,6 +35,12 @@ class LinkingConfig(_Strict):
     # a row with options leaves (options_unlinked) when more than this share of them link to
     # no KG node, or to a node another option shares
     max_unlinked_options: float = Field(0.5, ge=0.0, le=1.0)
+    # node types a question mention never stands for as a finding: "serum", "prenatal care"
+    # or "cell proliferation" name no sign the patient has (a broad KG such as medkg holds
+    # them; the answer and the options still link to them)
+    question_skip_types: list[str] = Field(
+        default_factory=lambda: ["anatomy", "procedure", "biological_process"]
+    )
     # nodes never linked: ontology roots and HPO's bookkeeping subtrees (clinical modifiers
     # such as onset/severity, frequency terms, blood groups, past medical history)
     exclude_ids: list[str] = Field(default_factory=lambda: ["HP:0000001", "HP:0000118"])
@@ -71,6 +77,9 @@ class EvidenceConfig(_Strict):
     # intermediate nodes of an evidence path have at most this KG degree (hubs such as
     # "Autosomal recessive inheritance" would join every finding to every option)
     max_intermediate_degree: int | None = Field(250, ge=1)
+    # node types never in the middle of an evidence path: a drug class joins two drugs that
+    # share a role, which says nothing of a finding
+    skip_intermediate_types: list[str] = Field(default_factory=lambda: ["pharmacologic_class"])
     # gold's score minus the best other option's must reach this (and be > 0)
     min_margin: float = Field(0.05, ge=0.0)
     weights: EvidenceWeights = Field(default_factory=EvidenceWeights)

@@ -322,3 +322,52 @@ def test_evidence_does_not_depend_on_node_indices_in_a_large_kg():
     b = next(o for o in report_big.options if o.letter == "B")
     hops = [(h.head_id, h.relation, h.tail_id) for s in b.supports for h in s.path.hops]
     assert ("P:wet", "is_a", "P:cough") in hops and ("D:B", "has_phenotype", "P:cough") in hops
+
+
+def test_a_drug_class_is_never_the_middle_of_an_evidence_path():
+    # Nausea <-used_for- thalidomide -has_role-> teratogen <-has_role- acetaldehyde: two
+    # drugs that share a role say nothing about the finding
+    nodes = pl.DataFrame(
+        {
+            "id": ["P:nausea", "D:thal", "R:terat", "D:acet", "D:other"],
+            "name": ["Nausea", "Thalidomide", "teratogenic agent", "Acetaldehyde", "Other"],
+            "type": ["phenotype", "drug", "pharmacologic_class", "drug", "drug"],
+            "synonyms": [[], [], [], [], []],
+        },
+        schema={
+            "id": pl.String,
+            "name": pl.String,
+            "type": pl.String,
+            "synonyms": pl.List(pl.String),
+        },
+    )
+    edges = pl.DataFrame(
+        [
+            ("D:thal", "used_for", "P:nausea"),
+            ("D:thal", "has_role", "R:terat"),
+            ("D:acet", "has_role", "R:terat"),
+        ],
+        schema=["head", "relation", "tail"],
+        orient="row",
+    )
+    g = KnowledgeGraph.from_frames("t", nodes, edges, {})
+
+    def link(kg_id: str) -> EntityLink:
+        name = g.names[g.index_of(kg_id)]
+        return EntityLink(
+            kg_id=kg_id, name=name, type=g.types[g.index_of(kg_id)], mention=name, start=0,
+            end=len(name), score=1.0, method="exact", assertion="present",
+        )  # fmt: skip
+
+    qa = QARecord(id="q", source="t", question="Nausea. Which?", options={"A": "Acetaldehyde",
+                  "B": "Other"}, answer="Acetaldehyde", answer_idx="A")  # fmt: skip
+    item = LinkedQA(
+        qa=qa,
+        question_entities=[link("P:nausea")],
+        answer_entities=[link("D:acet")],
+        option_entities={"A": [link("D:acet")], "B": [link("D:other")]},
+    )
+    with_class = EvidenceScorer(g, EvidenceConfig(skip_intermediate_types=[])).score(item)
+    assert with_class.report.options[0].supports  # the role path, when classes may pass
+    report = EvidenceScorer(g, EvidenceConfig()).score(item).report
+    assert report.options[0].supports == [] and report.options[0].score == 0

@@ -814,3 +814,29 @@ def test_a_name_split_off_what_follows_it_does_not_link(linker: Linker, hpo_kg) 
     # a designating letter makes another thing: hepatitis B is no finding of "Hepatitis"
     assert "Hepatitis" not in [lk.name for lk in linker.link_text("He has hepatitis B.")]
     assert "Hepatitis" in [lk.name for lk in linker.link_text("Biopsy shows hepatitis.")]
+
+
+def test_question_mentions_of_skipped_types_are_no_findings(tmp_path: Path) -> None:
+    # a broad KG holds anatomy and procedures; a question naming them names no finding
+    from kgsynth.config import LinkingConfig
+
+    kg = KnowledgeGraph.from_frames(
+        "t",
+        pl.DataFrame(
+            {
+                "id": ["A:1", "P:1", "S:1"],
+                "name": ["Serum", "Prenatal care", "Vomiting"],
+                "type": ["anatomy", "procedure", "phenotype"],
+            }
+        ),
+        pl.DataFrame(schema={"head": pl.String, "relation": pl.String, "tail": pl.String}),
+        {},
+    )
+    linker = Linker(kg, LinkingConfig(), tmp_path)
+    text = "Despite prenatal care, the newborn has vomiting; serum sodium is low."
+    assert {lk.name for lk in linker.link_text(text)} == {"Prenatal care", "Vomiting", "Serum"}
+    qa = QARecord(id="q", source="t", question=text, options={"A": "Serum"}, answer="Serum",
+                  answer_idx="A")  # fmt: skip
+    linked = linker(qa)
+    assert [lk.name for lk in linked.question_entities] == ["Vomiting"]
+    assert [lk.name for lk in linked.answer_entities] == ["Serum"]  # answers still link

@@ -2,7 +2,8 @@
 
 For every option (a row without options has one: its gold answer) and every *present*
 question finding f (EntityLink.assertion == "present"), the best KG path f -> option within
-`max_hops` whose intermediate nodes have degree <= `max_intermediate_degree` (one search per
+`max_hops` whose intermediate nodes have degree <= `max_intermediate_degree` and a type not in
+`skip_intermediate_types` (one search per
 pair against the option's whole node set; hub-aware ranking among equally short paths). A
 finding the option itself names is no evidence (the question would give the option away).
 
@@ -109,7 +110,15 @@ class EvidenceScorer:
         self.costs = cached_node_costs(kg, paths.hub_penalty)
         # edges of relations below the confidence floor are walked by no search here
         low = kg.relations_below(paths.min_edge_confidence)
-        self.filters = PathFilter(max_degree=cfg.max_intermediate_degree, exclude_relations=low)
+        # an intermediate is a node of modest degree and of a type that carries evidence: two
+        # drugs that share a role ("teratogenic agent") say nothing of a finding
+        types = sorted(set(kg.types) - set(cfg.skip_intermediate_types))
+        self.filters = PathFilter(
+            node_types=types if len(types) < len(set(kg.types)) else None,
+            max_degree=cfg.max_intermediate_degree,
+            exclude_relations=low,
+        )
+        self.mid_ok = self._intermediates_ok()
         self.entry_ok = compile_filter(kg, PathFilter(exclude_relations=low)).entry_ok
         self._is_a = kg.relations.index(IS_A) if IS_A in kg.relations else None
         self._marked: tuple[bytes, np.ndarray] | None = None
@@ -119,16 +128,23 @@ class EvidenceScorer:
         idx = {self.kg.index_of(lk.kg_id) for lk in links}
         return np.array(sorted(i for i in idx if i is not None), np.int64)
 
+    def _intermediates_ok(self) -> np.ndarray:
+        kg, cap = self.kg, self.cfg.max_intermediate_degree
+        ok = np.ones(kg.n_nodes, bool) if cap is None else kg.degree <= cap
+        skip = set(self.cfg.skip_intermediate_types)
+        if skip & set(kg.types):
+            ok &= ~np.isin(np.asarray(kg.types, dtype=object), sorted(skip))
+        return ok
+
     def _reach(self, f: int, max_hops: int) -> np.ndarray:
         """BFS depth from f up to max_hops (-1 beyond); intermediates obey the degree cap."""
         kg = self.kg
         depth = np.full(kg.n_nodes, -1, np.int32)
         depth[f] = 0
         frontier = np.array([f], np.int64)
-        cap = self.cfg.max_intermediate_degree
         for d in range(1, max_hops + 1):
-            if d > 1 and cap is not None:
-                frontier = frontier[kg.degree[frontier] <= cap]
+            if d > 1:
+                frontier = frontier[self.mid_ok[frontier]]
             if not len(frontier):
                 break
             _, idx = csr_entries(kg, frontier, self.entry_ok)
@@ -148,8 +164,7 @@ class EvidenceScorer:
         # int64: pair keys below pack two node indices as u * n + v (int32 CSR indices
         # overflow there once a KG has more than 46k nodes)
         nb = np.unique(kg.indices[idx]).astype(np.int64)
-        cap = self.cfg.max_intermediate_degree
-        return nb if cap is None else nb[kg.degree[nb] <= cap]
+        return nb[self.mid_ok[nb]]
 
     def best_path(
         self, f: int, depth: np.ndarray, nodes: np.ndarray, rim: np.ndarray
@@ -159,7 +174,7 @@ class EvidenceScorer:
         so the BFS never reads the large rows of its last layer. Ranked like shortest_paths:
         fewest hops, then the least summed hub cost of the intermediates, then node order.
         Paths have at most three hops, so the layers are enumerated directly."""
-        kg, cap = self.kg, self.cfg.max_intermediate_degree
+        kg = self.kg
         in_o = self._mark(nodes)
         _, row_idx = csr_entries(kg, np.array([f], np.int64), self.entry_ok)
         row = kg.indices[row_idx]
@@ -188,8 +203,7 @@ class EvidenceScorer:
         src, idx = csr_entries(kg, lasts, self.entry_ok)
         firsts = kg.indices[idx].astype(np.int64)
         ok = (depth[firsts] == 1) & ~in_o[firsts]
-        if cap is not None:
-            ok &= kg.degree[firsts] <= cap
+        ok &= self.mid_ok[firsts]
         b, a = src[ok], firsts[ok]
         if not len(b):
             return None

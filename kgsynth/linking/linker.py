@@ -25,6 +25,7 @@ import re
 import tomllib
 import warnings
 from collections import Counter
+from collections.abc import Collection
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -476,9 +477,10 @@ class Linker:
                 return [_Candidate(i, NORMALISED_SCORE, "qualified", n) for i, n, _ in hits]
         return []
 
-    def link_text(self, text: str) -> list[EntityLink]:
+    def link_text(self, text: str, skip_types: Collection[str] = ()) -> list[EntityLink]:
         """All entity mentions in free text (a question), best first, at most max_entities;
-        each with the assertion the text makes about it (present, absent, family, ...)."""
+        each with the assertion the text makes about it (present, absent, family, ...).
+        Mentions of nodes of `skip_types` are left out before the cap."""
         toks = raw_tokens(text)
         links: list[EntityLink] = []
         covered: set[int] = set()
@@ -526,6 +528,8 @@ class Linker:
             text, [(lk.start, lk.end) for lk in links], [lk.name for lk in links]
         )
         links = [lk.model_copy(update={"assertion": a}) for lk, a in zip(links, said, strict=True)]
+        if skip_types:
+            links = [lk for lk in links if lk.type not in skip_types]
         return self._top(links)
 
     def candidate_nodes(self, text: str, k: int = 10, floor: float = 0.7) -> list[EntityLink]:
@@ -622,7 +626,7 @@ class Linker:
             answer = self.link_answer(qa.answer, abbrs)
         return LinkedQA(
             qa=qa,
-            question_entities=self.link_text(qa.question),
+            question_entities=self.link_text(qa.question, skip_types=self.cfg.question_skip_types),
             answer_entities=answer,
             option_entities=options,
         )

@@ -82,21 +82,26 @@ def named_alike(xrefs: pl.DataFrame, nodes: pl.DataFrame, source: str) -> pl.Dat
 
 
 def same_drug_name(nodes: pl.DataFrame) -> pl.DataFrame:
-    """Drug nodes of the drug dictionary and of MeSH whose preferred names are equal, where
-    the name is unique on each side: the same drug, which the mapping files often fail to
-    bridge (no shared ChEBI id). Preferred names only; synonyms never merge."""
+    """Drug nodes of the drug dictionary, and ChEBI compounds, paired with MeSH drug nodes
+    whose preferred name is equal, where the name is unique on each side of a pair of
+    sources: the same drug, which the mapping files often fail to bridge (no shared ChEBI
+    id, or one that is not one to one). Preferred names only; synonyms never merge."""
     drugs = nodes.filter(pl.col("type") == "drug").select(
         "id",
         pl.col("name").str.to_lowercase().alias("key"),
-        prefix=pl.col("id").str.split(":").list.first(),
+        pl.col("id").str.split(":").list.first().alias("prefix"),
     )
-    dictionary = drugs.filter(pl.col("prefix").is_in(["DRUGBANK", "DRUGNER"]))
-    mesh = drugs.filter(pl.col("prefix") == "MESH")
     unique = pl.len().over("key") == 1
-    pairs = dictionary.filter(unique).join(mesh.filter(unique), on="key")
-    return pairs.select(pl.col("id").alias("a"), pl.col("id_right").alias("b")).with_columns(
-        pl.lit("same_drug_name").alias("source")
-    )
+    mesh = drugs.filter(pl.col("prefix") == "MESH").filter(unique)
+    pairs = []
+    for side in (["DRUGBANK", "DRUGNER"], ["CHEBI"]):
+        other = drugs.filter(pl.col("prefix").is_in(side)).filter(unique)
+        pairs.append(
+            other.join(mesh, on="key").select(
+                pl.col("id").alias("a"), pl.col("id_right").alias("b")
+            )
+        )
+    return pl.concat(pairs).with_columns(pl.lit("same_drug_name").alias("source"))
 
 
 def build_medkg() -> KnowledgeGraph:
