@@ -13,7 +13,7 @@ from kgsynth.kg.hpo import hpo_files, hpo_frames
 from kgsynth.kg.medkg import derive
 from kgsynth.kg.medkg.drugs import SOURCE as DRUGS_SOURCE
 from kgsynth.kg.medkg.drugs import read_drugs
-from kgsynth.kg.medkg.merge import drop_inverted, merge_nodes
+from kgsynth.kg.medkg.merge import drop_inverted, merge_nodes, node_labels
 from kgsynth.kg.medkg.mesh import read_mesh
 from kgsynth.kg.medkg.obojson import (
     chebi_primary,
@@ -65,12 +65,7 @@ def _hpo_part() -> Part:
 def named_alike(xrefs: pl.DataFrame, nodes: pl.DataFrame, source: str) -> pl.DataFrame:
     """The xrefs of `source` kept only where both ends share a name or synonym: the drug
     dictionary's MeSH ids are sometimes the drug's class ("Anticonvulsants" for a bromide)."""
-    labels = (
-        nodes.select("id", pl.concat_list(pl.col("name"), "synonyms").alias("label"))
-        .explode("label")
-        .select("id", pl.col("label").str.to_lowercase())
-        .unique()
-    )
+    labels = node_labels(nodes).select("id", pl.col("label").str.to_lowercase()).unique()
     claims = xrefs.filter(pl.col("source") == source)
     agree = (
         claims.join(labels.rename({"id": "a"}), on="a")

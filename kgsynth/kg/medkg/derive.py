@@ -7,22 +7,17 @@ such a role (directly or through the role hierarchy) gets `used_for` that condit
 
 from __future__ import annotations
 
-import re
 import tomllib
 from pathlib import Path
 
 import polars as pl
 
+from kgsynth.kg.medkg.merge import node_labels, word_bag
 from kgsynth.kg.medkg.sources import edges_frame
 
 RULES_FILE = Path(__file__).with_name("derived_roles.toml")
 RELATION = "used_for"
 SOURCE = "derived:chebi_role"
-
-
-def word_bag(text: str) -> str:
-    """A name's words in sorted order: "Arthritis, Rheumatoid" is "rheumatoid arthritis"."""
-    return " ".join(sorted(re.findall(r"[a-z0-9]+", text.lower())))
 
 
 def role_rules() -> dict:
@@ -34,16 +29,23 @@ def derive_role_edges(nodes: pl.DataFrame, edges: pl.DataFrame) -> tuple[pl.Data
     the rules that medkg does not hold (reported, not fatal)."""
     rules = role_rules()["roles"]
     # a merged node answers to its name and to every member's name (ChEBI's role names are
-    # synonyms of the MeSH pharmacologic action they merged with); exact names first
-    by_name: dict[str, list[tuple[str, str]]] = {}
-    role_id: dict[str, str] = {}
-    frame = nodes.select("id", "name", "type", "synonyms")
-    for exact in (True, False):
-        for i, n, t, syns in frame.iter_rows():
-            for label in [n] if exact else syns or []:
-                by_name.setdefault(word_bag(label), []).append((i, t))
-                if t == "pharmacologic_class":
-                    role_id.setdefault(word_bag(label), i)
+    # synonyms of the MeSH pharmacologic action they merged with); names before synonyms,
+    # then node order: the first node holding a rule's word bag is the one it means
+    wanted = {r for role, rule in rules.items() for r in (role, *rule["for"])}
+    asked = pl.DataFrame({"text": sorted(wanted)}).with_columns(
+        word_bag(pl.col("text")).alias("bag")
+    )
+    labels = node_labels(nodes).with_columns(word_bag(pl.col("label")).alias("bag"))
+    labels = labels.join(asked.select("bag").unique(), on="bag", how="semi")
+
+    def first_of(types: list[str]) -> dict[str, str]:
+        hits = labels.filter(pl.col("type").is_in(types)).unique(
+            "bag", keep="first", maintain_order=True
+        )
+        by_bag = dict(zip(hits["bag"].to_list(), hits["id"].to_list(), strict=True))
+        return {t: by_bag[b] for t, b in asked.iter_rows() if b in by_bag}
+
+    role_id, condition_id = first_of(["pharmacologic_class"]), first_of(["disease", "phenotype"])
     # every node's pharmacologic-class ancestors over has_role then is_a
     has_role = edges.filter(pl.col("relation") == "has_role").select("head", "tail")
     is_a = edges.filter(pl.col("relation") == "is_a").select("head", "tail")
@@ -53,16 +55,15 @@ def derive_role_edges(nodes: pl.DataFrame, edges: pl.DataFrame) -> tuple[pl.Data
     missing: list[str] = []
     targets: dict[str, list[str]] = {}
     for role, rule in rules.items():
-        rid = role_id.get(word_bag(role))
+        rid = role_id.get(role)
         if rid is None:
             missing.append(f"role '{role}'")
             continue
         for cond in rule["for"]:
-            hits = [i for i, t in by_name.get(word_bag(cond), []) if t in ("disease", "phenotype")]
-            if not hits:
+            if cond not in condition_id:
                 missing.append(f"condition '{cond}'")
                 continue
-            targets.setdefault(rid, []).append(hits[0])
+            targets.setdefault(rid, []).append(condition_id[cond])
     found: set[tuple[str, str]] = set()
     for drug, role in has_role.iter_rows():
         seen, todo = set(), [role]

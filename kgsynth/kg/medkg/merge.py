@@ -179,7 +179,9 @@ def merge_nodes(
     return merged, moved, report
 
 
-def _word_bag(expr: pl.Expr) -> pl.Expr:
+def word_bag(expr: pl.Expr) -> pl.Expr:
+    """A name's words, lower-cased and sorted: "Arthritis, Rheumatoid" is "arthritis
+    rheumatoid", as is "Rheumatoid arthritis"."""
     return (
         expr.str.to_lowercase()
         .str.replace_all(r"[^\p{L}\p{N}]+", " ")
@@ -194,29 +196,45 @@ def drop_inverted(nodes: pl.DataFrame) -> pl.DataFrame:
     """Drop synonyms that are only an inverted form of another alias of the same node
     ("Pressure, High Blood" beside "High Blood Pressure"): MeSH lists them for indexes,
     text never says them, and they would grow the alias index by a quarter."""
-    syns = nodes.select("id", "name", "synonyms").explode("synonyms").drop_nulls("synonyms")
-    plain = pl.concat(
-        [
-            nodes.select("id", pl.col("name").alias("alias")),
-            syns.select("id", pl.col("synonyms").alias("alias")),
-        ]
-    ).filter(~pl.col("alias").str.contains(","))
-    bags = plain.select("id", _word_bag(pl.col("alias")).alias("bag")).unique()
-    inverted = (
-        syns.filter(pl.col("synonyms").str.contains(","))
-        .with_columns(_word_bag(pl.col("synonyms")).alias("bag"))
-        .join(bags, on=["id", "bag"], how="semi")
-        .select("id", "synonyms")
+    labels = node_labels(nodes).with_columns(
+        pl.col("label").str.contains(",").alias("comma"), word_bag(pl.col("label")).alias("bag")
     )
+    twins = labels.filter(~pl.col("comma")).select("id", "bag").unique()
     kept = (
-        syns.select("id", "synonyms")
-        .join(inverted, on=["id", "synonyms"], how="anti")
+        labels.filter(~pl.col("is_name"))
+        .join(
+            twins.with_columns(pl.lit(True).alias("twin")),
+            on=["id", "bag"],
+            how="left",
+            maintain_order="left",
+        )  # fmt: skip
+        .filter(~(pl.col("comma") & pl.col("twin").fill_null(False)))
         .group_by("id", maintain_order=True)
-        .agg("synonyms")
+        .agg(pl.col("label").alias("synonyms"))
     )
     return (
         nodes.drop("synonyms")
         .join(kept, on="id", how="left")
         .with_columns(pl.col("synonyms").fill_null(pl.lit([], dtype=pl.List(pl.String))))
         .select(nodes.columns)
+    )
+
+
+def node_labels(nodes: pl.DataFrame) -> pl.DataFrame:
+    """Every name and synonym of every node: id, type, label, is_name, in the order names
+    first (node order), then synonyms (node order)."""
+    indexed = nodes.with_row_index("row")
+    names = indexed.select(
+        "row", "id", "type", pl.col("name").alias("label"), pl.lit(True).alias("is_name")
+    )
+    syns = (
+        indexed.select("row", "id", "type", pl.col("synonyms").alias("label"))
+        .explode("label")
+        .drop_nulls("label")
+        .with_columns(pl.lit(False).alias("is_name"))
+    )
+    return (
+        pl.concat([names, syns])
+        .sort(["is_name", "row"], descending=[True, False], maintain_order=True)
+        .drop("row")
     )
