@@ -22,6 +22,7 @@ from kgsynth.export.card import dataset_card
 from kgsynth.kg import KnowledgeGraph, load_kg
 from kgsynth.llm.blocks import JUDGE
 from kgsynth.llm.client import LLMClient
+from kgsynth.paths_check import check_build_paths
 from kgsynth.records import QARecord, VerifiedQA
 from kgsynth.report import BuildReport, kg_summary
 from kgsynth.stages import StageContext
@@ -80,6 +81,7 @@ def export(
 def build_dataset(config: BuildConfig) -> BuildResult:
     """QA pairs + medical KG -> verified thinking-path dataset (Parquet + card)."""
     cfg = config
+    check_build_paths(cfg)  # a bad QA path, cache or --out fails now, not after the build
     report = BuildReport()
     records = read_input(cfg, report)
     with report.timed("load_kg"):
@@ -100,6 +102,8 @@ def build_dataset(config: BuildConfig) -> BuildResult:
     with report.timed("shards"):
         sharded = runs.run_shards(stages, records, kg.hash, cfg)
     report.absorb(sharded)
+    # an LLM outage fails the build here, before export writes a thinned dataset
+    report.check_llm_failures(cfg.llm.max_failure_ratio)
 
     with report.timed("export"):
         files = export(sharded.kept, kg, report, cfg)

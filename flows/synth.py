@@ -18,6 +18,7 @@ from prefect.cache_policies import NO_CACHE
 from kgsynth.kg import KnowledgeGraph, load_kg
 from kgsynth.llm.client import LLMClient
 from kgsynth.llm.structured import StructuredRunner
+from kgsynth.paths_check import check_synth_paths
 from kgsynth.progress import progress
 from kgsynth.records import Reject, VerifiedQA
 from kgsynth.report import BuildReport, kg_summary
@@ -29,6 +30,7 @@ from kgsynth.stages.synth import (
     SynthContext,
     SynthVerifyStage,
     WriteStage,
+    check_llm_failures,
     round_size,
     sampling_info,
     settle,
@@ -91,6 +93,7 @@ def export(verified: list[VerifiedQA], ctx: SynthContext, sampling: dict[str, st
 def synth_from_kg(config: SynthConfig, complete: Complete | None = None) -> SynthResult:
     """KG chains from rare entities -> verified unique-answer MCQ rows (Parquet + card)."""
     cfg = config
+    check_synth_paths(cfg)  # a bad cache or --out fails now, not after the run
     if cfg.generator == "offline":
         complete = None
     client = (
@@ -118,9 +121,12 @@ def synth_from_kg(config: SynthConfig, complete: Complete | None = None) -> Synt
         rejects += done.rejects
         tried += size
         progress.advance("rows", min(len(verified), cfg.n))
+        check_llm_failures(cfg, rejects, tried)  # a dead endpoint fails now, not at the end
     progress.finish("rows")
 
     verified, report.rejects, report.counts = settle(cfg, verified, rejects, tried)
+    # on the attempts the run used, before export writes a thinned dataset
+    report.check_llm_failures(cfg.llm.max_failure_ratio, unit="attempts")
     if client is not None:
         report.llm_usage = client.usage_report()
         client.close()

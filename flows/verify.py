@@ -21,6 +21,7 @@ from kgsynth.errors import KGSynthError
 from kgsynth.kg import load_kg
 from kgsynth.llm.client import LLMClient
 from kgsynth.llm.structured import StructuredRunner
+from kgsynth.paths_check import check_verify_paths
 from kgsynth.report import BuildReport, kg_summary
 from kgsynth.stages import BuildContext, Stage, StageResult
 from kgsynth.stages.export import ExportInfo, ExportStage
@@ -37,6 +38,7 @@ class VerifyResult:
 def verify_dataset(dataset: Path, out: Path, config: BuildConfig) -> VerifyResult:
     """Run the configured checks over an exported dataset; write the result to `out`."""
     cfg = config
+    check_verify_paths(dataset, out, cfg)  # a bad cache or --out fails now, not after the run
     if out.resolve() == dataset.resolve():
         raise KGSynthError(f"{out}: write the re-verified dataset to another folder")
     report = BuildReport()

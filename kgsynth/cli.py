@@ -20,6 +20,7 @@ from kgsynth.cli_common import (
 from kgsynth.cli_deploy import deploy
 from kgsynth.cli_inspect import inspect_dataset
 from kgsynth.cli_kg import kg_app
+from kgsynth.cli_paths import OverwriteOption, overwrite_override
 from kgsynth.cli_synth import synth_kg
 from kgsynth.cli_verify import verify
 
@@ -47,6 +48,7 @@ def build(
     ] = None,
     kg: Annotated[str | None, typer.Option(help=KG_HELP)] = None,
     out: Annotated[Path | None, typer.Option(help="output folder")] = None,
+    overwrite: OverwriteOption = False,
     config: ConfigOption = None,
     generator: Annotated[str | None, typer.Option(help="offline | openai")] = None,
     limit: Annotated[int | None, typer.Option(help="only the first N QA rows")] = None,
@@ -82,6 +84,7 @@ def build(
         "qa": qa or None,
         "kg": kg,
         "out": out,
+        "overwrite": overwrite_override(overwrite),
         "generator": generator,
         "limit": limit,
         "cache_dir": cache_dir,
@@ -98,9 +101,15 @@ def build(
     }
 
     def start() -> BuildResult:
+        from kgsynth.paths_check import check_build_paths, check_config_file
+
+        # every path is checked before the flow (and its imports) start
+        check_config_file(config)
+        cfg = load_config(config, overrides)
+        check_build_paths(cfg)
         from flows.build import build_dataset
 
-        return build_dataset(load_config(config, overrides))
+        return build_dataset(cfg)
 
     run_flow("kgsynth build", start)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, NoReturn, TypeVar
@@ -67,11 +68,56 @@ class RichListener:
         self.bar.update(task_id, completed=self.bar.tasks[task_id].total)
 
 
+# the exception class a Prefect state message names: "Task run encountered an exception
+# InputError: ...", "Flow run encountered an exception: InputError: ..."
+_STATE_EXC = re.compile(r"encountered an exception:? ([A-Za-z_]\w*):")
+
+
+def _error_classes() -> set[str]:
+    from kgsynth.errors import KGSynthError
+
+    names, todo = set(), [KGSynthError]
+    while todo:
+        cls = todo.pop()
+        names.add(cls.__name__)
+        todo += cls.__subclasses__()
+    return names
+
+
+class KnownErrorFilter(logging.Filter):
+    """Drops Prefect's terminal lines about a KGSynthError: the task's and flow's
+    traceback and their "Finished in state Failed(... InputError: ...)" line. `fail` prints
+    the error once, plainly; any other exception keeps its traceback. Sits on the console
+    handlers only, so the Prefect server's log of the run keeps everything."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        from kgsynth.errors import KGSynthError
+
+        if record.exc_info and isinstance(record.exc_info[1], KGSynthError):
+            return False
+        if record.levelno >= logging.ERROR and record.name.startswith("prefect"):
+            m = _STATE_EXC.search(record.getMessage())
+            if m and m.group(1) in _error_classes():
+                return False
+        return True
+
+
+def _filter_console() -> None:
+    # Prefect's console handler sits on the root logger, set up when prefect is imported
+    from prefect.logging.configuration import ensure_logging_setup
+
+    ensure_logging_setup()
+    for handler in logging.getLogger().handlers:
+        if not any(isinstance(f, KnownErrorFilter) for f in handler.filters):
+            handler.addFilter(KnownErrorFilter())
+
+
 def quiet_prefect() -> None:
     # An ad-hoc run needs no telemetry and no per-task log lines on the terminal.
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
     logging.getLogger("prefect").setLevel(logging.WARNING)
+    _filter_console()
     # Dask's scheduler, nannies and workers log each start and stop at INFO; the variable
     # reaches the worker processes, which read it when they import distributed
     os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "warning")
@@ -104,7 +150,11 @@ def run_flow(title: str, start: Callable[[], T], unit: str = "input") -> T:
 
     quiet_prefect()
     try:
-        result = run_with_progress(start)
+        from kgsynth.prefect_server import prefect_api
+
+        # a temporary Prefect API server that a killed kgsynth does not leave running
+        with prefect_api():
+            result = run_with_progress(start)
     except KGSynthError as e:
         fail(str(e))
     print_summary(result, title, unit)

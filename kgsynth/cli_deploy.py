@@ -21,6 +21,7 @@ import yaml
 from rich.console import Console
 
 from kgsynth.cli_common import fail
+from kgsynth.redact import has_credentials, redact_url
 
 out = Console()
 
@@ -58,6 +59,7 @@ def read_deployments(file: Path) -> list[DeploymentSpec]:
             if not isinstance(s, dict) or "cron" not in s:
                 fail(f"{where} ({d['name']}): only cron schedules are served (`- cron: ...`)")
             crons.append((str(s["cron"]), s.get("timezone")))
+        _refuse_credentials(where, d.get("parameters"))
         specs.append(
             DeploymentSpec(
                 name=str(d["name"]),
@@ -69,6 +71,33 @@ def read_deployments(file: Path) -> list[DeploymentSpec]:
             )
         )
     return specs
+
+
+def _credential_urls(value: Any, at: str) -> Iterator[tuple[str, str]]:
+    """(dotted parameter name, masked URL) of each URL in `value` that holds credentials."""
+    if isinstance(value, dict):
+        for k, v in value.items():
+            yield from _credential_urls(v, f"{at}.{k}" if at else str(k))
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            yield from _credential_urls(v, f"{at}[{i}]")
+    elif isinstance(value, str) and "//" in value and has_credentials(value):
+        yield at, redact_url(value)
+
+
+def _refuse_credentials(where: str, parameters: Any) -> None:
+    # The server stores a deployment's parameters as written, in the clear, and the runs it
+    # starts read them back from there: refused, not stripped, since a stripped URL would
+    # only fail later, at the first scheduled run, on a missing password
+    found = list(_credential_urls(parameters, ""))
+    if found:
+        name, url = found[0]
+        fail(
+            f"{where}: parameter {name} ({url}) holds credentials, which the Prefect server "
+            "would store in the clear: keep them out of prefect.yaml; put the API key in the "
+            "variable llm.api_key_env names, or the endpoint URL with its credentials in "
+            "OPENAI_BASE_URL of the serving process with llm.base_url left unset"
+        )
 
 
 def deploy(

@@ -229,12 +229,23 @@ def push(
     ] = None,
     database: Annotated[str | None, typer.Option(help="[default: $KGSYNTH_NEO4J_DATABASE]")] = None,
     batch_size: Annotated[int, typer.Option(min=1)] = 20_000,
+    name: Annotated[
+        str | None, typer.Option(help="the name to store it under [default: the KG's name]")
+    ] = None,
+    replace: Annotated[
+        bool,
+        typer.Option(
+            "--replace", help="overwrite a different KG stored under that name, or re-push"
+        ),
+    ] = False,
     cache_dir: CacheDirOption = None,
 ) -> None:
-    """Import a KG into Neo4j in batches; pushing again leaves the same counts.
+    """Import a KG into Neo4j in batches, under a name bound to its content hash.
 
-    The user and password come from KGSYNTH_NEO4J_USER / KGSYNTH_NEO4J_PASSWORD, never from
-    flags, so they stay out of shell history and logs.
+    A name that holds a KG with another content hash (say, another folder's kg.csv) is
+    refused unless --replace; the same content again is a no-op. The user and password come
+    from KGSYNTH_NEO4J_USER / KGSYNTH_NEO4J_PASSWORD, never from flags, so they stay out of
+    shell history and logs.
     """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
@@ -256,13 +267,16 @@ def push(
                 database=database,
                 batch_size=batch_size,
                 progress=lambda done, total: bar.update(task, completed=done, total=total),
+                name=name,
+                replace=replace,
             )
     except KGSynthError as e:
         fail(str(e))
-    out.print(
-        f"pushed KG {report.kg}: {report.nodes:,} nodes, {report.relationships:,} "
-        f"relationships in {report.seconds:.1f} s",
-        markup=False,
-        highlight=False,
-        soft_wrap=True,
-    )
+    counts = f"{report.nodes:,} nodes, {report.relationships:,} relationships"
+    if report.unchanged:
+        line = f"KG {report.kg} is already in Neo4j with the same content: {counts}; "
+        line += f"nothing pushed (hash {report.hash[:12]})"
+    else:
+        line = f"pushed KG {report.kg}: {counts} in {report.seconds:.1f} s "
+        line += f"(hash {report.hash[:12]})"
+    out.print(line, markup=False, highlight=False, soft_wrap=True)

@@ -16,6 +16,7 @@ from kgsynth.cli_common import (
     err,
     run_flow,
 )
+from kgsynth.cli_paths import OverwriteOption, overwrite_override
 
 if TYPE_CHECKING:
     from flows.synth import SynthResult
@@ -25,6 +26,7 @@ def synth_kg(
     kg: KgOption = "hpo",
     n: Annotated[int | None, typer.Option(help="rows to export (default 100)")] = None,
     out: Annotated[Path | None, typer.Option(help="output folder (default out/synth)")] = None,
+    overwrite: OverwriteOption = False,
     hops: Annotated[
         str | None, typer.Option(help="hops per chain: N or MIN-MAX (default 2-5)")
     ] = None,
@@ -70,7 +72,7 @@ def synth_kg(
     """Pose KG chains from rare entities as questions whose answer is unique in the KG."""
 
     def start() -> SynthResult:
-        from flows.synth import synth_from_kg
+        from kgsynth.paths_check import check_synth_paths
         from kgsynth.synth.config import load_synth_config, parse_hops
 
         lo, hi = parse_hops(hops) if hops else (None, None)
@@ -79,6 +81,7 @@ def synth_kg(
                 "kg": kg,
                 "n": n,
                 "out": out,
+                "overwrite": overwrite_override(overwrite),
                 "min_hops": lo,
                 "max_hops": hi,
                 "rare_percentile": rare_percentile,
@@ -94,6 +97,9 @@ def synth_kg(
                 "llm": {"base_url": base_url, "model": model, "api_key_env": api_key_env},
             }
         )
+        check_synth_paths(cfg)  # before the flow (and its imports) start
+        from flows.synth import synth_from_kg
+
         return synth_from_kg(cfg)
 
     result = run_flow("kgsynth synth-kg", start, unit="attempts")

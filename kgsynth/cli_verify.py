@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from kgsynth import cli_common as common
+from kgsynth.cli_paths import OverwriteOption, overwrite_override
 
 if TYPE_CHECKING:
     from flows.verify import VerifyResult
@@ -16,6 +17,7 @@ if TYPE_CHECKING:
 def verify(
     dataset: Annotated[Path, typer.Argument(help="dataset folder or Parquet file")],
     out: Annotated[Path, typer.Option(help="folder for the re-verified dataset")],
+    overwrite: OverwriteOption = False,
     config: common.ConfigOption = None,
     kg: Annotated[str | None, typer.Option(help="the KG the dataset was built on")] = None,
     likelihood_model: Annotated[Path | None, typer.Option(help="local causal-LM folder")] = None,
@@ -41,6 +43,7 @@ def verify(
     overrides = {
         "kg": kg,
         "cache_dir": cache_dir,
+        "overwrite": overwrite_override(overwrite),
         "verify": {
             "claims": {"enabled": claims},
             "likelihood": {"model_path": likelihood_model, "margin": margin, "device": device},
@@ -55,10 +58,11 @@ def verify(
     }
 
     def start() -> VerifyResult:
-        from flows.verify import verify_dataset
         from kgsynth.errors import ConfigError
+        from kgsynth.paths_check import check_config_file, check_verify_paths
         from kgsynth.stages.reverify import dataset_kg_unusable, dataset_settings, source_config
 
+        check_config_file(config)
         recorded = source_config(dataset)
         user_kg = kg or (read_config_file(config).get("kg") if config else None)
         if user_kg is None and (named := dataset_kg_unusable(recorded)):
@@ -67,6 +71,9 @@ def verify(
                 "dataset names: pass --kg with the KG to check against"
             )
         cfg = load_config(config, overrides, base=dataset_settings(recorded))
+        check_verify_paths(dataset, out, cfg)  # before the flow (and its imports) start
+        from flows.verify import verify_dataset
+
         return verify_dataset(dataset, out, cfg)
 
     common.run_flow("kgsynth verify", start)

@@ -11,7 +11,9 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    SerializationInfo,
     ValidationError,
+    field_serializer,
     field_validator,
     model_validator,
 )
@@ -19,6 +21,7 @@ from pydantic import (
 from kgsynth.defaults import DEFAULT_CACHE_DIR, CacheDir
 from kgsynth.errors import ConfigError
 from kgsynth.records import ScoreKind
+from kgsynth.redact import redact_url
 
 # the team's sample QA, shipped inside the package (kgsynth/data/, see data/README.md)
 DEFAULT_SAMPLE_QA = Path(__file__).resolve().parent / "data" / "sample_qa.jsonl"
@@ -26,6 +29,12 @@ DEFAULT_SAMPLE_QA = Path(__file__).resolve().parent / "data" / "sample_qa.jsonl"
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+def _url_out(url: str | None, info: SerializationInfo) -> str | None:
+    # JSON is what leaves the process (build.json, the card, Prefect's stored flow-run
+    # parameters): no credentials there; the in-memory config keeps the working URL
+    return redact_url(url) if url and info.mode == "json" else url
 
 
 class LinkingConfig(_Strict):
@@ -111,6 +120,13 @@ class LLMConfig(_Strict):
     # how structured (JSON) replies are requested: "json_schema" where the endpoint supports
     # response_format json_schema, "json_object" for plain JSON mode, "prompt" for neither
     json_mode: Literal["json_schema", "json_object", "prompt"] = "prompt"
+    # rows without a usable LLM reply (rejects at stage llm, and unparseable thinking paths)
+    # per input row above which a run fails before it writes a thinned dataset
+    max_failure_ratio: float = Field(0.05, ge=0.0, le=1.0)
+
+    @field_serializer("base_url")
+    def _base_url_out(self, url: str | None, info: SerializationInfo) -> str | None:
+        return _url_out(url, info)
 
 
 class LikelihoodVerifierConfig(_Strict):
@@ -234,11 +250,17 @@ class RunConfig(_Strict):
             raise ValueError("dask_address is set: task_runner must be 'dask'")
         return self
 
+    @field_serializer("dask_address")
+    def _dask_address_out(self, url: str | None, info: SerializationInfo) -> str | None:
+        return _url_out(url, info)
+
 
 class BuildConfig(_Strict):
     qa: list[Path] = Field(default_factory=list)  # empty: the team's sample (DEFAULT_SAMPLE_QA)
     kg: str = "hpo"
     out: Path = Path("out")
+    # replace an existing kgsynth dataset at `out`; never a folder holding other files
+    overwrite: bool = False
     # KG and alias-index caches, shared by builds; validate_default so "~" is expanded here
     # too (polars expands "~" itself while os.mkdir does not: two different folders)
     cache_dir: CacheDir = Field(DEFAULT_CACHE_DIR, validate_default=True)

@@ -31,3 +31,19 @@ class ConfigError(KGSynthError):
 
 class UnknownKGError(KGSynthError):
     """A --kg value that is neither a built-in name nor an existing file."""
+
+
+class OutputError(KGSynthError):
+    """An output folder kgsynth may not write: a file, under a file, not creatable, not empty
+    and not a kgsynth dataset, or a dataset to replace without `overwrite`."""
+
+
+class LLMAuthError(KGSynthError):
+    """The LLM endpoint refused the API key (HTTP 401/403): every request would fail the
+    same way, so the run stops at once. The message names the endpoint (without credentials)
+    and the variable that holds the key, never the key."""
+
+
+class LLMFailureError(KGSynthError):
+    """More rows than `llm.max_failure_ratio` allows got no usable LLM reply: the run stops
+    before anything is written, rather than publish a thinned dataset."""

@@ -2,7 +2,8 @@
 
 Counts are keyed by Stage: `input` is the rows a run read (attempts, for KG-first
 synthesis), every other stage's count is the rows it kept. A stage that did not run has no
-count. input = exported + rejected must hold before anything is written (`check_balance`).
+count. input = exported + rejected must hold before anything is written (`check_balance`),
+and so must the LLM failure limit (`check_llm_failures`).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from kgsynth.errors import LLMFailureError
 from kgsynth.records import Reject
 from kgsynth.stages import Stage, StageInfo, StageResult
 
@@ -127,6 +129,37 @@ class BuildReport:
                 f"row accounting broken: input {self.n_input} != exported {self.exported} "
                 f"+ rejected {len(self.rejects)}"
             )
+
+    def llm_failures(self) -> list[Reject]:
+        """Rows that left for want of a usable LLM reply (see `is_llm_failure`)."""
+        return [r for r in self.rejects if is_llm_failure(r)]
+
+    def check_llm_failures(self, max_ratio: float, unit: str = "input rows") -> None:
+        """Raise LLMFailureError, in one line, when more than `max_ratio` of the input left
+        for want of a usable LLM reply: a run checks this before it writes, so an outage
+        fails the run instead of publishing a thinned dataset."""
+        failed = self.llm_failures()
+        if not failed or not self.n_input:
+            return
+        ratio = len(failed) / self.n_input
+        if ratio <= max_ratio:
+            return
+        top = Counter(f"{r.stage}/{r.reason}" for r in failed).most_common(3)
+        reasons = ", ".join(f"{k}: {n}" for k, n in top)
+        raise LLMFailureError(
+            f"{len(failed)} of {self.n_input} {unit} ({ratio:.1%}) got no usable LLM reply "
+            f"({reasons}), more than llm.max_failure_ratio = {max_ratio:g}; nothing was "
+            "written. Check the endpoint and run again: replies received so far are cached "
+            "and only the failed requests are sent again."
+        )
+
+
+def is_llm_failure(r: Reject) -> bool:
+    """A row an LLM step gave no usable reply for: every reject at stage llm, and a thinking
+    path still unparseable after its repair request."""
+    return r.stage == Stage.LLM or (
+        r.stage == Stage.GENERATE and r.reason == "unparseable_response"
+    )
 
 
 _ORDER = {s: i for i, s in enumerate(Stage)}

@@ -7,12 +7,18 @@ LocalCluster started for the build, or an existing cluster at `run.dask_address`
 shard's result is persisted under a key made of everything that decides it (its rows, the
 stages, the config, the KG content and the kgsynth code), so a re-run after a crash takes
 finished shards from disk and redoes only the rest; `merge_shards` folds them back in
-input order, so the rows do not depend on the shard size or the number of workers.
+input order, so the rows do not depend on the shard size or the number of workers. A shard
+with rows that got no usable LLM reply is not kept in that cache (`forget_llm_failures`):
+its replies are worth asking for again once the endpoint works, and a re-run must not take
+the failures from disk. An endpoint that refuses the API key stops every shard at once.
+Prefect unpickles whatever record it finds under a key, so each record a shard wrote is
+sealed after the run and unsealed ones are moved aside before it (kgsynth.shard_store).
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -20,9 +26,11 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from kgsynth.errors import KGSynthError
+from kgsynth import shard_store
+from kgsynth.errors import KGSynthError, LLMAuthError
 from kgsynth.llm.usage import Usage
 from kgsynth.progress import progress
+from kgsynth.redact import redact_url
 from kgsynth.report import BuildReport, RunInfo, WorkerInfo
 from kgsynth.stages import PipelineStage, Stage, StageContext
 
@@ -36,6 +44,7 @@ if TYPE_CHECKING:
     from kgsynth.config import BuildConfig, RunConfig
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 # config fields that do not decide a shard's rows: where the input came from (the rows
 # themselves are in the key), where the output goes, caches, and how the work is run
@@ -280,6 +289,10 @@ def run_shards(
     shard's error once every shard has ended (the finished ones are cached for next time)."""
     chunks = split(records, cfg.run.shard_size)
     shard_task = configure_shard_task(_shard_task(), cfg)
+    stage_names = [s.stage.value for s in stages]
+    keys = [shard_key(c, cfg, kg_hash, stage_names) for c in chunks]
+    if cfg.run.cache_results:  # Prefect unpickles what it finds: only records kgsynth sealed
+        shard_store.admit(result_dir(cfg), keys)
     one = len(chunks) == 1  # one shard shows its stage bars; several, one bar over all rows
     with task_runner(cfg.run) as runner:
         futures = [
@@ -301,13 +314,59 @@ def run_shards(
         done = 0
         for fut, chunk in zip(futures, chunks, strict=True):
             fut.wait()
+            if fut.state.is_failed():
+                _raise_if_auth_error(fut)  # leaving the runner cancels the shards not begun
             done += len(chunk)
             if not one:
                 progress.advance("rows", done)
         if not one:
             progress.finish("rows")
-        cached = [fut.state.name == "Cached" for fut in futures]
-        return merge_shards([fut.result() for fut in futures], cached, cfg)
+        cached = [_hit(fut) for fut in futures]
+        shards: list[ShardResult | None] = []
+        error: BaseException | None = None
+        for fut in futures:
+            try:
+                shards.append(fut.result())
+            except Exception as e:  # noqa: BLE001 - raised below, once the cache is cleaned
+                error = error or e
+                shards.append(None)
+        if cfg.run.cache_results:
+            forget_llm_failures(keys, shards, cfg)
+            ran = [k for k, f, sh in zip(keys, futures, shards, strict=True) if sh and not _hit(f)]
+            shard_store.seal_records(result_dir(cfg), ran)
+        if error is not None:
+            raise error
+        return merge_shards([sh for sh in shards if sh is not None], cached, cfg)
+
+
+def _raise_if_auth_error(fut: Any) -> None:
+    """A refused API key fails every shard alike: raise now rather than run the others."""
+    try:
+        fut.result()
+    except LLMAuthError:
+        raise
+    except Exception:  # noqa: BLE001 - any other failure is raised once all shards ended
+        pass
+
+
+def _hit(fut: Any) -> bool:
+    return bool(fut.state.name == "Cached")
+
+
+def forget_llm_failures(
+    keys: Sequence[str], shards: Sequence[ShardResult | None], cfg: BuildConfig
+) -> None:
+    """Delete the persisted result of every shard with rows that got no usable LLM reply.
+    Prefect stores a result under its cache key, as a file of that name in the result
+    folder; without it, the next run runs the shard again, and its LLM client re-sends
+    exactly the requests that failed (the good replies come from the response cache)."""
+    for i, (key, sh) in enumerate(zip(keys, shards, strict=True)):
+        if sh is None:
+            continue
+        failed = len(sh.report.llm_failures())
+        if failed:
+            shard_store.forget(result_dir(cfg), [key])
+            log.info("shard %d: %d rows without a usable LLM reply; not cached", i, failed)
 
 
 @dataclass
@@ -345,7 +404,7 @@ def merge_shards(shards: list[ShardResult], cached: list[bool], cfg: BuildConfig
         w.loads = sh.worker.loads  # cumulative in that process: the last shard's
     out.run = RunInfo(
         task_runner=cfg.run.task_runner,
-        dask_address=cfg.run.dask_address,
+        dask_address=redact_url(cfg.run.dask_address) if cfg.run.dask_address else None,
         shard_size=cfg.run.shard_size,
         shards=len(shards),
         cached_shards=sum(cached),

@@ -19,6 +19,9 @@ Faults, configurable per test:
     server.queue(Fault(truncate=True))           # half the body, then the connection closes
     server.queue(Fault(reply='{"ans'))           # a normal completion with this content
                                                  # (truncated or wrong-schema JSON)
+    server.fault_for = lambda rec: Fault(503) if "Case 7" in rec.prompt else None
+                                                 # a fault chosen per request, every time
+                                                 # (a queued fault goes first)
 
 Requests that carry `response_format` json_schema get JSON built from that schema
 (`schema_instance`), or whatever `server.json_responder(request)` returns. Every reply
@@ -240,6 +243,7 @@ class LLMServer:
         self.json_responder: JsonResponder = schema_reply
         self.delay_s = 0.0
         self.fail_status: int | None = None
+        self.fault_for: Callable[[RecordedRequest], Fault | None] | None = None
         self.requests: list[RecordedRequest] = []
         self.in_flight = 0
         self.max_in_flight = 0
@@ -271,6 +275,7 @@ class LLMServer:
             self.in_flight = self.max_in_flight = 0
         self.delay_s = 0.0
         self.fail_status = None
+        self.fault_for = None
         self.responder = default_reply
         self.json_responder = schema_reply
 
@@ -332,7 +337,10 @@ class LLMServer:
             self.requests.append(rec)
             self.in_flight += 1
             self.max_in_flight = max(self.max_in_flight, self.in_flight)
-            return self._faults.popleft() if self._faults else None
+            if self._faults:
+                return self._faults.popleft()
+        chooser = self.fault_for
+        return chooser(rec) if chooser is not None and rec.body is not None else None
 
     def _end(self, rec: RecordedRequest, status: int) -> None:
         with self._lock:

@@ -194,13 +194,18 @@ def test_prune_keeps_the_llm_choice_and_falls_back_to_ranked_order():
     assert kept[1] == small  # at most k: nothing to ask
     assert kept[2] == big[:3]  # no context: best k by score, never random
     assert len(seen) == 1 and "50. " in seen[0] and "51. " not in seen[0]
+    # an unusable reply is no choice: the group's failure comes back (its row leaves at
+    # stage llm), not a silent fallback
     runner.replies["prune_paths"] = lambda p: "not json"
-    assert prune_paths([big], [ctx], runner, k=3) == [big[:3]]
+    [failed] = prune_paths([big], [ctx], runner, k=3)
+    assert isinstance(failed, StepFailure) and failed.step == "prune_paths"
 
 
-def test_reformulate_returns_none_on_a_bad_reply():
+def test_reformulate_returns_the_failure_of_a_bad_reply():
     runner = ScriptedRunner({"reformulate": lambda p: json.dumps({"description": "x"})})
-    assert reformulate([qa("q", "a")], runner) == [None]
+    [failed] = reformulate([qa("q", "a")], runner)
+    assert isinstance(failed, StepFailure) and failed.reason == "schema_mismatch"
+    assert failed.step == "reformulate"
     runner.replies["reformulate"] = lambda p: json.dumps({"description": "x", "conclusion": "y"})
     assert reformulate([qa("q", "a")], runner) == [Reformulation(description="x", conclusion="y")]
 
@@ -242,3 +247,25 @@ def test_strip_conclusion():
 )
 def test_conclusion_body(text):
     assert conclusion_body(text) == "The answer is A."
+
+
+def test_a_step_without_a_usable_reply_hands_back_its_failure(linker):
+    """Never a guess: a wrong-shape extraction is not "no entities", a failed answer step
+    is no verdict on the reasoning. The stages reject such rows at stage llm."""
+    item = LinkedQA(
+        qa=qa("A boy has seizures.", "Epilepsy"), question_entities=[], answer_entities=[]
+    )
+    runner = ScriptedRunner(
+        {
+            "extract_entities": lambda p: json.dumps({"entities": [{"name": "Seizure"}]}),
+            "answer_from_reasoning": lambda p: "not json",
+        }
+    )
+    [out] = extract_entities(
+        [item], runner, linker, ["phenotype"], disambiguate=False, max_entities=8
+    )
+    assert isinstance(out, StepFailure) and out.reason == "schema_mismatch"
+    assert out.step == "extract_entities"
+    [verdict] = quality_filter([item.qa], ["Reasoning Process:\n1. x\nConclusion:\nA"], runner)
+    assert not verdict.passed and verdict.failure is not None
+    assert verdict.failure.step == "answer_from_reasoning"

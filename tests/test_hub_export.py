@@ -220,11 +220,11 @@ def test_check_rates_count_rejects_of_the_stage_that_ran_them(rows: pl.DataFrame
 
 def test_empty_dataset_still_writes_card_and_plots(tmp_path: Path):
     rejects = [Reject(id=f"r{i}", stage="link", reason="no_answer_entity") for i in range(3)]
-    stale = tmp_path / "data" / "train-00001-of-00002.parquet"  # from an earlier run
-    stale.parent.mkdir(parents=True)
-    stale.write_bytes(b"old")
-    paths = write_dataset(tmp_path, rows_frame([], "hpo", "h"), rejects, "# empty\n", {})
-    assert not stale.exists() and paths["data"] == tmp_path / data_file()
+    write_dataset(tmp_path, rows_frame([], "hpo", "h"), [], "# earlier\n", {})  # an earlier run
+    paths = write_dataset(
+        tmp_path, rows_frame([], "hpo", "h"), rejects, "# empty\n", {}, overwrite=True
+    )
+    assert paths["data"] == tmp_path / data_file()
     for name in PLOTS:
         assert (tmp_path / "plots" / f"{name}.png").stat().st_size > 1000
     card = (tmp_path / "README.md").read_text()

@@ -13,7 +13,6 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from scispacy.candidate_generation import LinkerPaths
 from typer.testing import CliRunner
 
 from kgsynth.cli import app
@@ -21,6 +20,7 @@ from kgsynth.config import DEFAULT_SAMPLE_QA, LinkingConfig
 from kgsynth.errors import ConfigError
 from kgsynth.export.hub import data_file
 from kgsynth.kg import KnowledgeGraph
+from kgsynth.linking import store
 from kgsynth.linking.index import INDEX_VERSION, load_candidate_generator
 from kgsynth.linking.kb import alias_frame, descendants, is_acronym, loose_synonym, scispacy_kb
 from kgsynth.linking.linker import Linker, glued, load_qualifiers, written_in_capitals
@@ -708,7 +708,7 @@ def test_alias_index_is_cached_under_cache_dir(linker: Linker, hpo_kg, cache_dir
     ours = [p for p in folders if p.name.startswith(hpo_kg.hash[:16])]
     assert ours and all(p.name.endswith(f"-{INDEX_VERSION}") for p in ours)
     for folder in ours:
-        assert LinkerPaths.from_directory(folder).is_locally_cached()
+        assert store.is_complete(folder)
     before = _files(root)
     again = Linker(hpo_kg, LinkingConfig(), cache_dir)
     assert again.index_cached is True
@@ -748,7 +748,7 @@ def test_index_is_built_once_then_loaded(tmp_path: Path) -> None:
     kb = scispacy_kb(kg, aliases)
     folder = tmp_path / "idx"
     gen, cached = load_candidate_generator(alias_list, kb, folder)
-    assert cached is False and LinkerPaths.from_directory(folder).is_locally_cached()
+    assert cached is False and store.is_complete(folder)
     assert json.loads((folder / "concept_aliases.json").read_text()) == alias_list
     before = _files(folder)
     gen2, cached2 = load_candidate_generator(alias_list, kb, folder)
@@ -756,6 +756,70 @@ def test_index_is_built_once_then_loaded(tmp_path: Path) -> None:
     assert [p.name for p in tmp_path.iterdir()] == ["idx"]  # no temp folder left behind
     (cands,) = gen2(["spider finger"], k=3)
     assert cands[0].concept_id == "HP:1"
+
+
+class _Canary:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def __reduce__(self):  # type: ignore[no-untyped-def]
+        return (Path.touch, (self.path,))
+
+
+def _tiny_index(tmp_path: Path) -> tuple[list[str], object, Path]:
+    kg = _tiny_kg()
+    aliases = alias_frame(kg, exclude_ids=[], exclude_subtrees=[])
+    return sorted(set(aliases["alias"].to_list())), scispacy_kb(kg, aliases), tmp_path / "idx"
+
+
+def test_index_folder_holds_no_pickle_and_a_planted_one_is_never_read(tmp_path: Path) -> None:
+    import pickle
+
+    alias_list, kb, folder = _tiny_index(tmp_path)
+    load_candidate_generator(alias_list, kb, folder)
+    assert sorted(p.name for p in folder.iterdir()) == sorted(store.FILES)
+    canary = tmp_path / "pwned"
+    # scispaCy's own layout name for the vectoriser: kgsynth never opens it
+    (folder / "tfidf_vectorizer.joblib").write_bytes(pickle.dumps(_Canary(canary)))
+    gen, cached = load_candidate_generator(alias_list, kb, folder)
+    assert cached is True and not canary.exists()
+    assert gen(["spider finger"], k=3)[0][0].concept_id == "HP:1"
+
+
+@pytest.mark.parametrize("damage", ["delete_index", "delete_vectorizer", "cut_vectors"])
+def test_damaged_index_is_rebuilt_locally_with_a_warning(
+    tmp_path: Path, damage: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    import socket
+
+    alias_list, kb, folder = _tiny_index(tmp_path)
+    first, _ = load_candidate_generator(alias_list, kb, folder)
+    want = first(["spider finger", "lens dislocation"], k=3)
+    if damage == "delete_index":
+        (folder / store.ANN_INDEX).unlink()
+    elif damage == "delete_vectorizer":
+        (folder / store.VECTORIZER).unlink()
+    else:
+        blob = (folder / store.VECTORS).read_bytes()
+        (folder / store.VECTORS).write_bytes(blob[: len(blob) // 2])
+
+    def no_network(sock: socket.socket, address: object) -> None:
+        host = address[0] if isinstance(address, tuple) else address
+        if host not in ("127.0.0.1", "::1", "localhost"):
+            raise AssertionError(f"network access attempted: {address}")
+        return real_connect(sock, address)
+
+    real_connect = socket.socket.connect
+    monkeypatch.setattr(socket.socket, "connect", no_network)
+    with caplog.at_level("WARNING", logger="kgsynth.linking.index"):
+        gen, cached = load_candidate_generator(alias_list, kb, folder)
+    assert cached is False
+    assert any("rebuilding" in r.getMessage() for r in caplog.records)
+    assert store.is_complete(folder)
+    got = gen(["spider finger", "lens dislocation"], k=3)
+    assert [[c.concept_id for c in cands] for cands in got] == [
+        [c.concept_id for c in cands] for cands in want
+    ]
 
 
 def test_linker_reports_built_then_cached_index(tmp_path: Path) -> None:

@@ -18,7 +18,7 @@ import pytest
 from llm_server import Fault, LLMServer, default_reply
 
 from kgsynth.config import LLMConfig, load_config
-from kgsynth.errors import ConfigError
+from kgsynth.errors import ConfigError, LLMAuthError
 from kgsynth.export import read_dataset
 from kgsynth.export.hub import data_file
 from kgsynth.llm.openai_backend import OpenAIGenerator, prompt_evidence, prompt_findings
@@ -46,6 +46,7 @@ API_KEY = "sk-kgsynth-test-S3CRET-7f3a9c1e5b"
 MODEL = "kgsynth-test-model"
 # MedQA rows in the flow run: all of them, since only ~17 single out gold in the KG evidence
 LIMIT = 1273
+REPAIR_MARK = "That reply could not be used"  # the thinking-path repair request's ask
 PROMPT_FILE = (
     Path(__file__).resolve().parents[1] / "kgsynth" / "llm" / "prompts" / f"{THINKING_PATH}.j2"
 )
@@ -367,8 +368,19 @@ def test_openai_malformed_200_rejects_one_row_not_the_batch(server: LLMServer, k
     server.queue(Fault(200, body=body, content_type=ctype))
     res = OpenAIGenerator(llm_cfg(server, concurrency=1)).generate([make_item(0), make_item(1)])
     assert isinstance(res[0], Reject), res[0]
-    assert (res[0].id, res[0].stage, res[0].reason) == ("q0", "generate", "unparseable_response")
+    # no chat completion came back: an LLM failure, not a verdict on a reply
+    assert (res[0].id, res[0].stage, res[0].reason) == ("q0", "llm", "unparseable_response")
+    assert "thinking_path" in res[0].detail
     assert isinstance(res[1], Generation)  # the next row is unaffected
+
+
+@pytest.mark.parametrize("kind", list(MALFORMED))
+def test_openai_malformed_200_is_retried(server: LLMServer, kind: str):
+    body, ctype = MALFORMED[kind]
+    server.queue(Fault(200, body=body, content_type=ctype))
+    [r] = OpenAIGenerator(llm_cfg(server, max_retries=1)).generate([make_item(0)])
+    assert isinstance(r, Generation), r
+    assert len(server.chat_requests) == 2
 
 
 def test_openai_keeps_input_order_with_mixed_outcomes(server: LLMServer):
@@ -378,7 +390,7 @@ def test_openai_keeps_input_order_with_mixed_outcomes(server: LLMServer):
     def responder(prompt: str) -> str:
         if "Case 0:" in prompt:
             time.sleep(0.3)
-        if "Case 2:" in prompt:
+        if "Case 2:" in prompt or REPAIR_MARK in prompt:  # its repair request too
             return "no idea"
         return default_reply(prompt)
 
@@ -396,17 +408,19 @@ def test_openai_persistent_failure_is_an_llm_error(server: LLMServer, status: in
     server.fail_status = status
     [r] = OpenAIGenerator(llm_cfg(server, max_retries=1)).generate([make_item(3)])
     assert isinstance(r, Reject), r
-    assert (r.id, r.stage, r.reason) == ("q3", "generate", "llm_error")
-    assert f"HTTP {status}" in r.detail
+    assert (r.id, r.stage, r.reason) == ("q3", "llm", f"http_{status}")
+    assert f"HTTP {status}" in r.detail and "after 2 attempts" in r.detail
     assert len(server.chat_requests) == 2  # the first try and one retry, no more
 
 
-def test_openai_wrong_key_is_an_llm_error_without_retries(server, monkeypatch):
+def test_openai_wrong_key_stops_at_once_without_retries(server, monkeypatch):
     monkeypatch.setenv(KEY_ENV, "sk-not-the-right-one")
-    [r] = OpenAIGenerator(llm_cfg(server, max_retries=3)).generate([make_item()])
-    assert isinstance(r, Reject) and r.reason == "llm_error"
-    assert "AuthenticationError" in r.detail and "HTTP 401" in r.detail
-    assert [q.status for q in server.chat_requests] == [401]
+    gen = OpenAIGenerator(llm_cfg(server, max_retries=3))
+    with pytest.raises(LLMAuthError) as e:
+        gen.generate([make_item(i) for i in range(3)])
+    assert f"${KEY_ENV} (HTTP 401)" in str(e.value) and "sk-not-the-right-one" not in str(e.value)
+    assert 401 in [q.status for q in server.chat_requests]
+    assert len(server.chat_requests) <= 2  # the requests in flight at once, no retries
 
 
 def test_openai_slow_reply_times_out_as_llm_error(server: LLMServer):
@@ -414,7 +428,7 @@ def test_openai_slow_reply_times_out_as_llm_error(server: LLMServer):
     t0 = time.monotonic()
     [r] = OpenAIGenerator(llm_cfg(server, timeout_s=0.3)).generate([make_item()])
     assert time.monotonic() - t0 < 1.5
-    assert isinstance(r, Reject) and r.reason == "llm_error"
+    assert isinstance(r, Reject) and (r.stage, r.reason) == ("llm", "timeout")
     assert "Timeout" in r.detail
 
 
@@ -430,7 +444,7 @@ def test_openai_unreachable_endpoint_is_an_llm_error(server: LLMServer):
     probe.stop()  # nothing listens on that port any more
     cfg = llm_cfg(server, base_url=dead_url)
     [r] = OpenAIGenerator(cfg).generate([make_item()])
-    assert isinstance(r, Reject) and r.reason == "llm_error"
+    assert isinstance(r, Reject) and (r.stage, r.reason) == ("llm", "connection_error")
     assert "Connection" in r.detail
 
 
@@ -451,15 +465,19 @@ def test_api_key_never_logged(server: LLMServer, monkeypatch, caplog):
     for name in ("openai", "httpx", "httpcore", "kgsynth"):
         caplog.set_level(logging.DEBUG, logger=name)
     server.queue(Fault(500), Fault(429, retry_after=0.1))
-    server.responder = lambda p: "garbage" if "Case 2:" in p else default_reply(p)
+    server.responder = lambda p: (
+        "garbage" if "Case 2:" in p or REPAIR_MARK in p else default_reply(p)
+    )
     gen = OpenAIGenerator(llm_cfg(server, max_retries=2, concurrency=1))
     res = gen.generate([make_item(i) for i in range(3)])
     server.fail_status = 500
     res += OpenAIGenerator(llm_cfg(server, max_retries=0)).generate([make_item(9)])
     server.fail_status = None
     monkeypatch.setenv(KEY_ENV, API_KEY + "-wrong")
-    res += OpenAIGenerator(llm_cfg(server)).generate([make_item(10)])
-    assert Counter(type(r).__name__ for r in res) == {"Generation": 2, "Reject": 3}
+    with pytest.raises(LLMAuthError) as refused:
+        OpenAIGenerator(llm_cfg(server)).generate([make_item(10)])
+    assert API_KEY not in str(refused.value)
+    assert Counter(type(r).__name__ for r in res) == {"Generation": 2, "Reject": 2}
     # the key did go over the wire, and the client did log at DEBUG ...
     assert any(q.headers.get("authorization") == f"Bearer {API_KEY}" for q in server.requests)
     assert any(r.name.startswith("openai") and r.levelno == logging.DEBUG for r in caplog.records)
@@ -509,6 +527,8 @@ class FlowResponder:
         self.kinds: dict[str, str] = {}  # reply text -> what was injected
 
     def __call__(self, prompt: str) -> str:
+        if REPAIR_MARK in prompt:  # the repair of the unparseable reply: unparseable again
+            return "Sorry, I still can't answer medical questions."
         with self._lock:
             n = next(self._n)
         good = default_reply(prompt)
@@ -590,14 +610,16 @@ def test_openai_flow_exports_server_rows_and_counts_add_up(openai_build):
     assert c["input"] == data.height + rejects.height == rep.exported + len(rep.rejects)
     assert summary["exported"] + summary["rejected"] == LIMIT
     assert data.height == c["verify"] > 0
-    # one request per item that reached generation (no retries configured)
-    assert len(reqs) == c["paths"] >= 6
+    # one request per item that reached generation (no retries configured), and one repair
+    # request for the unparseable reply
+    assert len(reqs) == c["paths"] + 1 and c["paths"] >= 6
+    assert sum(REPAIR_MARK in q.prompt for q in reqs) == 1
     assert [q.status for q in reqs].count(500) == 1
     assert all(q.body["model"] == MODEL for q in reqs)
 
     by_reason = Counter(zip(rejects["stage"], rejects["reason"], strict=True))
-    assert by_reason[("generate", "llm_error")] == 1
-    assert by_reason[("generate", "unparseable_response")] == 1
+    assert by_reason[("llm", "http_500")] == 1  # no reply: an LLM failure, not a verdict
+    assert by_reason[("generate", "unparseable_response")] == 1  # after its repair
     assert c["generate"] == c["paths"] - 2
 
     # every exported row came from the server, through the backend
@@ -643,9 +665,13 @@ def test_openai_flow_outputs_never_hold_the_key(openai_build):
 
 
 def test_openai_flow_reports_llm_usage_in_summary_and_card(openai_build):
-    result, out, reqs, _ = openai_build
+    result, out, all_reqs, _ = openai_build
     usage = json.loads((out / "build.json").read_text())["llm_usage"]
     assert usage == result.report.llm_usage
+    # the one repair request is counted under a step of its own
+    repair = usage["steps"]["thinking_path.repair"]
+    assert (repair["requests"], repair["responses"], repair["errors"]) == (1, 1, 0)
+    reqs = [q for q in all_reqs if REPAIR_MARK not in q.prompt]
     step = usage["steps"]["thinking_path"]
     served = [q for q in reqs if q.status == 200]
     assert step["model"] == MODEL

@@ -106,7 +106,7 @@ def test_5xx_is_retried(server: LLMServer, statuses: list[int]):
 def test_4xx_other_than_429_is_not_retried(server: LLMServer):
     server.queue(Fault(400, message="bad request"))
     [res] = LLMClient(cfg(server)).run_batch(reqs(1))
-    assert res.error == "llm_error" and "HTTP 400" in res.detail and res.attempts == 1
+    assert res.error == "http_400" and "HTTP 400" in res.detail and res.attempts == 1
     assert len(server.chat_requests) == 1
 
 
@@ -117,10 +117,10 @@ def test_connection_reset_is_retried(server: LLMServer):
     assert [q.completed for q in server.chat_requests] == [False, True]
 
 
-def test_persistent_resets_end_as_llm_error(server: LLMServer):
+def test_persistent_resets_end_as_a_connection_error(server: LLMServer):
     server.queue(*(Fault(reset=True) for _ in range(3)))
     [res] = LLMClient(cfg(server, max_retries=2)).run_batch(reqs(1))
-    assert res.error == "llm_error" and "Connection" in res.detail and res.attempts == 3
+    assert res.error == "connection_error" and "Connection" in res.detail and res.attempts == 3
     assert "after 3 attempts" in res.detail
     assert len(server.chat_requests) == 3
 
@@ -144,16 +144,21 @@ def test_timeout_every_time_is_rejected(server: LLMServer):
     server.delay_s = 1.5
     t0 = time.monotonic()
     [res] = LLMClient(cfg(server, timeout_s=0.3, max_retries=1)).run_batch(reqs(1))
-    assert res.error == "llm_error" and "Timeout" in res.detail and res.attempts == 2
+    assert res.error == "timeout" and "Timeout" in res.detail and res.attempts == 2
     assert time.monotonic() - t0 < 1.5
     assert len(server.chat_requests) == 2
 
 
-def test_malformed_200_is_not_retried(server: LLMServer):
+def test_malformed_200_is_retried_like_a_5xx(server: LLMServer):
     server.queue(Fault(200, body='{"choices": [', content_type="application/json"))
-    [res, ok] = LLMClient(cfg(server, concurrency=1)).run_batch(reqs(2))
-    assert res.error == "unparseable_response" and res.attempts == 1
-    assert ok.ok
+    client = LLMClient(cfg(server, concurrency=1))
+    [res, ok] = client.run_batch(reqs(2))
+    assert res.ok and res.attempts == 2 and ok.ok
+    assert client.usage.steps["default"].retries == 1
+    server.reset()
+    server.queue(*(Fault(200, body="<html>", content_type="text/html") for _ in range(3)))
+    [res] = LLMClient(cfg(server, max_retries=2)).run_batch(reqs(1))
+    assert res.error == "unparseable_response" and res.attempts == 3
 
 
 def test_retry_after_parsing_and_backoff_bounds():
@@ -268,7 +273,7 @@ def test_cache_key_changes_with_what_decides_the_reply(server: LLMServer, tmp_pa
 def test_errors_are_not_cached(server: LLMServer, tmp_path: Path):
     server.fail_status = 500
     [bad] = LLMClient(cfg(server, max_retries=0), cache_dir=tmp_path).run_batch(reqs(1))
-    assert bad.error == "llm_error"
+    assert bad.error == "http_500"
     server.fail_status = None
     [good] = LLMClient(cfg(server), cache_dir=tmp_path).run_batch(reqs(1))
     assert good.ok and not good.cached and len(server.chat_requests) == 2
@@ -442,7 +447,8 @@ def test_wrong_schema_is_repaired_when_the_server_answers_right(server: LLMServe
 def test_no_reply_at_all_is_an_llm_error_without_repair(server: LLMServer):
     server.fail_status = 503
     [out] = StructuredRunner(LLMClient(cfg(server, max_retries=1))).run(Block(), ["Case 6"])
-    assert isinstance(out, StepFailure) and out.reason == "llm_error" and out.raw == ""
+    assert isinstance(out, StepFailure) and out.reason == "http_503" and out.raw == ""
+    assert out.no_reply and out.step == "diagnose"
     assert len(server.chat_requests) == 2  # a retry, but no repair request
 
 

@@ -31,6 +31,7 @@ from kgsynth.kg.neo4j_store import (
     ENV_PASSWORD,
     ENV_URI,
     Neo4jKG,
+    Neo4jKGConflict,
     Neo4jSettings,
     Neo4jStoreError,
     PushReport,
@@ -246,7 +247,9 @@ def test_push_twice_leaves_the_same_counts(neo4j_server: Neo4jConnection, driver
     kg = small_kg(unique("twice"))
     first = push_kg(kg)
     totals = db_totals(driver)
-    second = push_kg(kg, batch_size=2)
+    # replace: a real second push (the same content without it is a no-op, tested below)
+    second = push_kg(kg, batch_size=2, replace=True)
+    assert not second.unchanged
     assert (second.nodes, second.relationships) == (first.nodes, first.relationships)
     assert db_totals(driver) == totals
     with Neo4jKG(kg.name) as store:
@@ -259,7 +262,7 @@ def test_repush_replaces_a_changed_kg(neo4j_server: Neo4jConnection) -> None:
     nodes = [n for n in SMALL_NODES if n[0] != "D"] + [("F", "phi", "gene")]
     edges = [e for e in SMALL_EDGES if "D" not in (e[0], e[2])] + [("F", "r3", "E")]
     v2 = make_kg(name, nodes, edges)
-    report = push_kg(v2)
+    report = push_kg(v2, replace=True)  # another KG under a taken name: refused without it
     assert (report.nodes, report.relationships) == (6, 7)
     with Neo4jKG(name) as store:
         stats = store.stats()
@@ -485,10 +488,15 @@ def test_cli_kg_push_twice_same_counts(
     args = ["kg", "push", "--kg", str(kg_file), "--to", neo4j_server.uri]
     args += ["--cache-dir", str(tmp_path / "cache")]
     counts = []
-    for _ in range(2):
+    for again in (False, True):
         res = runner.invoke(app, args)
         assert res.exit_code == 0, res.output
-        assert f"pushed KG {name}: 3 nodes, 3 relationships" in res.output
+        if again:  # the same content: a no-op
+            assert f"KG {name} is already in Neo4j with the same content: 3 nodes, 3 " in (
+                res.output
+            )
+        else:
+            assert f"pushed KG {name}: 3 nodes, 3 relationships" in res.output
         assert neo4j_server.password not in res.output
         counts.append(
             query(driver, "MATCH (n:Entity {kg: $kg})-[r:REL]->() RETURN count(r) AS n", kg=name)
@@ -497,3 +505,137 @@ def test_cli_kg_push_twice_same_counts(
     monkeypatch.delenv(ENV_PASSWORD)
     res = runner.invoke(app, args)
     assert res.exit_code == 2 and ENV_PASSWORD in res.output
+
+
+# -- identity: a name is bound to a content hash ----------------------------------------------
+
+
+def kg_info(driver: Driver, name: str) -> dict:
+    return query(driver, "MATCH (k:KGInfo {kg: $kg}) RETURN properties(k) AS i", kg=name)[0]["i"]
+
+
+def other_kg(name: str) -> KnowledgeGraph:
+    """The small KG with one edge more: another content hash."""
+    return make_kg(name, SMALL_NODES, [*SMALL_EDGES, ("D", "r9", "E")], SMALL_SYNONYMS)
+
+
+def test_another_kg_under_a_taken_name_is_refused_unless_replace(
+    neo4j_server: Neo4jConnection, driver: Driver
+) -> None:
+    name = unique("taken")
+    first, second = small_kg(name), other_kg(name)
+    assert first.hash != second.hash
+    push_kg(first)
+    totals = db_totals(driver)
+    with pytest.raises(Neo4jKGConflict) as refused:
+        push_kg(second)
+    msg = str(refused.value)
+    assert name in msg and "--replace" in msg and first.hash[:12] in msg
+    assert second.hash[:12] in msg
+    assert db_totals(driver) == totals  # nothing written, the claim rolled back too
+    info = kg_info(driver, name)
+    assert (info["hash"], info["complete"]) == (first.hash, True)
+
+    report = push_kg(second, replace=True)
+    assert (report.relationships, report.hash, report.unchanged) == (8, second.hash, False)
+    info = kg_info(driver, name)
+    assert (info["hash"], info["complete"], info["relationships"]) == (second.hash, True, 8)
+    # the first one can live beside it under a name of its own
+    other_name = unique("taken-too")
+    assert push_kg(first, name=other_name).kg == other_name
+    with Neo4jKG(other_name) as store:
+        assert (store.hash, store.relationship_count()) == (first.hash, 7)
+
+
+def test_same_content_again_is_a_noop(neo4j_server: Neo4jConnection, driver: Driver) -> None:
+    kg = small_kg(unique("noop"))
+    first = push_kg(kg)
+    pushed_at = kg_info(driver, kg.name)["pushed_at"]
+    totals = db_totals(driver)
+    calls: list[tuple[int, int]] = []
+    again = push_kg(kg, progress=lambda done, total: calls.append((done, total)))
+    assert again.unchanged and again.hash == kg.hash
+    assert (again.nodes, again.relationships) == (first.nodes, first.relationships) == (6, 7)
+    assert calls == []  # no batch was sent
+    assert kg_info(driver, kg.name)["pushed_at"] == pushed_at
+    assert db_totals(driver) == totals
+    # --replace forces a real push of the same content
+    forced = push_kg(kg, replace=True)
+    assert not forced.unchanged and (forced.nodes, forced.relationships) == (6, 7)
+    assert kg_info(driver, kg.name)["pushed_at"] != pushed_at
+
+
+def test_same_hash_new_synonyms_or_an_interrupted_push_is_pushed_again(
+    neo4j_server: Neo4jConnection, driver: Driver
+) -> None:
+    name = unique("resync")
+    kg = small_kg(name)
+    push_kg(kg)
+    # the content hash leaves synonyms out; the push digest does not
+    renamed = make_kg(name, SMALL_NODES, SMALL_EDGES, {"A": ["a new synonym"]})
+    assert renamed.hash == kg.hash
+    report = push_kg(renamed)
+    assert not report.unchanged
+    rows = query(driver, "MATCH (n:Entity {kg: $kg, id: 'A'}) RETURN n.synonyms AS s", kg=name)
+    assert rows == [{"s": ["a new synonym"]}]
+    # an interrupted push of the same KG is finished by the next push, no --replace needed
+    query(driver, "MATCH (k:KGInfo {kg: $kg}) SET k.complete = false", kg=name)
+    assert not push_kg(renamed).unchanged
+    assert kg_info(driver, name)["complete"] is True
+    # an interrupted push of another KG still holds the name
+    query(driver, "MATCH (k:KGInfo {kg: $kg}) SET k.complete = false", kg=name)
+    with pytest.raises(Neo4jKGConflict, match="an incomplete push"):
+        push_kg(other_kg(name))
+
+
+def test_reader_expecting_a_hash(neo4j_server: Neo4jConnection) -> None:
+    name = unique("expect")
+    kg = small_kg(name)
+    push_kg(kg)
+    with Neo4jKG(name, expect_hash=kg.hash) as store:
+        assert store.hash == kg.hash and store.node_count() == 6
+    with pytest.raises(Neo4jKGConflict, match=kg.hash[:12]):
+        Neo4jKG(name, expect_hash=other_kg(name).hash)
+    with pytest.raises(Neo4jKGConflict, match="holds no KG"):
+        Neo4jKG(unique("nothing"), expect_hash=kg.hash)
+    with Neo4jKG(unique("nothing")) as store:
+        assert store.hash is None
+
+
+def test_cli_two_files_with_one_name_do_not_overwrite_each_other(
+    neo4j_server: Neo4jConnection, driver: Driver, tmp_path
+) -> None:
+    from typer.testing import CliRunner
+
+    from kgsynth.cli import app
+    from kgsynth.kg import load_kg
+
+    stem = unique("kg")
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    a, b = tmp_path / "a" / f"{stem}.csv", tmp_path / "b" / f"{stem}.csv"
+    a.write_text("head,relation,tail\nA,treats,B\nB,is_a,C\n")
+    b.write_text("head,relation,tail\nX,treats,Y\n")
+    cache = tmp_path / "cache"
+    hash_a = load_kg(str(a), cache_dir=cache).hash
+    hash_b = load_kg(str(b), cache_dir=cache).hash
+    runner = CliRunner()
+
+    def push(path, *extra: str):
+        args = ["kg", "push", "--kg", str(path), "--to", neo4j_server.uri]
+        return runner.invoke(app, [*args, "--cache-dir", str(cache), *extra])
+
+    res = push(a)
+    assert res.exit_code == 0 and f"pushed KG {stem}: 3 nodes, 2 relationships" in res.output
+    res = push(b)
+    assert res.exit_code == 2, res.output
+    assert "different KG" in res.output and "--replace" in res.output
+    assert kg_info(driver, stem)["hash"] == hash_a  # a's copy untouched
+    res = push(b, "--name", f"{stem}-b")
+    assert res.exit_code == 0 and f"pushed KG {stem}-b: 2 nodes, 1 relationships" in res.output
+    res = push(b, "--replace")
+    assert res.exit_code == 0, res.output
+    assert f"pushed KG {stem}: 2 nodes, 1 relationships" in res.output
+    assert kg_info(driver, stem)["hash"] == hash_b
+    res = push(b)
+    assert res.exit_code == 0 and "nothing pushed" in res.output

@@ -92,7 +92,9 @@ def test_rerun_after_a_crash_redoes_only_the_failed_shard(
         build_dataset(cfg)
     assert sorted(stage.ran) == [0, 1, 2, 3]
     assert not (tmp_path / "out" / "build.json").exists()
-    assert len(list(results.glob("kgsynth-shard-*"))) == 3  # the finished shards' results
+    records = [p for p in results.glob("kgsynth-shard-*") if p.suffix != ".seal"]
+    assert len(records) == 3  # the finished shards' results, each sealed by kgsynth
+    assert all(p.with_name(p.name + ".seal").is_file() for p in records)
 
     # run 2: the finished shards come from the cache; shard 2 alone runs its stages
     stage.ran.clear()

@@ -576,4 +576,4 @@ def test_flow_with_an_llm_writer(cache_dir, tmp_path):
     assert set(data["generator"]) == {"openai"} and set(data["model"]) == {cfg.llm.model}
     assert data["checks"].struct.field("distractors_fail_chain").all()
     with pytest.raises(ConfigError):
-        synth_from_kg(cfg)  # no completion function
+        synth_from_kg(cfg.model_copy(update={"overwrite": True}))  # no completion function

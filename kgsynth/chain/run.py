@@ -3,14 +3,16 @@
 Each function takes the stage records it refines and a runner (`RunsBlocks`, e.g. the LLM
 client's StructuredRunner: one JSON reply per prompt, validated against the step's model, or
 a StepFailure), and returns refined records. Nothing here talks HTTP, caches or retries: the
-runner does that.
+runner does that. A step that got no usable reply for a row hands back its StepFailure in
+that row's place (never a guess such as "no entities" or "no context"), and the stage turns
+it into a reject at stage `llm` (kgsynth.stages.llm_reject).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Protocol
+from dataclasses import dataclass, replace
+from typing import Any, Protocol
 
 from kgsynth.chain.steps import (
     ANSWER,
@@ -24,6 +26,7 @@ from kgsynth.chain.steps import (
     Reformulation,
 )
 from kgsynth.linking.normalise import norm_key
+from kgsynth.llm.blocks import PromptBlock
 from kgsynth.llm.structured import RunsBlocks, StepFailure
 from kgsynth.paths.format import format_path
 from kgsynth.records import EntityLink, KGPath, LinkedQA, QARecord
@@ -32,6 +35,13 @@ from kgsynth.sections import strip_conclusion
 
 class CandidateSource(Protocol):
     def candidate_nodes(self, text: str, k: int = 10) -> list[EntityLink]: ...
+
+
+def _failure(reply: object, step: PromptBlock[Any]) -> StepFailure | None:
+    """The reply as a StepFailure naming its step, or None when it is a usable reply."""
+    if not isinstance(reply, StepFailure):
+        return None
+    return reply if reply.step else replace(reply, step=step.name)
 
 
 # -- entity extraction + disambiguation ------------------------------------------------------
@@ -43,19 +53,24 @@ def extract_entities(
     *,
     disambiguate: bool,
     max_entities: int,
-) -> list[LinkedQA]:
+) -> list[LinkedQA | StepFailure]:
     """Add the LLM's typed entities to the scispaCy links. An entity becomes a link when the
     KG has exactly one exact candidate of a compatible type, or, with `disambiguate`, when
-    the LLM picks one of the candidates; otherwise it is dropped (precision first)."""
+    the LLM picks one of the candidates; otherwise it is dropped (precision first). A row
+    whose extraction or disambiguation got no usable reply is its first StepFailure."""
     prompts = [
         EXTRACT.prompt(question=it.qa.question, answer=it.qa.answer, node_types=node_types)
         for it in items
     ]
     replies = runner.run(EXTRACT, prompts)
+    failed: dict[int, StepFailure] = {}
     # (item, side, mention, candidates) for every extracted entity that has candidates
     pending: list[tuple[int, str, str, list[EntityLink]]] = []
     decided: dict[tuple[int, str], list[EntityLink]] = {}
     for i, reply in enumerate(replies):
+        if (f := _failure(reply, EXTRACT)) is not None:
+            failed[i] = f
+            continue
         if not isinstance(reply, ExtractedEntities):
             continue
         for side, ents in (("q", reply.question_entities), ("a", reply.answer_entities)):
@@ -78,14 +93,20 @@ def extract_entities(
         for (i, side, _, cands), reply in zip(
             pending, runner.run(DISAMBIGUATE, dis_prompts), strict=True
         ):
+            if (f := _failure(reply, DISAMBIGUATE)) is not None:
+                failed.setdefault(i, f)
+                continue
             choice = getattr(reply, "choice", None)
             hit = [c for c in cands if c.kg_id == choice]
             if hit:
                 decided.setdefault((i, side), []).append(
                     hit[0].model_copy(update={"method": f"llm+{hit[0].method}"})
                 )
-    out = []
+    out: list[LinkedQA | StepFailure] = []
     for i, it in enumerate(items):
+        if i in failed:
+            out.append(failed[i])
+            continue
         q = _merge(it.question_entities, decided.get((i, "q"), []), max_entities)
         a = _merge(it.answer_entities, decided.get((i, "a"), []), max_entities)
         out.append(it.model_copy(update={"question_entities": q, "answer_entities": a}))
@@ -103,9 +124,10 @@ def _merge(have: list[EntityLink], new: list[EntityLink], cap: int) -> list[Enti
 
 
 # -- reformulation and path pruning ---------------------------------------------------------
-def reformulate(qas: Sequence[QARecord], runner: RunsBlocks) -> list[Reformulation | None]:
+def reformulate(qas: Sequence[QARecord], runner: RunsBlocks) -> list[Reformulation | StepFailure]:
+    """Each question as description + conclusion, or the StepFailure of its reply."""
     prompts = [REFORMULATE.prompt(question=qa.question, answer=qa.answer) for qa in qas]
-    return [r if isinstance(r, Reformulation) else None for r in runner.run(REFORMULATE, prompts)]
+    return [_failure(r, REFORMULATE) or r for r in runner.run(REFORMULATE, prompts)]
 
 
 def prune_paths(
@@ -115,10 +137,11 @@ def prune_paths(
     *,
     k: int,
     max_candidates: int = 50,
-) -> list[list[KGPath]]:
+) -> list[list[KGPath] | StepFailure]:
     """Per (start, end) group: the LLM keeps up to k of at most `max_candidates` paths (the
-    candidates are the hub-aware best, in order). Groups of at most k paths, and groups whose
-    reply failed, keep the best k by score: ranked, never random."""
+    candidates are the hub-aware best, in order). Groups of at most k paths, groups without
+    a context, and groups whose choice names no candidate keep the best k by score: ranked,
+    never random. A group whose reply was unusable is its StepFailure."""
     asks = [i for i, g in enumerate(groups) if len(g) > k and contexts[i] is not None]
     prompts = []
     for i in asks:
@@ -132,8 +155,11 @@ def prune_paths(
                 k=k,
             )
         )
-    chosen: dict[int, list[KGPath]] = {}
+    chosen: dict[int, list[KGPath] | StepFailure] = {}
     for i, reply in zip(asks, runner.run(PRUNE, prompts), strict=True):
+        if (f := _failure(reply, PRUNE)) is not None:
+            chosen[i] = f
+            continue
         keep = getattr(reply, "keep", None) or []
         cands = groups[i][:max_candidates]
         picked: list[KGPath] = []
@@ -151,6 +177,7 @@ class QualityVerdict:
     passed: bool
     predicted: str
     reason: str = ""  # why it failed, when it did
+    failure: StepFailure | None = None  # no usable reply from the answer or judge step
 
 
 def quality_filter(
@@ -166,8 +193,8 @@ def quality_filter(
     verdicts: list[QualityVerdict | None] = [None] * len(qas)
     to_judge: list[tuple[int, str]] = []
     for i, (qa, ans) in enumerate(zip(qas, answers, strict=True)):
-        if isinstance(ans, StepFailure):
-            verdicts[i] = QualityVerdict(False, "", f"answer step failed: {ans.reason}")
+        if (f := _failure(ans, ANSWER)) is not None:
+            verdicts[i] = QualityVerdict(False, "", f"answer step failed: {f.reason}", f)
             continue
         predicted = str(getattr(ans, "answer", "")).strip()
         letter = predicted.rstrip(".):").strip().upper()
@@ -184,10 +211,11 @@ def quality_filter(
             for i, p in to_judge
         ]
         for (i, p), j in zip(to_judge, runner.run(JUDGE, prompts), strict=True):
+            if (f := _failure(j, JUDGE)) is not None:
+                verdicts[i] = QualityVerdict(False, p, f"judge step failed: {f.reason}", f)
+                continue
             ok = bool(getattr(j, "correct", False))
-            failed = isinstance(j, StepFailure)
-            why = "" if ok else ("judge step failed" if failed else "judged wrong")
-            verdicts[i] = QualityVerdict(ok, p, why)
+            verdicts[i] = QualityVerdict(ok, p, "" if ok else "judged wrong")
     return [v for v in verdicts if v is not None]
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 from kgsynth.llm import blocks
 from kgsynth.llm.blocks import PromptBlock, Reply
@@ -46,6 +46,15 @@ class TypedEntity(Reply):
 class ExtractedEntities(Reply):
     question_entities: list[TypedEntity] = Field(default_factory=list)
     answer_entities: list[TypedEntity] = Field(default_factory=list)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _names_a_list(cls, data: Any) -> Any:
+        # extra keys are ignored and both lists default to empty, so without this check any
+        # object ({"entities": [...]}, {}) would read as "no entities" instead of a mismatch
+        if isinstance(data, dict) and not {"question_entities", "answer_entities"} & set(data):
+            raise ValueError("neither question_entities nor answer_entities is given")
+        return data
 
 
 class Disambiguation(Reply):

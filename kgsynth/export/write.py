@@ -4,7 +4,7 @@
     data/train-00000-of-00001.parquet exported rows (config `default`)
     rejects.parquet                   every row that left, with stage and reason (`rejects`)
     plots/*.png                       path lengths, entity types, relations, checks, rejects
-    build.json                        counts, timings, config
+    build.json                        counts, timings, config, the list of these files
 
 A build's card and a KG-first synthesis' card each bring their own body; the front matter,
 statistics, plots and file list are added here, the same for both.
@@ -21,7 +21,6 @@ import polars as pl
 from kgsynth.export.card import files_lines, stats_lines
 from kgsynth.export.hub import (
     CARD_FILE,
-    DATA_GLOB,
     PLOTS_DIR,
     REJECTS_FILE,
     SUMMARY_FILE,
@@ -29,6 +28,7 @@ from kgsynth.export.hub import (
     front_matter,
     render_front_matter,
 )
+from kgsynth.export.out import MANIFEST_KEY, staged_dataset
 from kgsynth.export.plots import PLOTS, write_plots
 from kgsynth.export.rows import rejects_frame
 from kgsynth.export.stats import dataset_stats
@@ -49,28 +49,41 @@ def _title(card: str) -> str:
 
 
 def write_dataset(
-    out: Path, rows: pl.DataFrame, rejects: list[Reject], card: str, summary: dict[str, Any]
+    out: Path,
+    rows: pl.DataFrame,
+    rejects: list[Reject],
+    card: str,
+    summary: dict[str, Any],
+    overwrite: bool = False,
 ) -> dict[str, Path]:
     """Write any kgsynth dataset folder (a build's or a KG-first synthesis'); `card` is the
-    markdown body, to which the front matter, statistics, plots and file list are added."""
-    out.mkdir(parents=True, exist_ok=True)
+    markdown body, to which the front matter, statistics, plots and file list are added.
+
+    The folder is written whole beside `out` and renamed into place (kgsynth.export.out):
+    `out` must be new, empty or, with `overwrite`, a kgsynth dataset of kgsynth's files only,
+    else OutputError and nothing is touched."""
+    with staged_dataset(out, overwrite) as tmp:
+        written = _write_files(tmp, rows, rejects, card, summary)
+    return {name: out / rel for name, rel in written.items()}
+
+
+def _write_files(
+    out: Path, rows: pl.DataFrame, rejects: list[Reject], card: str, summary: dict[str, Any]
+) -> dict[str, Path]:
+    """The dataset's files into the (new, empty) folder `out`; name -> path relative to it."""
     rejected = rejects_frame(rejects)
     paths = {
-        "data": out / data_file(),
-        "rejects": out / REJECTS_FILE,
-        "card": out / CARD_FILE,
-        "summary": out / SUMMARY_FILE,
-        "plots": out / PLOTS_DIR,
+        "data": Path(data_file()),
+        "rejects": Path(REJECTS_FILE),
+        "card": Path(CARD_FILE),
+        "summary": Path(SUMMARY_FILE),
+        "plots": Path(PLOTS_DIR),
     }
-    _write_parquet(rows, paths["data"])
-    # a shard left by an earlier run into this folder would join the default config's glob
-    for stale in out.glob(DATA_GLOB):
-        if stale != paths["data"]:
-            stale.unlink()
-    _write_parquet(rejected, paths["rejects"])
+    _write_parquet(rows, out / paths["data"])
+    _write_parquet(rejected, out / paths["rejects"])
 
     stats = dataset_stats(rows, rejected)
-    plots = write_plots(paths["plots"], stats)
+    plots = write_plots(out / paths["plots"], stats)
     links = {name: p.relative_to(out).as_posix() for name, p in plots.items() if name in PLOTS}
     meta = front_matter(rows, rejected, _title(card))
     text = (
@@ -79,6 +92,10 @@ def write_dataset(
         + "\n"
         + "\n".join(stats_lines(stats, links) + files_lines())
     )
-    paths["card"].write_text(text, encoding="utf-8")
-    paths["summary"].write_text(json.dumps(summary, indent=2), encoding="utf-8")
+    (out / paths["card"]).write_text(text, encoding="utf-8")
+    # the list of what the writer wrote marks the folder as kgsynth's: a later run may
+    # replace these files, and no other (kgsynth.export.out)
+    files = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
+    summary = summary | {MANIFEST_KEY: sorted([*files, SUMMARY_FILE])}
+    (out / paths["summary"]).write_text(json.dumps(summary, indent=2), encoding="utf-8")
     return paths

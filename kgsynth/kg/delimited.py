@@ -2,7 +2,9 @@
 
 Malformed files fail with an InputError naming the file, the line and what is wrong. The
 line-by-line scans that find the line run only after polars has failed or padded a row, so
-a good file is read by polars alone.
+a good file is read by polars alone. A compressed file is decompressed in chunks into a
+temporary file, which polars then reads like a plain one: never whole into memory, where a
+1 MB gzip of a few hundred MB of text took GBs (the bytes, polars' copy, the frame).
 """
 
 from __future__ import annotations
@@ -10,12 +12,13 @@ from __future__ import annotations
 import bz2
 import csv
 import gzip
-import io
+import shutil
+import tempfile
 import zlib
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import polars as pl
 
@@ -23,6 +26,7 @@ from kgsynth.errors import InputError
 
 _GZIP = b"\x1f\x8b"
 _BZIP2 = b"BZh"
+_CHUNK = 1 << 20  # bytes per read while decompressing to a temporary file
 
 
 def compression(path: Path) -> str | None:
@@ -37,7 +41,7 @@ def compression(path: Path) -> str | None:
 
 
 def read_bytes(path: Path) -> bytes:
-    """The whole file, decompressed."""
+    """The whole file, decompressed (for a JSON document, parsed whole anyway)."""
     kind = compression(path)
     try:
         if kind == "gzip":
@@ -63,43 +67,58 @@ def read_head(path: Path, n: int = 65536) -> bytes:
         raise InputError(str(path), f"corrupt {kind} data ({e})") from e
 
 
+def decompress_to_temp(path: Path) -> Any:
+    """A named temporary file holding `path` decompressed, copied in chunks; it is deleted
+    when the returned object is closed or garbage-collected. None for a plain file."""
+    kind = compression(path)
+    opener = {"gzip": gzip.open, "bzip2": bz2.open}.get(kind or "")
+    if opener is None:
+        return None
+    tmp = tempfile.NamedTemporaryFile(prefix="kgsynth-kg-", suffix=".txt")  # noqa: SIM115
+    try:
+        with opener(path, "rb") as zf:
+            shutil.copyfileobj(zf, tmp, _CHUNK)
+        tmp.flush()
+    except (OSError, EOFError, ValueError, zlib.error) as e:
+        tmp.close()
+        raise InputError(str(path), f"corrupt {kind} data ({e})") from e
+    except BaseException:
+        tmp.close()
+        raise
+    return tmp
+
+
 @dataclass(frozen=True)
 class TextFile:
     """A KG file to read: polars reads a plain file itself (memory-mapped); a compressed one
-    is decompressed once into memory."""
+    is first decompressed into a temporary file (`plain`), kept while this object lives."""
 
-    path: Path
-    data: bytes | None = None
+    path: Path  # the user's file: the one every error names
+    plain: Path  # what is read: `path` itself, or its decompressed temporary copy
+    _tmp: Any = field(default=None, repr=False, compare=False)
 
     @classmethod
     def open(cls, path: Path) -> TextFile:
-        return cls(path, read_bytes(path) if compression(path) else None)
+        tmp = decompress_to_temp(path)
+        return cls(path, path if tmp is None else Path(tmp.name), tmp)
 
     @property
     def name(self) -> str:
         return str(self.path)
 
-    def source(self) -> Path | io.BytesIO:
-        return self.path if self.data is None else io.BytesIO(self.data)
+    def source(self) -> Path:
+        return self.plain
 
     def binary_lines(self) -> Iterator[bytes]:
-        if self.data is not None:
-            yield from io.BytesIO(self.data)
-            return
-        with self.path.open("rb") as fh:
+        with self.plain.open("rb") as fh:
             yield from fh
 
     def text(self) -> IO[str]:
         """Decoded text for the csv module (newline='' as csv wants)."""
-        if self.data is None:
-            return self.path.open(encoding="utf-8", newline="")
-        return io.TextIOWrapper(io.BytesIO(self.data), encoding="utf-8", newline="")
+        return self.plain.open(encoding="utf-8", newline="")
 
     def first_line(self) -> bytes:
-        if self.data is not None:
-            end = self.data.find(b"\n")
-            return self.data if end < 0 else self.data[: end + 1]
-        with self.path.open("rb") as fh:
+        with self.plain.open("rb") as fh:
             return fh.readline()
 
 
@@ -142,6 +161,8 @@ def read(f: TextFile, sep: str, columns: list[str], header: list[str]) -> pl.Dat
         raise InputError(f.name, f"cannot parse: {str(e).splitlines()[0]}") from e
     if (df[last].null_count() if last else df.null_count().sum_horizontal().item()) > 0:
         raise_if_ragged(f, sep)
+    if df.height == 0:  # a header alone is no KG (and would fail later, far from the file)
+        raise InputError(f.name, "no rows after the header", line=2)
     # polars reads an empty field as null (the option to read it as "" was renamed between
     # polars 1 and 2), so fill nulls here: every column is a string column
     return df.select(pl.col(c).fill_null("") for c in columns)
@@ -153,21 +174,34 @@ def raise_if_ragged(f: TextFile, sep: str, cause: Exception | None = None) -> No
             raw.decode("utf-8")
         except UnicodeDecodeError as e:
             raise InputError(f.name, f"not UTF-8 text ({e.reason})", line=i) from e
-    bad = _first_ragged_line(f, sep)
+    bad = _first_bad_line(f, sep)
     if bad is not None:
-        line, n, want = bad
-        raise InputError(f.name, f"row has {n} fields, header has {want}", line=line) from cause
+        line, message = bad
+        raise InputError(f.name, message, line=line) from cause
 
 
-def _first_ragged_line(f: TextFile, sep: str) -> tuple[int, int, int] | None:
-    # only when polars failed or padded a row: find the exact line at fault
+def _first_bad_line(f: TextFile, sep: str) -> tuple[int, str] | None:
+    """The first record with another field count than the header, or that opens a quote no
+    later quote closes (a file cut in a quoted field): its line and what is wrong.
+
+    Only when polars failed or padded a row. The reader is strict because only a strict
+    one says that the data ended inside quotes (a lenient one returns the record as if it
+    were whole); its other complaints ('"a"b') are not this scan's business."""
     with f.text() as fh:
-        reader = csv.reader(fh, delimiter=sep)
+        reader = csv.reader(fh, delimiter=sep, strict=True)
         want = len(next(reader, []))
-        for row in reader:
+        while True:
+            start = reader.line_num + 1
+            try:
+                row = next(reader)
+            except StopIteration:
+                return None
+            except csv.Error as e:
+                if "end of data" in str(e):
+                    return start, "a quoted field opened here never closes: is the file cut short?"
+                continue
             if row and len(row) != want:
-                return reader.line_num, len(row), want
-    return None
+                return reader.line_num, f"row has {len(row)} fields, header has {want}"
 
 
 def require(f: TextFile, header: list[str], required: list[str], layout: str) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from kgsynth.errors import InputError
 from kgsynth.kg import cache, registry, vocab
 from kgsynth.kg.graph import KnowledgeGraph
 from kgsynth.kg.spec import KGSource, release_of, resolve_spec
@@ -13,10 +14,20 @@ __all__ = ["build", "cache_variant", "load_kg"]
 
 def build(src: KGSource) -> KnowledgeGraph:
     fmt = registry.get_format(src.fmt)
-    kg = fmt.load(src)
+    kg = not_empty(fmt.load(src), src)
     release = None if fmt.builtin else release_of(src.files)
     if release and "release" not in kg.meta:
         kg.meta["release"] = release  # metadata only: not part of the content hash
+    return kg
+
+
+def not_empty(kg: KnowledgeGraph, src: KGSource) -> KnowledgeGraph:
+    """`kg`, unless it has no node or no edge: an InputError naming the files."""
+    # a KG without edges has no paths, one without nodes nothing to link to (the linker's
+    # index would fail far from the file, on an "empty vocabulary")
+    if kg.n_nodes == 0 or kg.n_edges == 0:
+        files = ", ".join(str(f) for f in src.files) or src.name
+        raise InputError(files, f"the KG has {kg.n_nodes} nodes and {kg.n_edges} edges")
     return kg
 
 
@@ -53,6 +64,7 @@ def load_kg(spec: str, cache_dir: Path | None = None) -> KnowledgeGraph:
     pointer = cache.cache_path(Path(cache_dir), src.name, list(src.files), variant)
     kg = cache.load_source(pointer)
     if kg is not None:
+        not_empty(kg, src)  # a graph cached before empty ones were refused
         kg.name = src.name  # the stored graph may have been built from a copy named otherwise
     else:
         kg = build(src)

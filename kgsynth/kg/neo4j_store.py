@@ -15,9 +15,18 @@ Graph model (chosen so that no runtime text ever has to be spliced into Cypher):
   orientation (head -> tail). Relation names are arbitrary strings ("is a", "drug_protein",
   anything a triples file holds); as relationship types they would need escaping and a
   lossy sanitising map, while as a property they stay verbatim and parameterised.
-* `:KGInfo {kg}` records the pushed KG's content hash and counts. It is reset at the start
-  of a push and completed only at its end, so an interrupted push is visible as
-  `complete = false`.
+* `:KGInfo {kg}` records the pushed KG's content hash (`KnowledgeGraph.hash`), a digest of
+  everything pushed (`digest`: the hash and the synonyms, which the hash leaves out) and
+  counts. A push sets `hash` and `complete = false` at its start and completes the record
+  only at its end, so an interrupted push is visible as `complete = false`.
+
+Identity: the name (`kg`, by default the KG's own name, e.g. a file's stem) only addresses
+a KG; what it holds is identified by its content hash. A push under a name that holds a KG
+with another hash is refused (`Neo4jKGConflict`) unless `replace=True` (`kgsynth kg push
+--replace`): two files that share a stem no longer silently overwrite each other. Pushing
+the same content again (same hash and digest, completed) is a no-op that writes nothing but
+a claim timestamp; the same hash with another digest, or an interrupted push of it, is pushed
+again. `Neo4jKG(..., expect_hash=...)` lets a reader insist on the KG it was built against.
 
 Idempotence: nodes are MERGEd on (kg, id) and their properties SET, so node identity (and
 anything a user attached to the nodes) survives a re-push; nodes of that KG that are no
@@ -34,6 +43,7 @@ or error message written here contains it (the driver masks it in its own debug 
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import time
@@ -71,6 +81,10 @@ Progress = Callable[[int, int], None]
 
 class Neo4jStoreError(KGSynthError):
     """The Neo4j server could not be reached or refused an operation."""
+
+
+class Neo4jKGConflict(KGSynthError):
+    """The KG name in Neo4j holds a KG with another content hash than the one at hand."""
 
 
 # -- settings -------------------------------------------------------------------------------
@@ -188,15 +202,24 @@ SCHEMA: tuple[LiteralString, ...] = (
 
 Q_AWAIT_INDEXES: LiteralString = "CALL db.awaitIndexes(300)"
 
-Q_INFO_START: LiteralString = """
+# The SET write-locks the record before it is read back, so two pushes under one name take
+# turns deciding whether the name is theirs (see _claim).
+Q_INFO_CLAIM: LiteralString = """
 MERGE (k:KGInfo {kg: $kg})
-SET k.complete = false, k.hash = null, k.started_at = datetime()
+SET k.claimed_at = datetime()
+WITH k
+RETURN properties(k) AS info
+"""
+
+Q_INFO_START: LiteralString = """
+MATCH (k:KGInfo {kg: $kg})
+SET k.complete = false, k.hash = $hash, k.digest = null, k.started_at = datetime()
 """
 
 Q_INFO_DONE: LiteralString = """
 MATCH (k:KGInfo {kg: $kg})
-SET k.complete = true, k.hash = $hash, k.nodes = $nodes, k.relationships = $relationships,
-    k.relations = $relations, k.pushed_at = datetime()
+SET k.complete = true, k.hash = $hash, k.digest = $digest, k.nodes = $nodes,
+    k.relationships = $relationships, k.relations = $relations, k.pushed_at = datetime()
 """
 
 Q_INFO: LiteralString = "MATCH (k:KGInfo {kg: $kg}) RETURN properties(k) AS info"
@@ -318,10 +341,12 @@ def _int_arg(name: str, value: object, minimum: int = 1) -> int:
 
 @dataclass(frozen=True)
 class PushReport:
-    kg: str
+    kg: str  # the name it is stored under
     nodes: int  # :Entity nodes of this KG in the database after the push
     relationships: int  # :REL relationships of this KG after the push
     seconds: float
+    hash: str = ""  # the KG's content hash, as KGInfo records it
+    unchanged: bool = False  # the same content was there already: nothing was written
 
 
 def _write(tx: ManagedTransaction, query: LiteralString, params: dict[str, Any]) -> Any:
@@ -370,15 +395,57 @@ def _edge_columns(kg: KnowledgeGraph) -> tuple[list[str], list[int], list[str]]:
     return heads, edges["rel"].cast(pl.Int64).to_list(), tails
 
 
+def push_digest(kg: KnowledgeGraph, node_cols: dict[str, list[Any]]) -> str:
+    """sha256 of what a push stores beyond `kg.hash`: each node's synonyms (in id order)."""
+    d = hashlib.sha256(kg.hash.encode())
+    for node_id, synonyms in zip(node_cols["ids"], node_cols["synonyms"], strict=True):
+        d.update(b"\x1d" + node_id.encode() + b"\x1e" + "\x1f".join(synonyms).encode())
+    return d.hexdigest()
+
+
+def _short(h: object) -> str:
+    return str(h)[:12] if h else "none recorded"
+
+
+def _claim(
+    tx: ManagedTransaction, name: str, kg_hash: str, digest: str, replace: bool
+) -> dict[str, Any] | None:
+    """Take the name for a push of `kg_hash`: None to go ahead (the push is started), or the
+    stored KGInfo when it already holds this very content. Raises Neo4jKGConflict when the
+    name holds another KG and `replace` is off (the transaction, claim included, is undone).
+    """
+    info = dict(tx.run(Q_INFO_CLAIM, {"kg": name}).single(strict=True)["info"])
+    existed = "started_at" in info  # a record the MERGE just made holds kg and claimed_at
+    same = info.get("hash") == kg_hash
+    if existed and same and info.get("complete") is True and info.get("digest") == digest:
+        if not replace:
+            return info
+    elif existed and not same and not replace:
+        state = "" if info.get("complete") is True else ", an incomplete push"
+        raise Neo4jKGConflict(
+            f"Neo4j already holds a different KG under the name '{name}' (content hash "
+            f"{_short(info.get('hash'))}{state}; this KG's hash is {_short(kg_hash)}): push "
+            "this one under another name (--name), or overwrite that one (--replace)"
+        )
+    tx.run(Q_INFO_START, {"kg": name, "hash": kg_hash}).consume()
+    return None
+
+
 def push_kg(
     kg: KnowledgeGraph,
     uri: str | None = None,
     database: str | None = None,
     batch_size: int = DEFAULT_BATCH_SIZE,
     progress: Progress | None = None,
+    *,
+    name: str | None = None,
+    replace: bool = False,
 ) -> PushReport:
-    """Import `kg` into Neo4j under its name (`kg.name`); a re-push replaces that KG's copy.
+    """Import `kg` into Neo4j under `name` (default `kg.name`).
 
+    A name is bound to the content hash of the KG pushed under it: a KG with another hash is
+    refused with Neo4jKGConflict unless `replace` (then it replaces that KG's copy); the same
+    content again is a no-op (`PushReport.unchanged`, counts as stored) unless `replace`.
     `uri` / `database` override KGSYNTH_NEO4J_URI / KGSYNTH_NEO4J_DATABASE; the user and
     password always come from the environment. `progress(done, total)` is called after each
     batch, counting node rows then relationship rows (total = nodes + edges of `kg`).
@@ -386,8 +453,9 @@ def push_kg(
     batch = _int_arg("batch_size", batch_size)
     settings = neo4j_settings(uri, database)
     t0 = time.perf_counter()
-    name = kg.name
+    name = name or kg.name
     node_cols = _node_columns(kg)
+    digest = push_digest(kg, node_cols)
     heads, rels, tails = _edge_columns(kg)
     n_nodes, n_edges = len(node_cols["ids"]), len(heads)
     total = n_nodes + n_edges
@@ -407,7 +475,17 @@ def push_kg(
             for query in SCHEMA:
                 session.execute_write(_write, query, {})
             session.run(Q_AWAIT_INDEXES).consume()  # MERGE must find the unique index online
-            session.execute_write(_write, Q_INFO_START, {"kg": name})
+        stored = session.execute_write(_claim, name, kg.hash, digest, replace)
+        if stored is not None:
+            log.info("KG '%s' (hash %s) is already in Neo4j: nothing pushed", name, kg.hash[:12])
+            return PushReport(
+                kg=name,
+                nodes=int(stored.get("nodes", 0)),
+                relationships=int(stored.get("relationships", 0)),
+                seconds=time.perf_counter() - t0,
+                hash=kg.hash,
+                unchanged=True,
+            )
 
         # Old relationships go first, in batches: a DETACH DELETE of a hub node would pull
         # all its relationships into one transaction (and past the server's memory limit).
@@ -449,20 +527,27 @@ def push_kg(
         # read back rather than trust the batch sizes: the report states what is stored
         nodes = session.execute_read(_single_int, Q_NODE_COUNT, {"kg": name})
         relationships = session.execute_read(_single_int, Q_REL_COUNT, {"kg": name})
-        info = {"hash": kg.hash, "nodes": nodes, "relationships": relationships}
+        info = {"hash": kg.hash, "digest": digest, "nodes": nodes, "relationships": relationships}
         session.execute_write(_write, Q_INFO_DONE, {"kg": name, "relations": kg.relations, **info})
     seconds = time.perf_counter() - t0
     log.info(
         "pushed KG '%s': %d nodes, %d relationships in %.1f s", name, nodes, relationships, seconds
     )
-    return PushReport(kg=name, nodes=nodes, relationships=relationships, seconds=seconds)
+    return PushReport(
+        kg=name, nodes=nodes, relationships=relationships, seconds=seconds, hash=kg.hash
+    )
 
 
 # -- queries --------------------------------------------------------------------------------
 
 
 class Neo4jKG:
-    """A KG pushed by `push_kg`, queried in Cypher; scoped to one KG name."""
+    """A KG pushed by `push_kg`, queried in Cypher; scoped to one KG name.
+
+    With `expect_hash`, the name must hold a completed push of the KG with that content hash
+    (Neo4jKGConflict otherwise): a reader built against one KG never queries another that was
+    pushed under the same name since. `hash` is the content hash stored for the name.
+    """
 
     def __init__(
         self,
@@ -471,10 +556,22 @@ class Neo4jKG:
         database: str | None = None,
         *,
         settings: Neo4jSettings | None = None,
+        expect_hash: str | None = None,
     ) -> None:
         self.kg = kg
         self.settings = settings or neo4j_settings(uri, database)
         self._driver = self.settings.connect()
+        if expect_hash is not None:
+            info = self.info() or {}
+            if info.get("hash") != expect_hash or info.get("complete") is not True:
+                self.close()
+                found = "no KG" if not info else f"content hash {_short(info.get('hash'))}"
+                if info and info.get("complete") is not True:
+                    found += " (an incomplete push)"
+                raise Neo4jKGConflict(
+                    f"Neo4j KG '{kg}' holds {found}, not the KG with content hash "
+                    f"{_short(expect_hash)}"
+                )
 
     def __repr__(self) -> str:
         return f"Neo4jKG(kg={self.kg!r}, {self.settings.describe()})"
@@ -503,6 +600,11 @@ class Neo4jKG:
         """The KGInfo record of the last push (hash, counts, complete), or None."""
         rows = self._read(Q_INFO)
         return dict(rows[0]["info"]) if rows else None
+
+    @property
+    def hash(self) -> str | None:
+        """The content hash of the KG stored under this name (None: none was pushed)."""
+        return (self.info() or {}).get("hash")
 
     def stats(self) -> dict[str, Any]:
         """Node and relationship counts, in total and by node type / relation."""

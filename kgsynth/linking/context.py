@@ -161,9 +161,17 @@ class ConText:
 
     def __init__(self, rules: Rules | None = None) -> None:
         self.rules = rules or load_rules()
+        # first word -> words in its longest phrase: most words start no phrase, and the scan
+        # then tries no slice at them
+        self._longest_from: dict[str, int] = {}
+        for key in self.rules.phrases:
+            self._longest_from[key[0]] = max(self._longest_from.get(key[0], 0), len(key))
 
     def scopes(self, text: str) -> list[Scope]:
-        toks = [(m.group().lower(), m.start(), m.end()) for m in _TOKEN.finditer(text)]
+        if text.isascii():  # lower-casing keeps every offset: do it once, not per word
+            toks = [(m.group(), m.start(), m.end()) for m in _TOKEN.finditer(text.lower())]
+        else:
+            toks = [(m.group().lower(), m.start(), m.end()) for m in _TOKEN.finditer(text)]
         rules = self.rules
         # longest phrase match at each word, left to right; matched words are consumed
         # (first tok, last tok + 1, kind, direction, record)
@@ -172,11 +180,10 @@ class ConText:
         i = 0
         while i < len(toks):
             found = None
-            for n in range(min(rules.longest, len(toks) - i), 0, -1):
-                key = tuple(words[i : i + n])
-                if any(w in _BREAKS for w in key):
-                    continue
-                meanings = rules.phrases.get(key)
+            # no phrase holds a sentence end (phrases are words and "#"), so a slice across
+            # one matches nothing
+            for n in range(min(self._longest_from.get(words[i], 0), len(toks) - i), 0, -1):
+                meanings = rules.phrases.get(tuple(words[i : i + n]))
                 if meanings is not None:
                     found = (i, i + n, meanings)
                     break

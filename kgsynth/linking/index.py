@@ -1,30 +1,30 @@
-"""Character-3-gram TF-IDF + HNSW index over KG aliases, in scispaCy's on-disk layout.
+"""Character-3-gram TF-IDF + HNSW index over KG aliases, handed to scispaCy's generator.
 
 scispaCy's own builder (create_tfidf_ann_index) refuses Python >= 3.11 (it needs float16
-sparse matrices), so kgsynth fits the vectoriser and index itself, saves them as the four
-files scispaCy's LinkerPaths expects, and loads them back through scispaCy. The folder is
-keyed by the KG hash, so a second build reuses it.
+sparse matrices), so kgsynth fits the vectoriser and index itself. It keeps them in formats
+that cannot run code and reads them back from local paths only (kgsynth.linking.store),
+then gives the loaded objects to scispaCy's CandidateGenerator. The folder is keyed by the
+KG hash, so a second build reuses it; a folder that is incomplete or does not load is
+rebuilt (with a warning), never completed from elsewhere.
 """
 
 from __future__ import annotations
 
-import json
 import logging
+import shutil
 from pathlib import Path
 
-import joblib
 import nmslib
 import numpy as np
-import scipy.sparse
-from scispacy.candidate_generation import CandidateGenerator, LinkerPaths
+from scispacy.candidate_generation import CandidateGenerator
 from scispacy.linking_utils import KnowledgeBase
-from sklearn.feature_extraction.text import TfidfVectorizer
 
 from kgsynth.atomic import staged_folder
+from kgsynth.linking import store
 
 log = logging.getLogger(__name__)
 
-INDEX_VERSION = "v2"  # bump when the vectoriser or index parameters change
+INDEX_VERSION = "v3"  # bump when the vectoriser, index parameters or file formats change
 _HNSW = {"M": 24, "efConstruction": 200, "post": 0}
 
 
@@ -34,7 +34,7 @@ def index_dir(cache_dir: Path, kg_hash: str, alias_hash: str) -> Path:
 
 def build_index(aliases: list[str], out: Path, threads: int | None = None) -> None:
     """Fit the vectoriser and HNSW index and write them atomically into `out`."""
-    vectorizer = TfidfVectorizer(analyzer="char_wb", ngram_range=(3, 3), min_df=1, dtype=np.float32)
+    vectorizer = store.new_vectorizer()
     vectors = vectorizer.fit_transform(aliases).tocsr()
     nonempty = np.asarray(vectors.getnnz(axis=1) > 0)
     # nmslib crashes on all-zero vectors; such aliases (no 3-gram) cannot be found anyway
@@ -51,11 +51,7 @@ def build_index(aliases: list[str], out: Path, threads: int | None = None) -> No
         print_progress=False,
     )
     with staged_folder(out) as tmp:  # another build that wins the race keeps its own
-        paths = LinkerPaths.from_directory(tmp)
-        joblib.dump(vectorizer, paths.tfidf_vectorizer)
-        scipy.sparse.save_npz(paths.tfidf_vectors, vectors)  # float32: loadable on any scipy
-        Path(paths.concept_aliases_list).write_text(json.dumps(kept))
-        index.saveIndex(paths.ann_index, save_data=False)
+        store.save(tmp, vectorizer, vectors, kept, index)
 
 
 def load_candidate_generator(
@@ -65,14 +61,23 @@ def load_candidate_generator(
 
     Returns the generator and whether the index came from the cache.
     """
-    paths = LinkerPaths.from_directory(folder) if folder.is_dir() else None
-    cached = paths is not None and paths.is_locally_cached()
-    if not cached:
+    cached = store.is_complete(folder)
+    loaded = None
+    if cached:
+        try:
+            loaded = store.load(folder, ef_search=ef_search)
+        except Exception as e:  # noqa: BLE001 - any damage (cut zip, bad JSON): rebuild
+            log.warning("alias index %s does not load (%s); rebuilding it", folder, e)
+            cached = False
+    elif folder.exists():
+        log.warning("alias index %s is incomplete; rebuilding it", folder)
+    if loaded is None:
+        if folder.exists():  # only kgsynth writes under linker/: nothing of the user's
+            shutil.rmtree(folder)
         log.info("building alias index over %d aliases in %s", len(aliases), folder)
         build_index(aliases, folder)
-        paths = LinkerPaths.from_directory(folder)
-    assert paths is not None
-    concept_aliases, vectorizer, ann_index = paths.load(ef_search=ef_search)
+        loaded = store.load(folder, ef_search=ef_search)
+    concept_aliases, vectorizer, ann_index = loaded
     cg = CandidateGenerator(
         ann_index=ann_index,
         tfidf_vectorizer=vectorizer,

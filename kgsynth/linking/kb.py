@@ -6,7 +6,11 @@ from the KG, so scispaCy's CandidateGenerator can rank candidates over it.
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
 import re
+import tempfile
 import tomllib
 from functools import cache
 from pathlib import Path
@@ -98,6 +102,54 @@ def alias_frame(
         .sort(["idx", "is_name"], descending=[False, True])
         .unique(["idx", "key"], keep="first", maintain_order=True)
     )
+    return frame
+
+
+# what alias_frame's result depends on besides the KG and its arguments: this module, the
+# normaliser, the loose-synonym rules and spaCy's stop words
+_ALIAS_SOURCES = (Path(__file__), Path(__file__).with_name("normalise.py"))
+
+
+@cache
+def _alias_code_hash() -> str:
+    h = hashlib.sha256()
+    for path in (*_ALIAS_SOURCES, Path(__file__).with_name("loose_synonyms.toml")):
+        h.update(path.read_bytes())
+    h.update("\n".join(sorted(STOP_WORDS)).encode())
+    h.update(pl.__version__.encode())
+    return h.hexdigest()
+
+
+def cached_alias_frame(
+    kg: KnowledgeGraph,
+    cache_dir: Path,
+    *,
+    exclude_ids: list[str],
+    exclude_subtrees: list[str],
+) -> pl.DataFrame:
+    """`alias_frame`, kept as Parquet under cache_dir/aliases: making it normalises every
+    alias in Python (about a second on HPO, in every process that links). The file is keyed
+    by the KG's content, the arguments and the code that makes the frame, so a change to
+    any of them makes a new one."""
+    spec = json.dumps([kg.hash, exclude_ids, exclude_subtrees, _alias_code_hash()])
+    key = hashlib.sha256(spec.encode()).hexdigest()[:24]
+    path = cache_dir / "aliases" / f"{key}.parquet"
+    try:
+        return pl.read_parquet(path)
+    except (OSError, pl.exceptions.PolarsError):
+        pass  # not made yet, or unreadable: make it again
+    frame = alias_frame(kg, exclude_ids=exclude_ids, exclude_subtrees=exclude_subtrees)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".aliases-", suffix=".tmp")
+        os.close(fd)
+        try:
+            frame.write_parquet(tmp)
+            os.replace(tmp, path)  # readers see the whole file or none
+        finally:
+            Path(tmp).unlink(missing_ok=True)
+    except OSError:
+        pass  # a read-only cache: the frame is made again next time
     return frame
 
 
@@ -217,11 +269,14 @@ def _disease_base_names(nodes: pl.DataFrame) -> pl.DataFrame:
 
 def scispacy_kb(kg: KnowledgeGraph, aliases: pl.DataFrame) -> KnowledgeBase:
     """A scispaCy KnowledgeBase whose aliases are the KG's (raw, not normalised) alias strings."""
-    grouped = aliases.group_by("idx", maintain_order=True).agg(pl.col("alias"))
+    # grouped in Python, in order of first appearance: polars' list column to Python lists
+    # took most of a second
+    by_node: dict[int, list[str]] = {}
+    for i, alias in zip(aliases["idx"].to_list(), aliases["alias"].to_list(), strict=True):
+        by_node.setdefault(i, []).append(alias)
+    ids, names, types = kg.ids, kg.names, kg.types
     entities = [
-        Entity(
-            concept_id=kg.ids[i], canonical_name=kg.names[i], aliases=list(als), types=[kg.types[i]]
-        )
-        for i, als in zip(grouped["idx"].to_list(), grouped["alias"].to_list(), strict=True)
+        Entity(concept_id=ids[i], canonical_name=names[i], aliases=als, types=[types[i]])
+        for i, als in by_node.items()
     ]
     return KnowledgeBase(entities)

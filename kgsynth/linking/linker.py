@@ -1,20 +1,21 @@
 """Entity linking: KG names and synonyms found in text, ranked with scispaCy.
 
-Mentions come from a spaCy PhraseMatcher built over the normalised KG aliases, from
-abbreviations (scispaCy's AbbreviationDetector maps a short form to its long form), and,
-when a user has one installed, from a scispaCy NER model. scispaCy's CandidateGenerator,
-over kgsynth's own alias index, scores mentions that are not exact alias matches. Precision
-comes first: fuzzy candidates must also agree word by word (see `same_concept_words`),
-never across polarity ("normal"/"abnormal", "hyper"/"hypo"); a name that adds a subtype
-mark the text lacks ("..., autosomal dominant, 1") is no candidate (`adds_subtype`); a
-mention that only modifies the next word ("immunodeficiency virus", "CD4 count") links to
-nothing; gene symbols link only where written as a gene (`Linker.gene_sense`), and short
-forms ("ODD", "ALS") only where written in capitals (`written_in_capitals`); a mention is
-whole words, never a piece of a hyphenated word (`glued`: "clonic seizure" in "tonic-clonic
-seizure"); a general word qualified by a body part or a side takes its local sense
-("weakness of the left arm" is muscle weakness, not asthenia: qualifiers.toml). Loose
-synonyms never enter the alias table (kgsynth.linking.kb.loose_synonym). Each question
-mention carries what the text asserts about it (kgsynth.linking.context).
+Mentions come from the normalised KG aliases (matched word by word, as a spaCy PhraseMatcher
+would), from abbreviations (scispaCy's AbbreviationDetector maps a short form to its long
+form), and, when a user has one installed, from a scispaCy NER model. scispaCy's
+CandidateGenerator, over kgsynth's own alias index, scores mentions that are not exact alias
+matches. Precision comes first: fuzzy candidates must also agree word by word (see
+`same_concept_words`), never across polarity ("normal"/"abnormal", "hyper"/"hypo"); a name
+that adds a subtype mark the text lacks ("..., autosomal dominant, 1") is no candidate
+(`adds_subtype`); a mention that only modifies the next word ("immunodeficiency virus", "CD4
+count") links to nothing; gene symbols link only where written as a gene
+(`Linker.gene_sense`), and short forms ("ODD", "ALS") only where written in capitals
+(`written_in_capitals`); a mention is whole words, never a piece of a hyphenated word
+(`glued`: "clonic seizure" in "tonic-clonic seizure"); a general word qualified by a body
+part or a side takes its local sense ("weakness of the left arm" is muscle weakness, not
+asthenia: qualifiers.toml). Loose synonyms never enter the alias table
+(kgsynth.linking.kb.loose_synonym). Each question mention carries what the text asserts
+about it (kgsynth.linking.context).
 """
 
 from __future__ import annotations
@@ -30,19 +31,17 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-import polars as pl
 import spacy
 from scispacy.abbreviation import AbbreviationDetector  # noqa: F401  (registers the factory)
-from spacy.matcher import PhraseMatcher
-from spacy.tokens import Doc
 
 from kgsynth.config import LinkingConfig
 from kgsynth.errors import ConfigError
 from kgsynth.kg.graph import KnowledgeGraph
 from kgsynth.linking.context import ConText
 from kgsynth.linking.index import index_dir, load_candidate_generator
-from kgsynth.linking.kb import alias_frame, is_acronym, scispacy_kb
+from kgsynth.linking.kb import cached_alias_frame, is_acronym, scispacy_kb
 from kgsynth.linking.normalise import (
+    KeyVocabulary,
     adds_subtype,
     keys_opposed,
     norm_key,
@@ -129,6 +128,7 @@ _NUMBER_AFTER = re.compile(r"\s*[:=]?\s*[<>≤≥~]?\s*\d")  # "AFP 350 ng/mL", 
 _NUMBER_BEFORE = re.compile(r"\d\s*$")  # "250 CD4"
 _HYPHENS = "-\u2010\u2011\u2013"  # hyphen-minus, hyphen, non-breaking hyphen, en dash
 _JOINING = re.compile(r"[\s\-\u2010\u2011\u2013]*")  # what may stand between joined words
+_FUZZY_CACHE = 1 << 16  # mention texts whose fuzzy candidates a linker keeps
 QUALIFIERS_FILE = Path(__file__).with_name("qualifiers.toml")
 
 
@@ -167,6 +167,18 @@ def written_in_capitals(text: str) -> bool:
     if len(t) > 2 and t.endswith("s"):
         t = t[:-1]
     return any(c.isalpha() for c in t) and not any(c.islower() for c in t)
+
+
+def longest_spans(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """spacy.util.filter_spans over (start, end) pairs: of overlapping spans the (first)
+    longest stays; in start order."""
+    kept: list[tuple[int, int]] = []
+    seen: set[int] = set()
+    for s, e in sorted(spans, key=lambda x: (x[1] - x[0], -x[0]), reverse=True):
+        if s not in seen and e - 1 not in seen:
+            kept.append((s, e))
+            seen.update(range(s, e))
+    return sorted(kept)
 
 
 def _phrase_key(phrase: str) -> tuple[str, ...]:
@@ -209,6 +221,18 @@ def load_qualifiers(path: Path = QUALIFIERS_FILE) -> Qualifiers:
 
 
 @dataclass(frozen=True)
+class ParsedText:
+    """What the spaCy pipeline finds in a text: abbreviations (short form, long form, start,
+    end of the short form) and, with a NER model, entity mentions (text, start, end)."""
+
+    abbreviations: list[tuple[str, str, int, int]]
+    ents: list[tuple[str, int, int]]
+
+    def abbreviation_map(self) -> dict[str, str]:
+        return {short: long for short, long, _, _ in self.abbreviations}
+
+
+@dataclass(frozen=True)
 class _Candidate:
     idx: int
     score: float
@@ -220,29 +244,39 @@ class Linker:
     def __init__(self, kg: KnowledgeGraph, cfg: LinkingConfig, cache_dir: Path) -> None:
         self.kg = kg
         self.cfg = cfg
-        aliases = alias_frame(
-            kg, exclude_ids=cfg.exclude_ids, exclude_subtrees=cfg.exclude_subtrees
+        aliases = cached_alias_frame(
+            kg, cache_dir, exclude_ids=cfg.exclude_ids, exclude_subtrees=cfg.exclude_subtrees
         )
         self.aliases = aliases
-        # key -> [(node idx, is_name, acronym)]: exact lookups after normalisation
-        grouped = aliases.group_by("key").agg(pl.col("idx"), pl.col("is_name"), pl.col("acronym"))
-        self._by_key: dict[str, list[tuple[int, bool, bool]]] = {
-            k: list(zip(i, n, a, strict=True))
-            for k, i, n, a in zip(
-                grouped["key"].to_list(),
-                grouped["idx"].to_list(),
-                grouped["is_name"].to_list(),
-                grouped["acronym"].to_list(),
-                strict=True,
-            )
-        }
+        # key -> [(node idx, is_name, acronym)] in frame order: exact lookups after
+        # normalisation (grouped in Python: polars' list columns convert slowly)
+        self._by_key: dict[str, list[tuple[int, bool, bool]]] = {}
+        for k, i, n, a in zip(
+            aliases["key"].to_list(),
+            aliases["idx"].to_list(),
+            aliases["is_name"].to_list(),
+            aliases["acronym"].to_list(),
+            strict=True,
+        ):
+            self._by_key.setdefault(k, []).append((i, n, a))
         self._key_of_alias: dict[str, str] = dict(
             zip(aliases["alias"].to_list(), aliases["key"].to_list(), strict=False)
         )
         self._by_id = {kg.ids[i]: i for i in set(aliases["idx"].to_list())}
         self.nlp = self._make_nlp(cfg.ner_model)
-        self.matcher = PhraseMatcher(self.nlp.vocab, attr="ORTH")
-        self.matcher.add("KG", [Doc(self.nlp.vocab, words=k.split()) for k in self._by_key])
+        # first word of a key -> the word counts of the keys it starts, longest first: text is
+        # matched against the keys by dict lookups (a spaCy PhraseMatcher finds the same
+        # spans, but building its one Doc per key took seconds per process)
+        lengths: dict[str, set[int]] = {}
+        for k in self._by_key:
+            words = k.split()
+            lengths.setdefault(words[0], set()).add(len(words))
+        self._key_lengths = {w: tuple(sorted(ns, reverse=True)) for w, ns in lengths.items()}
+        self._vocabulary: KeyVocabulary | None = None  # made on the first fuzzy lookup
+        # (threshold, mention text) -> its guarded fuzzy candidates: options and
+        # abbreviations recur across rows, and each lookup costs a TF-IDF transform and an
+        # HNSW query (the threshold is in the key: a copy with another config shares this)
+        self._fuzzy_cache: dict[tuple[float, str], tuple[_Candidate, ...]] = {}
         alias_list = sorted(set(aliases["alias"].to_list()))
         alias_hash = hashlib.sha256("\n".join(alias_list).encode()).hexdigest()
         kb = scispacy_kb(kg, aliases)
@@ -285,7 +319,27 @@ class Linker:
         return out
 
     def _fuzzy(self, texts: list[str]) -> list[list[_Candidate]]:
-        """scispaCy CandidateGenerator hits that pass the threshold and the word guard."""
+        """scispaCy CandidateGenerator hits that pass the threshold and the word guard; one
+        query for the texts not seen before, none for a text that no alias key could pass
+        the word guard for (`KeyVocabulary.may_match`)."""
+        cache, at = self._fuzzy_cache, self.cfg.threshold
+        # read into a local dict: another thread may clear the cache meanwhile
+        found = {t: cache.get((at, t)) for t in dict.fromkeys(texts)}
+        todo = [t for t, hit in found.items() if hit is None]
+        if todo:
+            if self._vocabulary is None:
+                self._vocabulary = KeyVocabulary(self._by_key)
+            ask = [t for t in todo if self._vocabulary.may_match(norm_key(t))]
+            found.update(dict.fromkeys(todo, ()))
+            if ask:
+                for text, cands in zip(ask, self._guarded(ask), strict=True):
+                    found[text] = tuple(cands)
+            if len(cache) + len(todo) > _FUZZY_CACHE:
+                cache.clear()  # bounded: a long-lived process links many texts
+            cache.update({(at, t): found[t] for t in todo})
+        return [list(found[t] or ()) for t in texts]
+
+    def _guarded(self, texts: list[str]) -> list[list[_Candidate]]:
         results: list[list[_Candidate]] = []
         for text, cands in zip(texts, self.candidates(texts, k=30), strict=True):
             key = norm_key(text)
@@ -337,8 +391,19 @@ class Linker:
     # -- public ------------------------------------------------------------------------
     def abbreviations(self, text: str) -> dict[str, str]:
         """Short form -> long form, as scispaCy's AbbreviationDetector finds them."""
+        return self.parse(text).abbreviation_map()
+
+    def parse(self, text: str) -> ParsedText:
+        """Abbreviations (scispaCy's AbbreviationDetector) and NER mentions in `text`."""
+        if self.cfg.ner_model is None and "(" not in text:
+            # the detector's only pattern is "( ... )": with no "(" and no NER model the
+            # parse would find nothing (half of MedQA's questions hold no parenthesis)
+            return ParsedText([], [])
         doc = self.nlp(text)
-        return {a.text: a._.long_form.text for a in doc._.abbreviations}
+        return ParsedText(
+            [(a.text, a._.long_form.text, a.start_char, a.end_char) for a in doc._.abbreviations],
+            [(e.text, e.start_char, e.end_char) for e in getattr(doc, "ents", ())],
+        )
 
     def modifies_next_word(
         self, text: str, end: int, heads: frozenset[str] = COMPOUND_HEADS
@@ -477,31 +542,45 @@ class Linker:
                 return [_Candidate(i, NORMALISED_SCORE, "qualified", n) for i, n, _ in hits]
         return []
 
-    def link_text(self, text: str, skip_types: Collection[str] = ()) -> list[EntityLink]:
+    def _key_spans(self, words: list[str]) -> list[tuple[int, int]]:
+        """Every (start, end) run of `words` that is an alias key, nested and overlapping
+        ones included (what spaCy's PhraseMatcher returns)."""
+        out: list[tuple[int, int]] = []
+        n_words = len(words)
+        for s, w in enumerate(words):
+            for n in self._key_lengths.get(w, ()):
+                if s + n <= n_words and " ".join(words[s : s + n]) in self._by_key:
+                    out.append((s, s + n))
+        return out
+
+    def link_text(
+        self, text: str, skip_types: Collection[str] = (), parsed: ParsedText | None = None
+    ) -> list[EntityLink]:
         """All entity mentions in free text (a question), best first, at most max_entities;
         each with the assertion the text makes about it (present, absent, family, ...).
-        Mentions of nodes of `skip_types` are left out before the cap."""
+        Mentions of nodes of `skip_types` are left out before the cap. `parsed`: the text's
+        `parse`, when the caller has it already."""
         toks = raw_tokens(text)
         links: list[EntityLink] = []
         covered: set[int] = set()
-        doc = self.nlp(text)
-        abbrs = {a.text: a._.long_form.text for a in doc._.abbreviations}
+        if parsed is None:
+            parsed = self.parse(text)
+        abbrs = parsed.abbreviation_map()
         if toks:
-            words = Doc(self.nlp.vocab, words=[norm_key(t) or t.lower() for t, _, _ in toks])
-            matches = [words[s:e] for _, s, e in self.matcher(words)]
+            words = [norm_key(t) or t.lower() for t, _, _ in toks]
             # whole words only: no fragment of a hyphenated compound (before the longest
             # match is chosen, so "seizure" in "tonic-clonic seizure" may still link)
             # nor a name split off what follows it ("schizophrenia 4" + "years ago")
             matches = [
-                m
-                for m in matches
-                if not glued(text, toks[m.start][1], toks[m.end - 1][2])
-                and not split_off(text, toks[m.start][1], toks[m.end - 1][2])
+                (s, e)
+                for s, e in self._key_spans(words)
+                if not glued(text, toks[s][1], toks[e - 1][2])
+                and not split_off(text, toks[s][1], toks[e - 1][2])
             ]
-            for span in spacy.util.filter_spans(matches):
-                start, end = toks[span.start][1], toks[span.end - 1][2]
+            for first, stop in longest_spans(matches):
+                start, end = toks[first][1], toks[stop - 1][2]
                 mention = text[start:end]
-                cands = self._qualified(text, toks, span.start, span.end)
+                cands = self._qualified(text, toks, first, stop)
                 if cands is None:
                     cands = self._exact(mention)
                 best = self._best(self._in_context(cands, text, start, end, abbrs))
@@ -509,14 +588,12 @@ class Linker:
                     links.append(self._link(best, mention, start, end))
                     covered.update(range(start, end))
         extra: list[tuple[str, int, int, str]] = []  # (lookup text, start, end, method)
-        for abbr in doc._.abbreviations:
-            if abbr.start_char not in covered and not glued(text, abbr.start_char, abbr.end_char):
-                extra.append(
-                    (abbr._.long_form.text, abbr.start_char, abbr.end_char, "abbreviation")
-                )
-        for ent in getattr(doc, "ents", ()):
-            if ent.start_char not in covered and not glued(text, ent.start_char, ent.end_char):
-                extra.append((ent.text, ent.start_char, ent.end_char, "ner"))
+        for _, long_form, s, e in parsed.abbreviations:
+            if s not in covered and not glued(text, s, e):
+                extra.append((long_form, s, e, "abbreviation"))
+        for ent_text, s, e in parsed.ents:
+            if s not in covered and not glued(text, s, e):
+                extra.append((ent_text, s, e, "ner"))
         if extra:
             fuzzy = self._fuzzy([e[0] for e in extra])
             for (lookup, s, e, method), fz in zip(extra, fuzzy, strict=True):
@@ -618,7 +695,8 @@ class Linker:
         }
 
     def __call__(self, qa: QARecord) -> LinkedQA:
-        abbrs = self.abbreviations(qa.question)
+        parsed = self.parse(qa.question)  # one parse: abbreviations here and in link_text
+        abbrs = parsed.abbreviation_map()
         options = self.link_options(qa.options, abbrs)
         if qa.answer_idx is not None and qa.answer_idx in options:
             answer = options[qa.answer_idx]  # gold is its option: same links, same trust
@@ -626,7 +704,9 @@ class Linker:
             answer = self.link_answer(qa.answer, abbrs)
         return LinkedQA(
             qa=qa,
-            question_entities=self.link_text(qa.question, skip_types=self.cfg.question_skip_types),
+            question_entities=self.link_text(
+                qa.question, skip_types=self.cfg.question_skip_types, parsed=parsed
+            ),
             answer_entities=answer,
             option_entities=options,
         )

@@ -6,10 +6,15 @@ case, accents, plurals, hyphens/punctuation, possessive 's and British/American 
 
 from __future__ import annotations
 
+import bisect
 import re
 import unicodedata
+from collections import Counter
+from collections.abc import Collection
 from difflib import SequenceMatcher
+from functools import lru_cache
 
+import numpy as np
 from spacy.lang.en.stop_words import STOP_WORDS
 
 # letters and digits, accented ones included: an ASCII-only class split "café" into "caf"
@@ -53,6 +58,9 @@ def _strip_accents(w: str) -> str:
 _ROMAN = {"i": "1", "ii": "2", "iii": "3", "iv": "4", "v": "5", "vi": "6", "vii": "7"}
 
 
+# cached: the same words and alias strings recur across every row of a build (the linker
+# normalises each question token, candidate alias and option text)
+@lru_cache(maxsize=1 << 17)
 def norm_token(tok: str) -> str:
     w = _strip_accents(tok.lower())
     if w in _ROMAN:
@@ -76,6 +84,7 @@ def singular(w: str) -> str:
     return w
 
 
+@lru_cache(maxsize=1 << 17)
 def norm_key(text: str) -> str:
     """The lookup key of a name or a mention."""
     return " ".join(norm_token(t) for t, _, _ in raw_tokens(text))
@@ -192,6 +201,113 @@ def same_concept_words(mention_key: str, alias_key: str) -> bool:
     return True
 
 
+def lcs_length(masks: dict[str, int], n: int, b: str) -> int:
+    """Length of the longest common subsequence of a (n letters; masks: letter -> bit set of
+    its positions in a) and b, bit-parallel (Allison-Dix): an upper bound on the matches
+    SequenceMatcher(None, a, b) finds."""
+    full = (1 << n) - 1
+    v = full
+    for c in b:
+        u = v & masks.get(c, 0)
+        v = ((v + u) | (v - u)) & full
+    return n - v.bit_count()
+
+
+class KeyVocabulary:
+    """The content words of a set of alias keys, to tell cheaply that a mention can pass
+    `same_concept_words` against none of the keys: no key has as many content words as the
+    mention and, for each word of the mention, a word that agrees with it (_tokens_agree).
+    `may_match` is a necessary condition only (it ignores polarity and which word pairs
+    with which), so skipping the fuzzy candidates of a mention it rejects changes no link."""
+
+    def __init__(self, keys: Collection[str]) -> None:
+        self._keys_with: dict[str, list[int]] = {}  # content word -> ids of keys holding it
+        self._words: list[tuple[str, ...]] = []  # key id -> its content words
+        for i, key in enumerate(keys):
+            toks = tuple(content_tokens(key))
+            self._words.append(toks)
+            for t in dict.fromkeys(toks):
+                self._keys_with.setdefault(t, []).append(i)
+        # the words a non-equal token may agree with: alphabetic, >= 5 letters; by length,
+        # with their letter counts, to bound SequenceMatcher's ratio before running it
+        self._long = sorted(
+            (w for w in self._keys_with if len(w) >= 5 and w.isalpha()), key=lambda w: (len(w), w)
+        )
+        chars = sorted({c for w in self._long for c in w})
+        self._char = {c: i for i, c in enumerate(chars)}
+        # letter x word counts, in one bincount over (letter, word) cells
+        letter = np.array([self._char[c] for w in self._long for c in w], np.int64)
+        word = np.repeat(np.arange(len(self._long)), [len(w) for w in self._long])
+        cells = np.bincount(letter * len(self._long) + word, minlength=len(chars) * len(self._long))
+        self._counts = cells.reshape(len(chars), len(self._long)).astype(np.int16)
+        self._len_list = [len(w) for w in self._long]
+        self._lens = np.array(self._len_list, np.int64)
+        self._agree: dict[str, frozenset[str]] = {}
+
+    def _agreeing(self, tok: str) -> frozenset[str]:
+        """The vocabulary words `tok` agrees with (_tokens_agree(tok, word)); cached."""
+        found = self._agree.get(tok)
+        if found is None:
+            found = frozenset(self._scan(tok))
+            if len(self._agree) >= 1 << 16:
+                self._agree.clear()  # bounded: a long-lived process meets many words
+            self._agree[tok] = found
+        return found
+
+    def _scan(self, tok: str) -> list[str]:
+        out = [tok] if tok in self._keys_with else []
+        if len(tok) < 5 or not tok.isalpha() or not self._long:
+            return out
+        n = len(tok)
+        # ratio = 2 * matches / (n + m) <= 2 * min(n, m) / (n + m): m within these bounds
+        lo = bisect.bisect_left(self._len_list, n * 0.85 / 1.15 - 1e-9)
+        hi = bisect.bisect_right(self._len_list, n * 1.15 / 0.85 + 1e-9)
+        if lo >= hi:
+            return out
+        # ... and matches <= the letters both share (difflib's quick_ratio)
+        shared = np.zeros(hi - lo, np.int16)
+        for c, k in Counter(tok).items():
+            row = self._char.get(c)
+            if row is not None:
+                shared += np.minimum(self._counts[row, lo:hi], k)
+        near = np.flatnonzero(2.0 * shared >= (0.85 - 1e-9) * (n + self._lens[lo:hi])) + lo
+        # ... and matches <= the longest common subsequence, far cheaper than difflib
+        masks: dict[str, int] = {}
+        for i, c in enumerate(tok):
+            masks[c] = masks.get(c, 0) | (1 << i)
+        for j in near.tolist():
+            w = self._long[j]
+            if w == tok or 2.0 * lcs_length(masks, n, w) / (n + len(w)) < 0.85 - 1e-9:
+                continue
+            if _tokens_agree(tok, w):
+                out.append(w)
+        return out
+
+    def may_match(self, mention_key: str) -> bool:
+        """False when `same_concept_words(mention_key, k)` is False for every key k."""
+        toks = content_tokens(mention_key)
+        if not toks:
+            return False
+        agree: list[frozenset[str]] = []
+        # words the vocabulary lacks first: most mentions fail on one of them, and then no
+        # word the vocabulary has is scanned for its near spellings
+        for t in sorted(toks, key=lambda t: t in self._keys_with):
+            ws = self._agreeing(t)
+            if not ws:
+                return False
+            agree.append(ws)
+        # the keys holding a partner of the word with the fewest such keys, then the rest
+        sizes = [sum(len(self._keys_with[w]) for w in ws) for ws in agree]
+        first = agree[sizes.index(min(sizes))]
+        n = len(toks)
+        for w in first:
+            for i in self._keys_with[w]:
+                words = self._words[i]
+                if len(words) == n and all(any(x in ws for x in words) for ws in agree):
+                    return True
+        return False
+
+
 # What a name may add beyond its mention only when the mention says so too: inheritance
 # modes, subtype numbers and "susceptibility to" mark a monogenic (OMIM) entry, not the
 # common disease the text names ("coronary artery disease" is not "Coronary artery disease,
@@ -210,11 +326,19 @@ _SUBTYPE_MARKS: tuple[re.Pattern[str], ...] = tuple(
 )
 
 
+@lru_cache(maxsize=1 << 16)
+def subtype_marks(name: str) -> tuple[str, ...]:
+    """The normalised words of every subtype mark in `name` (see _SUBTYPE_MARKS); cached, as
+    the linker asks about the same KG names for many mentions."""
+    return tuple(
+        t for pat in _SUBTYPE_MARKS for m in pat.finditer(name) for t in norm_key(m.group()).split()
+    )
+
+
 def adds_subtype(name: str, mention: str) -> bool:
     """True when `name` carries a subtype mark (see _SUBTYPE_MARKS) that `mention` lacks."""
+    marks = subtype_marks(name)
+    if not marks:
+        return False
     said = set(norm_key(mention).split())
-    for pat in _SUBTYPE_MARKS:
-        for m in pat.finditer(name):
-            if any(t not in said for t in norm_key(m.group()).split()):
-                return True
-    return False
+    return any(t not in said for t in marks)

@@ -3,19 +3,29 @@
 The key is a hash of everything that decides a reply (endpoint, model, messages, sampling
 parameters, response format, prompt version), so a re-run of a finished build sends nothing
 and a killed build resumes where it stopped. Each response is committed as soon as it
-arrives: a SIGKILL loses at most the requests still in flight. Only successful replies are
-stored (an error is worth another try next time), and nothing that authenticates a request
-(API key, headers) is ever written.
+arrives: a SIGKILL loses at most the requests still in flight. Only replies that the caller
+accepted are stored (an error or a reply that failed parsing is worth another try next
+time), and nothing that authenticates a request (API key, headers) is ever written.
+
+Builds that share one cache also share the work: before sending, a client claims the keys
+it is about to send in the `inflight` table (owner, host, pid, lease expiry). A key that a
+live owner holds is not sent again but waited for; a claim whose owner died (same host, pid
+gone) or whose lease ran out is taken over. The owner renews its leases while it works and
+releases a claim when its reply is stored or its request failed.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
+import socket
 import sqlite3
 import threading
 import time
-from dataclasses import dataclass
+import uuid
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -35,6 +45,16 @@ CREATE TABLE IF NOT EXISTS responses (
     created_at REAL NOT NULL
 )
 """
+_INFLIGHT_DDL = """
+CREATE TABLE IF NOT EXISTS inflight (
+    key TEXT PRIMARY KEY,
+    owner TEXT NOT NULL,
+    host TEXT NOT NULL,
+    pid INTEGER NOT NULL,
+    expires REAL NOT NULL
+)
+"""
+_CHUNK = 500  # keys per statement: under SQLite's bound-parameter limit
 
 
 def cache_path(cache_dir: Path) -> Path:
@@ -80,9 +100,35 @@ class CachedResponse:
     response_id: str | None = None
 
 
+@dataclass
+class InflightClaim:
+    """What one `claim` call found: replies already stored, keys now held by this cache's
+    owner (send them), keys a live other owner holds (wait for them)."""
+
+    answered: dict[str, CachedResponse] = field(default_factory=dict)
+    mine: set[str] = field(default_factory=set)
+    held: set[str] = field(default_factory=set)
+
+
+def _chunks(keys: list[str]) -> Iterator[list[str]]:
+    for i in range(0, len(keys), _CHUNK):
+        yield keys[i : i + _CHUNK]
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # EPERM: alive, another user's
+        return True
+    return True
+
+
 class ResponseCache:
-    """Get and put replies by key. Safe to share between threads; WAL lets several builds
-    read while one writes."""
+    """Get and put replies by key, and claim keys while they are in flight. Safe to share
+    between threads; WAL lets several builds read while one writes. Each instance is one
+    owner of in-flight claims."""
 
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -96,42 +142,116 @@ class ResponseCache:
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("PRAGMA busy_timeout=10000")
         self._db.execute(_DDL)
+        self._db.execute(_INFLIGHT_DDL)
+        self.owner = uuid.uuid4().hex
+        self._host = socket.gethostname()
+        self._pid = os.getpid()
 
     def get_many(self, keys: list[str]) -> dict[str, CachedResponse]:
         out: dict[str, CachedResponse] = {}
         uniq = list(dict.fromkeys(keys))
         with self._lock:
-            for i in range(0, len(uniq), 500):  # stay under SQLite's bound-parameter limit
-                chunk = uniq[i : i + 500]
-                marks = ",".join("?" * len(chunk))
-                rows = self._db.execute(
-                    "SELECT key, text, model, prompt_tokens, completion_tokens, response_id "
-                    f"FROM responses WHERE key IN ({marks})",
-                    chunk,
-                )
-                for key, text, model, p_tok, c_tok, rid in rows:
-                    out[key] = CachedResponse(text, model, p_tok, c_tok, rid)
+            self._read(uniq, out)
         return out
+
+    def _read(self, keys: list[str], out: dict[str, CachedResponse]) -> None:
+        for chunk in _chunks(keys):
+            marks = ",".join("?" * len(chunk))
+            rows = self._db.execute(
+                "SELECT key, text, model, prompt_tokens, completion_tokens, response_id "
+                f"FROM responses WHERE key IN ({marks})",
+                chunk,
+            )
+            for key, text, model, p_tok, c_tok, rid in rows:
+                out[key] = CachedResponse(text, model, p_tok, c_tok, rid)
 
     def get(self, key: str) -> CachedResponse | None:
         return self.get_many([key]).get(key)
 
     def put(self, key: str, resp: CachedResponse, step: str = "") -> None:
-        """Store and commit at once (autocommit), so the row outlives a kill a moment later."""
+        """Store and commit at once, so the row outlives a kill a moment later; this owner's
+        claim on the key goes in the same commit (whoever waits for it finds the reply)."""
+        row = (
+            key,
+            resp.model,
+            resp.text,
+            resp.prompt_tokens,
+            resp.completion_tokens,
+            resp.response_id,
+            step,
+            time.time(),
+        )
+        with self._lock, self._transaction():
+            self._db.execute(
+                "INSERT OR REPLACE INTO responses VALUES (?, ?, ?, ?, ?, ?, ?, ?)", row
+            )
+            self._db.execute("DELETE FROM inflight WHERE key = ? AND owner = ?", (key, self.owner))
+
+    # -- in-flight claims ------------------------------------------------------------------
+    def claim(
+        self, keys: Iterable[str], lease_s: float, ignore_answered: Iterable[str] = ()
+    ) -> InflightClaim:
+        """In one transaction: the keys already answered (except `ignore_answered`: replies
+        the caller found unusable), then a claim on every other key that no live owner holds.
+        Batched so that a whole batch costs one commit, not one per request."""
+        out = InflightClaim()
+        uniq = list(dict.fromkeys(keys))
+        if not uniq:
+            return out
+        skip = set(ignore_answered)
+        now = time.time()
+        with self._lock, self._transaction():
+            self._read([k for k in uniq if k not in skip], out.answered)
+            rest = [k for k in uniq if k not in out.answered]
+            holders: dict[str, tuple[str, str, int, float]] = {}
+            for chunk in _chunks(rest):
+                marks = ",".join("?" * len(chunk))
+                for key, owner, host, pid, expires in self._db.execute(
+                    f"SELECT key, owner, host, pid, expires FROM inflight WHERE key IN ({marks})",
+                    chunk,
+                ):
+                    holders[key] = (owner, host, pid, expires)
+            for key in rest:
+                h = holders.get(key)
+                if h is not None and h[0] != self.owner and self._live(h[1], h[2], h[3], now):
+                    out.held.add(key)
+                else:
+                    out.mine.add(key)
+            self._db.executemany(
+                "INSERT OR REPLACE INTO inflight VALUES (?, ?, ?, ?, ?)",
+                [(k, self.owner, self._host, self._pid, now + lease_s) for k in out.mine],
+            )
+        return out
+
+    def _live(self, host: str, pid: int, expires: float, now: float) -> bool:
+        # a SIGKILLed build on this machine leaves claims behind: its pid tells at once
+        if expires <= now:
+            return False
+        return host != self._host or pid == self._pid or _pid_alive(pid)
+
+    def renew(self, lease_s: float) -> None:
+        """Push back the expiry of every claim this owner holds (it is still working)."""
         with self._lock:
             self._db.execute(
-                "INSERT OR REPLACE INTO responses VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    key,
-                    resp.model,
-                    resp.text,
-                    resp.prompt_tokens,
-                    resp.completion_tokens,
-                    resp.response_id,
-                    step,
-                    time.time(),
-                ),
+                "UPDATE inflight SET expires = ? WHERE owner = ?",
+                (time.time() + lease_s, self.owner),
             )
+
+    def release(self, keys: Iterable[str]) -> None:
+        """Drop this owner's claims on `keys` (its requests failed or ended)."""
+        uniq = list(dict.fromkeys(keys))
+        if not uniq:
+            return
+        with self._lock, self._transaction():
+            for chunk in _chunks(uniq):
+                marks = ",".join("?" * len(chunk))
+                self._db.execute(
+                    f"DELETE FROM inflight WHERE owner = ? AND key IN ({marks})",
+                    [self.owner, *chunk],
+                )
+
+    def _transaction(self) -> _Tx:
+        return _Tx(self._db)
 
     def __len__(self) -> int:
         with self._lock:
@@ -139,4 +259,22 @@ class ResponseCache:
 
     def close(self) -> None:
         with self._lock:
+            try:  # a client that ends never leaves a claim for others to wait out
+                self._db.execute("DELETE FROM inflight WHERE owner = ?", (self.owner,))
+            except sqlite3.Error:
+                pass
             self._db.close()
+
+
+class _Tx:
+    """BEGIN IMMEDIATE ... COMMIT (ROLLBACK on error): the write lock is taken up front, so
+    two builds claiming at once serialise instead of both reading the key as free."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self.db = db
+
+    def __enter__(self) -> None:
+        self.db.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, exc_type: object, *rest: object) -> None:
+        self.db.execute("ROLLBACK" if exc_type is not None else "COMMIT")

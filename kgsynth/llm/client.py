@@ -6,11 +6,19 @@ OpenAI-compatible endpoint. Callers hand over a batch of `Request`s and get one 
 each, in input order; a cached reply comes back without any request. The API key is read
 from the environment variable named in config, kept in memory only, and never logged,
 cached or put into a result.
+
+What the cache keeps: a request may carry `accept` (reply text -> usable?); a reply it
+refuses is handed back but not stored, and a stored reply it refuses counts as a miss, so
+a bad reply is asked again on the next run instead of being kept for good. Misses are
+claimed in the cache before they are sent (kgsynth.llm.cache), so two builds on one cache
+send each prompt once. An endpoint that refuses the API key (HTTP 401/403) stops the run at
+once with `LLMAuthError`: every other request would fail the same way.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import os
 import random
@@ -25,10 +33,17 @@ from typing import Any, TypeVar
 import openai
 
 from kgsynth.config import LLMConfig
-from kgsynth.errors import ConfigError
-from kgsynth.llm.cache import CachedResponse, ResponseCache, cache_key, cache_path
+from kgsynth.errors import ConfigError, LLMAuthError
+from kgsynth.llm.cache import (
+    CachedResponse,
+    ResponseCache,
+    cache_key,
+    cache_path,
+    normalise_endpoint,
+)
 from kgsynth.llm.limits import Limits
 from kgsynth.llm.usage import StepUsage, Usage
+from kgsynth.redact import redact_url
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +51,13 @@ T = TypeVar("T")
 Progress = Callable[[int, int], None]  # (done, total)
 
 RETRY_STATUSES = frozenset({408, 409, 429})  # plus every 5xx
+AUTH_STATUSES = frozenset({401, 403})  # the key is refused: no request can succeed
+# (endpoint, hash of the key) pairs refused in this process lately, with the error and
+# when: a later client with the same key (the next shard) fails without sending. Only a hash
+# of the key is kept, and only for a while (a key may be granted access later).
+_REFUSED: dict[tuple[str, str], tuple[LLMAuthError, float]] = {}
+REFUSAL_MEMORY_S = 300.0
+Accept = Callable[[str], bool]
 
 
 class _Secret:
@@ -55,13 +77,19 @@ class _Secret:
 class Request:
     """One chat completion to make. `step` names the bucket its usage is counted under;
     `prompt_version` is part of the cache key, so a new template version never reuses an old
-    reply; `tag` (an item id) only labels log lines."""
+    reply; `tag` (an item id) only labels log lines; `accept` says whether a reply text is
+    usable (parsed and valid): only such replies are cached. Neither `tag` nor `accept` is
+    part of the cache key."""
 
     messages: list[dict[str, str]]
     step: str = "default"
     prompt_version: str = ""
     response_format: dict[str, Any] | None = None
     tag: str = ""
+    accept: Accept | None = field(default=None, compare=False, repr=False)
+
+    def usable(self, text: str) -> bool:
+        return self.accept is None or self.accept(text)
 
     @classmethod
     def user(cls, prompt: str, **kw: Any) -> Request:
@@ -70,8 +98,9 @@ class Request:
 
 @dataclass(frozen=True)
 class Result:
-    """A reply (`text`) or why there is none (`error`: "llm_error" after retries, or
-    "unparseable_response" for an HTTP 200 whose body is not a chat completion)."""
+    """A reply (`text`) or why there is none, after retries (`error`: "http_<status>",
+    "timeout", "connection_error", "unparseable_response" for an HTTP 200 whose body is not a
+    chat completion, "llm_error" for anything else; `detail` says more, with the attempts)."""
 
     text: str | None = None
     model: str | None = None
@@ -94,7 +123,7 @@ class _Failure(Exception):
 
     detail: str
     retryable: bool
-    error: str = "llm_error"
+    error: str = "llm_error"  # the Result's error code
     retry_after: float | None = None
     status: int | None = None
 
@@ -110,6 +139,10 @@ class _Session:
     done: int = 0
     total: int = 0
     pending: dict[str, asyncio.Future[Result]] = field(default_factory=dict)
+    # keys another build holds: resolved with its stored reply, or None once ours to send
+    waiting: dict[str, asyncio.Future[CachedResponse | None]] = field(default_factory=dict)
+    claimed: set[str] = field(default_factory=set)  # keys this batch holds in the cache
+    stop: LLMAuthError | None = None  # set by a refused key: no further request goes out
 
 
 def parse_retry_after(headers: Any, now: float | None = None) -> float | None:
@@ -155,15 +188,21 @@ def _classify(exc: BaseException) -> _Failure:
         return _Failure(
             detail=f"{name} (HTTP {status})",
             retryable=status in RETRY_STATUSES or status >= 500,
+            error=f"http_{status}",
             retry_after=parse_retry_after(exc.response.headers),
             status=status,
         )
-    if isinstance(exc, (openai.APIConnectionError, TimeoutError)):  # timeouts, resets, refusals
-        return _Failure(detail=name, retryable=True)
-    if isinstance(exc, ValueError):  # an HTTP 200 whose body is not JSON: the server's answer
+    # APITimeoutError is an APIConnectionError: test it first
+    if isinstance(exc, (openai.APITimeoutError, TimeoutError)):
+        return _Failure(detail=name, retryable=True, error="timeout")
+    if isinstance(exc, openai.APIConnectionError):  # resets, refusals, cut bodies
+        return _Failure(detail=name, retryable=True, error="connection_error")
+    if isinstance(exc, ValueError):
+        # an HTTP 200 whose body is not JSON: a proxy's error page or a glitch, as passing as
+        # a 5xx, so it is retried like one
         return _Failure(
             detail=f"response body is not valid JSON ({name})",
-            retryable=False,
+            retryable=True,
             error="unparseable_response",
         )
     return _Failure(detail=name, retryable=False)
@@ -227,6 +266,7 @@ class LLMClient:
             )
         self.cfg = cfg
         self._key = _Secret(key)
+        self._refusal = (normalise_endpoint(cfg.base_url), hashlib.sha256(key.encode()).hexdigest())
         self.cache = ResponseCache(cache_path(cache_dir)) if cfg.cache and cache_dir else None
         self.usage = Usage()
         self._rng = random.Random(jitter_seed)  # backoff jitter only; not the sampling seed
@@ -237,7 +277,8 @@ class LLMClient:
         }
 
     def __repr__(self) -> str:
-        return f"LLMClient(base_url={self.cfg.base_url!r}, model={self.cfg.model!r})"
+        url = redact_url(self.cfg.base_url) if self.cfg.base_url else None
+        return f"LLMClient(base_url={url!r}, model={self.cfg.model!r})"
 
     def key(self, req: Request) -> str:
         return cache_key(
@@ -256,6 +297,25 @@ class LLMClient:
         if self.cache is not None:
             self.cache.close()
 
+    def remember(self, req: Request, res: Result) -> None:
+        """Store `res` as the reply to `req` (when the cache is on and `req` accepts it):
+        for a reply a repair request produced, so that a re-run of `req` needs no repair."""
+        if self.cache is None or res.text is None or not req.usable(res.text):
+            return
+        entry = CachedResponse(
+            res.text,
+            res.model or self.cfg.model,
+            res.prompt_tokens,
+            res.completion_tokens,
+            res.response_id,
+        )
+        self.cache.put(self.key(req), entry, req.step)
+
+    def lease_s(self) -> float:
+        """How long a claim on an in-flight key lasts without renewal: two full retry
+        rounds, so that only an owner that stopped renewing loses it."""
+        return 2.0 * self.cfg.timeout_s * (self.cfg.max_retries + 1)
+
     # -- batches ---------------------------------------------------------------------------
     def run_batch(
         self, requests: Sequence[Request], progress: Progress | None = None
@@ -272,31 +332,40 @@ class LLMClient:
         hits = self.cache.get_many(keys) if self.cache is not None else {}
         results: list[Result | None] = [None] * len(requests)
         misses: list[int] = []
+        refused: set[str] = set()  # stored replies the caller cannot use: asked again
         for i, (req, key) in enumerate(zip(requests, keys, strict=True)):
             hit = hits.get(key)
+            if hit is not None and not req.usable(hit.text):
+                # stored by an older version, or under other rules: heal it
+                log.info("cached reply for %s is not usable; asking again", req.tag)
+                refused.add(key)
+                hit = None
             if hit is None:
                 misses.append(i)
                 continue
-            su = self.usage.step(req.step, self.cfg.model)
-            su.cache_hits += 1
-            su.cached_prompt_tokens += hit.prompt_tokens
-            su.cached_completion_tokens += hit.completion_tokens
-            results[i] = Result(
-                text=hit.text,
-                model=hit.model,
-                prompt_tokens=hit.prompt_tokens,
-                completion_tokens=hit.completion_tokens,
-                cached=True,
-                response_id=hit.response_id,
-            )
+            results[i] = self._hit(req, hit)
         done = len(requests) - len(misses)
         if progress and done:
             progress(done, len(requests))
         if misses:
-            await self._send_all(requests, keys, misses, results, progress)
+            await self._send_all(requests, keys, misses, results, refused, progress)
         out = [r for r in results if r is not None]
         assert len(out) == len(requests), "a request was left without a result"
         return out
+
+    def _hit(self, req: Request, hit: CachedResponse) -> Result:
+        su = self.usage.step(req.step, self.cfg.model)
+        su.cache_hits += 1
+        su.cached_prompt_tokens += hit.prompt_tokens
+        su.cached_completion_tokens += hit.completion_tokens
+        return Result(
+            text=hit.text,
+            model=hit.model,
+            prompt_tokens=hit.prompt_tokens,
+            completion_tokens=hit.completion_tokens,
+            cached=True,
+            response_id=hit.response_id,
+        )
 
     async def _send_all(
         self,
@@ -304,9 +373,13 @@ class LLMClient:
         keys: list[str],
         misses: list[int],
         results: list[Result | None],
+        refused: set[str],
         progress: Progress | None,
     ) -> None:
         cfg = self.cfg
+        denied = _REFUSED.get(self._refusal)
+        if denied is not None and time.monotonic() - denied[1] < REFUSAL_MEMORY_S:
+            raise denied[0]
         async with openai.AsyncOpenAI(
             base_url=cfg.base_url, api_key=self._key.value, max_retries=0, timeout=cfg.timeout_s
         ) as client:
@@ -317,6 +390,22 @@ class LLMClient:
                 done=len(requests) - len(misses),
                 total=len(requests),
             )
+            first = {keys[i]: requests[i] for i in reversed(misses)}  # key -> its request
+            early: dict[str, CachedResponse] = {}
+            if self.cache is not None:
+                # every miss claimed in one transaction: one commit per batch, not per request
+                claim = self.cache.claim(first, self.lease_s(), ignore_answered=refused)
+                s.claimed = claim.mine
+                loop = asyncio.get_running_loop()
+                for key in claim.held:
+                    s.waiting[key] = loop.create_future()
+                # a reply stored between our lookup and the claim: another build's
+                for key, hit in claim.answered.items():
+                    if first[key].usable(hit.text):
+                        early[key] = hit
+                    else:
+                        refused.add(key)
+                        s.waiting[key] = loop.create_future()  # claimed on the next poll
 
             async def job(i: int) -> None:
                 key = keys[i]
@@ -327,14 +416,77 @@ class LLMClient:
                 else:
                     fut: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
                     s.pending[key] = fut
-                    res = await self._one(s, requests[i], key)
+                    res = await self._resolve(s, requests[i], key, early.get(key))
                     fut.set_result(res)
                     results[i] = res
                 s.done += 1
                 if progress:
                     progress(s.done, s.total)
 
-            await asyncio.gather(*(job(i) for i in misses))
+            helpers = []
+            if s.waiting:
+                helpers.append(asyncio.create_task(self._poll(s, first, refused)))
+            if self.cache is not None:
+                helpers.append(asyncio.create_task(self._renew()))
+            jobs = [asyncio.create_task(job(i)) for i in misses]
+            try:
+                await asyncio.gather(*jobs)
+            except BaseException:
+                # an auth failure (or a cancel): the other requests stop now, not one by one
+                for t in jobs:
+                    t.cancel()
+                await asyncio.gather(*jobs, return_exceptions=True)
+                raise
+            finally:
+                for t in helpers:
+                    t.cancel()
+                await asyncio.gather(*helpers, return_exceptions=True)
+                if self.cache is not None and s.claimed:
+                    self.cache.release(s.claimed)  # what is left: failed or never sent
+
+    async def _resolve(
+        self, s: _Session, req: Request, key: str, early: CachedResponse | None
+    ) -> Result:
+        """A key's result: a reply stored meanwhile, one that another build sends for us
+        (waited for), or our own request."""
+        if early is not None:
+            return self._hit(req, early)
+        wait = s.waiting.get(key)
+        if wait is not None:
+            hit = await wait
+            if hit is not None:
+                return self._hit(req, hit)
+        return await self._one(s, req, key)
+
+    async def _poll(self, s: _Session, first: dict[str, Request], refused: set[str]) -> None:
+        """Watch the keys another build holds, all in one query per round (backing off to
+        one a second): a stored usable reply resolves its waiter; a claim that was released
+        or went stale becomes ours to send."""
+        assert self.cache is not None
+        delay = 0.05
+        while True:
+            open_keys = [k for k, f in s.waiting.items() if not f.done()]
+            if not open_keys:
+                return
+            await asyncio.sleep(delay)
+            delay = min(1.0, delay * 1.5)
+            claim = self.cache.claim(open_keys, self.lease_s(), ignore_answered=refused)
+            for key, hit in claim.answered.items():
+                if first[key].usable(hit.text):
+                    s.waiting[key].set_result(hit)
+                else:
+                    refused.add(key)  # claimed on the next round
+            s.claimed |= claim.mine
+            for key in claim.mine:
+                s.waiting[key].set_result(None)
+
+    async def _renew(self) -> None:
+        """Keep this batch's claims alive while it works (its queue may outlast a lease)."""
+        assert self.cache is not None
+        lease = self.lease_s()
+        while True:
+            await asyncio.sleep(lease / 4)
+            self.cache.renew(lease)
 
     # -- one request, retried ----------------------------------------------------------------
     async def _one(self, s: _Session, req: Request, key: str) -> Result:
@@ -345,13 +497,31 @@ class LLMClient:
         while True:
             try:
                 resp = await self._attempt(s, req, attempt, est, su)
+                reply = _reply(resp)
+                p_tok, c_tok = _tokens(resp)
+                s.limits.settle(est, None if p_tok is None else p_tok + (c_tok or 0))
+                if reply is None:  # a 200 that is no chat completion: retried like a 5xx
+                    raise _Failure(
+                        detail="response is not a chat completion with text content",
+                        retryable=True,
+                        error="unparseable_response",
+                    )
                 break
             except _Failure as f:
                 attempt += 1
+                if f.status in AUTH_STATUSES:
+                    su.errors += 1
+                    s.stop = s.stop or LLMAuthError(
+                        f"the endpoint at {normalise_endpoint(cfg.base_url)} rejected the API "
+                        f"key in ${cfg.api_key_env} (HTTP {f.status})"
+                    )
+                    _REFUSED[self._refusal] = (s.stop, time.monotonic())
+                    raise s.stop from None
                 if not f.retryable or attempt > cfg.max_retries:
                     su.errors += 1
-                    suffix = f" after {attempt} attempts" if attempt > 1 else ""
+                    suffix = f" after {attempt} attempt{'s' if attempt > 1 else ''}"
                     log.warning("LLM request %s failed: %s%s", req.tag, f.detail, suffix)
+                    self._release(s, key)
                     return Result(error=f.error, detail=f.detail + suffix, attempts=attempt)
                 delay = backoff_delay(
                     attempt - 1, cfg.backoff_base_s, cfg.backoff_max_s, f.retry_after, self._rng
@@ -362,16 +532,6 @@ class LLMClient:
                 log.info("LLM request %s: %s, retry %d in %.2fs", req.tag, f.detail, attempt, delay)
                 await asyncio.sleep(delay)
         attempts = attempt + 1
-        reply = _reply(resp)
-        p_tok, c_tok = _tokens(resp)
-        s.limits.settle(est, None if p_tok is None else p_tok + (c_tok or 0))
-        if reply is None:
-            su.errors += 1
-            return Result(
-                error="unparseable_response",
-                detail="response is not a chat completion with text content",
-                attempts=attempts,
-            )
         text, served = reply
         model = served or cfg.model
         su.responses += 1
@@ -379,9 +539,13 @@ class LLMClient:
         su.completion_tokens += c_tok or 0
         rid = _get(resp, "id")
         rid = rid if isinstance(rid, str) else None
-        if self.cache is not None:
+        if self.cache is not None and req.usable(text):
             entry = CachedResponse(text, model, p_tok or 0, c_tok or 0, rid)
-            self.cache.put(key, entry, req.step)  # committed now: a kill loses nothing done
+            # committed now (a kill loses nothing done), with our claim released
+            self.cache.put(key, entry, req.step)
+            s.claimed.discard(key)
+        else:
+            self._release(s, key)  # refused: not stored, so whoever waits asks for itself
         return Result(
             text=text,
             model=model,
@@ -391,6 +555,11 @@ class LLMClient:
             response_id=rid,
         )
 
+    def _release(self, s: _Session, key: str) -> None:
+        if self.cache is not None and key in s.claimed:
+            s.claimed.discard(key)
+            self.cache.release([key])
+
     async def _attempt(
         self, s: _Session, req: Request, attempt: int, est: int, su: StepUsage
     ) -> object:
@@ -399,6 +568,8 @@ class LLMClient:
             while (wait := s.pause_until - time.monotonic()) > 0:
                 await asyncio.sleep(wait)
             await s.limits.acquire(est)
+            if s.stop is not None:  # the key was refused while this one queued
+                raise s.stop
             su.requests += 1
             body: dict[str, Any] = {
                 "model": cfg.model,

@@ -7,6 +7,11 @@ The API key is read from the environment variable named in config and never logg
 
 The prompt (thinking_path.v3) is a differential: the findings (present ones and pertinent
 negatives), every option's KG evidence for and against it, and the row's kept paths.
+
+A reply that is empty or lacks the three sections gets one repair request (the reply goes
+back, asking for the sections), as the JSON steps do; only a reply with all three sections
+is cached. A row the endpoint gave no reply for leaves at stage `llm`; one whose reply is
+still unusable after the repair at `generate` (unparseable_response).
 """
 
 from __future__ import annotations
@@ -23,6 +28,16 @@ from kgsynth.records import Generation, PathedQA, Reject
 from kgsynth.sections import split_sections
 
 _HISTORY = {"family": "family history of {}", "historical": "past history of {}"}
+REPAIR_ASK = (
+    "That reply could not be used: {why}. Write your answer again, complete, in the three "
+    'sections, each header on a line of its own: "Finding reasoning paths:", '
+    '"Reasoning Process:" and "Conclusion:" (the conclusion must not be empty).'
+)
+
+
+def has_sections(text: str) -> bool:
+    """Whether a thinking-path reply is usable (and so may be cached)."""
+    return split_sections(text) is not None
 
 
 def prompt_findings(item: PathedQA) -> tuple[list[str], list[str]]:
@@ -126,22 +141,41 @@ class OpenAIGenerator:
             step="thinking_path",
             prompt_version=self.prompt_version,
             tag=item.linked.qa.id,
+            accept=has_sections,
         )
 
-    def _row(self, item: PathedQA, res: Result) -> Generation | Reject:
+    def repair_request(self, first: Request, raw: str) -> Request:
+        """The conversation so far and one more ask: the reply again, in the sections."""
+        why = "it was empty" if not raw.strip() else "it lacks the three sections"
+        messages = list(first.messages)
+        if raw.strip():  # an empty assistant turn is refused by some endpoints
+            messages.append({"role": "assistant", "content": raw})
+        messages.append({"role": "user", "content": REPAIR_ASK.format(why=why)})
+        return Request(
+            messages=messages,
+            step=f"{first.step}.repair",
+            prompt_version=first.prompt_version,
+            tag=first.tag,
+            accept=first.accept,
+        )
+
+    def _row(self, item: PathedQA, res: Result, repaired: bool) -> Generation | Reject:
         qa_id = item.linked.qa.id
         if res.error is not None or res.text is None:
+            # no reply at all: an LLM failure, not the writer's verdict on the row
+            step = "thinking_path repair request" if repaired else "thinking_path"
             reason = res.error or "llm_error"
-            return Reject(id=qa_id, stage="generate", reason=reason, detail=res.detail)
+            return Reject(id=qa_id, stage="llm", reason=reason, detail=f"{step}: {res.detail}")
         text = res.text
         parts = split_sections(text)
         if parts is None:
             excerpt = " ".join(text.split())[:160]
+            after = " after one repair" if repaired else ""
             return Reject(
                 id=qa_id,
                 stage="generate",
                 reason="unparseable_response",
-                detail=f"response lacks the three sections: '{excerpt}'",
+                detail=f"response lacks the three sections{after}: '{excerpt}'",
             )
         return Generation(
             reasoning=text,
@@ -154,11 +188,22 @@ class OpenAIGenerator:
     def generate(self, items: list[PathedQA]) -> list[Generation | Reject]:
         if not items:
             return []
+        reqs = [self.request(it) for it in items]
         results = self.client.run_batch(
-            [self.request(it) for it in items],
-            progress=lambda done, _total: progress.advance("generate", done),
+            reqs, progress=lambda done, _total: progress.advance("generate", done)
         )
-        return [self._row(it, res) for it, res in zip(items, results, strict=True)]
+        bad = [i for i, r in enumerate(results) if r.text is not None and not has_sections(r.text)]
+        if bad:
+            repairs = [self.repair_request(reqs[i], results[i].text or "") for i in bad]
+            for i, res in zip(bad, self.client.run_batch(repairs), strict=True):
+                if res.text is not None and has_sections(res.text):
+                    self.client.remember(reqs[i], res)  # a re-run needs no repair
+                results[i] = res
+        fixed = set(bad)
+        return [
+            self._row(it, res, i in fixed)
+            for i, (it, res) in enumerate(zip(items, results, strict=True))
+        ]
 
     def usage_report(self) -> dict[str, Any]:
         return self.client.usage_report()

@@ -6,15 +6,17 @@ sends one request per prompt through `LLMClient` (so caching, limits and retries
 there), parses each reply as JSON (tolerating ```json fences and chatter around one JSON
 value), validates it, and gives a reply that fails one repair request: the error and the
 raw text go back, asking for valid JSON of the schema. What still fails becomes a
-`StepFailure` holding the raw text and the reason (`invalid_json` / `schema_mismatch`), or
-`llm_error` when no reply came at all.
+`StepFailure` holding the raw text and the reason (`invalid_json` / `schema_mismatch`), or,
+when no reply came at all, the client's error code (`http_503`, `timeout`, ...) with
+`no_reply` set. Only replies that parse and validate are cached; a repaired reply is cached
+as the answer to the first request too, so a re-run needs neither request again.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from typing import Any, Literal, Protocol, TypeVar
 
 from pydantic import BaseModel, ValidationError
@@ -45,16 +47,24 @@ class RunsBlocks(Protocol):
 
 @dataclass(frozen=True)
 class StepFailure:
-    reason: str  # "llm_error", "invalid_json" or "schema_mismatch"
+    # "invalid_json" or "schema_mismatch" for a bad reply; without a reply, the client's
+    # error code ("http_503", "timeout", "connection_error", "unparseable_response", ...)
+    reason: str
     detail: str = ""
     raw: str = ""  # the reply text that failed ("" when there was none)
+    no_reply: bool = False  # the endpoint gave no reply at all (after retries)
+    step: str = ""  # the block that failed
+
+    def describe(self) -> str:
+        """The step, the error, and the raw reply after it so it can be read."""
+        detail = f"{self.step}: {self.detail}" if self.step else self.detail
+        if self.raw:
+            detail += f" | raw reply: {self.raw[:MAX_RAW_IN_REJECT]}"
+        return detail
 
     def to_reject(self, id: str | None, stage: str) -> Reject:  # noqa: A002 - record field
         """A reject row: the reason, and the raw reply after the error so it can be read."""
-        detail = self.detail
-        if self.raw:
-            detail += f" | raw reply: {self.raw[:MAX_RAW_IN_REJECT]}"
-        return Reject(id=id, stage=stage, reason=self.reason, detail=detail)
+        return Reject(id=id, stage=stage, reason=self.reason, detail=self.describe())
 
 
 def _json_text(text: str) -> str:
@@ -127,6 +137,7 @@ class StructuredRunner:
             prompt_version=block.version,
             response_format=response_format(block, self.json_mode),
             tag=tag,
+            accept=_accepts(block),
         )
 
     def repair_request(self, first: Request, failure: StepFailure, block: Block[Any]) -> Request:
@@ -145,6 +156,7 @@ class StructuredRunner:
             prompt_version=first.prompt_version,
             response_format=first.response_format,
             tag=first.tag,
+            accept=first.accept,
         )
 
     def run(
@@ -156,22 +168,41 @@ class StructuredRunner:
         to_repair: list[tuple[int, StepFailure]] = []
         for i, res in enumerate(self.client.run_batch(reqs)):
             if res.error is not None or res.text is None:
-                out.append(StepFailure("llm_error", f"{res.error}: {res.detail}"))
+                out.append(_no_reply(res.error, res.detail, block.name))
                 continue
             parsed = parse_reply(res.text, block.reply)
-            out.append(parsed)
             if isinstance(parsed, StepFailure):
+                parsed = replace(parsed, step=block.name)
                 to_repair.append((i, parsed))
+            out.append(parsed)
         if not to_repair:
             return out
         repairs = [self.repair_request(reqs[i], f, block) for i, f in to_repair]
         for (i, first), res in zip(to_repair, self.client.run_batch(repairs), strict=True):
-            if res.error is not None or res.text is None:  # keep the first failure and its text
-                detail = f"{first.detail} (repair request: {res.error})"
-                out[i] = StepFailure(first.reason, detail, first.raw)
+            if res.error is not None or res.text is None:
+                # no reply to the repair: an LLM failure (a re-run may fix it), the first
+                # reply kept for reading
+                detail = f"repair request after {first.reason}: {res.detail}"
+                out[i] = replace(_no_reply(res.error, detail, block.name), raw=first.raw)
                 continue
             again = parse_reply(res.text, block.reply)
             if isinstance(again, StepFailure):
-                again = StepFailure(again.reason, f"after one repair: {again.detail}", again.raw)
+                detail = f"after one repair: {again.detail}"
+                again = StepFailure(again.reason, detail, again.raw, step=block.name)
+            else:
+                self.client.remember(reqs[i], res)  # a re-run gets the repaired reply at once
             out[i] = again
         return out
+
+
+def _accepts(block: Block[Any]) -> Callable[[str], bool]:
+    """Whether a reply parses and fits the block's model: only such replies are cached."""
+
+    def accept(text: str) -> bool:
+        return not isinstance(parse_reply(text, block.reply), StepFailure)
+
+    return accept
+
+
+def _no_reply(error: str | None, detail: str, step: str) -> StepFailure:
+    return StepFailure(error or "llm_error", detail, no_reply=True, step=step)

@@ -26,7 +26,7 @@ from kgsynth.records import QARecord, Reject
 if TYPE_CHECKING:
     from kgsynth.kg.graph import KnowledgeGraph
     from kgsynth.llm.client import LLMClient
-    from kgsynth.llm.structured import StructuredRunner
+    from kgsynth.llm.structured import StepFailure, StructuredRunner
     from kgsynth.report import BuildReport
 
 In = TypeVar("In")
@@ -49,6 +49,9 @@ class Stage(StrEnum):
     GENERATE = "generate"
     VERIFY = "verify"
     QUALITY = "quality"
+    # rows an LLM step (entity extraction .. quality filter) gave no usable reply for: they
+    # leave from whichever stage asked, so this stage has rejects but never a count
+    LLM = "llm"
     EXPORT = "export"
 
     @property
@@ -69,6 +72,7 @@ _LABELS = {
     Stage.GENERATE: "with a written thinking path",
     Stage.VERIFY: "passed the checks",
     Stage.QUALITY: "passed the LLM quality filter",
+    Stage.LLM: "with a usable reply from every LLM step",
     Stage.EXPORT: "exported",
 }
 
@@ -145,6 +149,14 @@ def reject(
         source_file=where.get("source_file", meta.get("file")),
         line=int(line) if line.isdigit() else None,
     )
+
+
+def llm_reject(qa: QARecord | None, failure: StepFailure, **where: Any) -> Reject:
+    """A row that an LLM step gave no usable reply for leaves at stage `llm`, whichever
+    stage asked, never as that stage's own verdict (a failed entity extraction is no
+    `link/no_answer_entity`): the reason is the failure's code (http_503, timeout,
+    invalid_json, ...), the detail names the step."""
+    return reject(qa, Stage.LLM, failure.reason, failure.describe(), **where)
 
 
 def tracked(stage: Stage, items: Sequence[T]) -> Iterator[T]:

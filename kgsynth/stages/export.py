@@ -1,7 +1,8 @@
 """Export stage: verified rows -> a dataset folder (Parquet rows, rejects, card, build.json).
 
 It counts the rows it exports, checks that input = exported + rejected (nothing lost
-silently) and only then writes (kgsynth.export.write).
+silently) and only then writes (kgsynth.export.write), whole or not at all, replacing an
+existing dataset only with the config's `overwrite` (kgsynth.export.out).
 """
 
 from __future__ import annotations
@@ -56,7 +57,12 @@ class ExportStage(StageBase):
             rows = rows_frame(batch, kg.name, kg.hash, chain=self.chain)
         summary = report.summary() | self.summary
         files = write_dataset(
-            self.out or ctx.cfg.out, rows, report.rejects, self.card(report), summary
+            self.out or ctx.cfg.out,
+            rows,
+            report.rejects,
+            self.card(report),
+            summary,
+            overwrite=ctx.cfg.overwrite,
         )
         result.info = ExportInfo(files=files)
         return result

@@ -2,7 +2,7 @@
 
 The configured writer (kgsynth.llm.base.make_generator): the offline writer, or an
 OpenAI-compatible model through this shard's client. A row the writer could not write for
-leaves with the writer's reason.
+leaves with the writer's reason: at `generate` for an unusable reply, at `llm` for none.
 """
 
 from __future__ import annotations
@@ -38,6 +38,8 @@ class GenerateStage(StageBase):
         for item, res in zip(batch, results, strict=True):
             if isinstance(res, Generation):
                 out.kept.append(GeneratedQA(pathed=item, generation=res))
-            else:  # the writer's reason, on a reject that says where the row came from
-                out.rejects.append(reject(item.linked.qa, self.stage, res.reason, res.detail))
+            else:  # the writer's stage (generate, or llm: no reply) and reason, on a
+                # reject that says where the row came from
+                stage = Stage.LLM if res.stage == Stage.LLM else self.stage
+                out.rejects.append(reject(item.linked.qa, stage, res.reason, res.detail))
         return out

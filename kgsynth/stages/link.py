@@ -6,6 +6,8 @@ A row leaves when its answer links to no KG node (no_answer_entity), when its qu
 finding the patient *has* (no_question_entity: negated, family, historical and hypothetical
 mentions stay on the record as pertinent negatives and context, but do not count), or when
 more than linking.max_unlinked_options of its options link to nothing (options_unlinked).
+A row whose LLM extraction got no usable reply leaves at stage `llm` instead, before any of
+those verdicts: what the linker alone found is not what the row would have had.
 """
 
 from __future__ import annotations
@@ -13,8 +15,18 @@ from __future__ import annotations
 from kgsynth import resources
 from kgsynth.chain.run import extract_entities
 from kgsynth.config import BuildConfig
+from kgsynth.llm.structured import StepFailure
 from kgsynth.records import LinkedQA, QARecord
-from kgsynth.stages import BuildContext, Stage, StageBase, StageInfo, StageResult, reject, tracked
+from kgsynth.stages import (
+    BuildContext,
+    Stage,
+    StageBase,
+    StageInfo,
+    StageResult,
+    llm_reject,
+    reject,
+    tracked,
+)
 
 
 class LinkInfo(StageInfo):
@@ -52,9 +64,10 @@ class LinkStage(StageBase):
     def run(self, batch: list[QARecord], ctx: BuildContext) -> StageResult[LinkedQA]:
         linker = resources.worker_linker(ctx.graph, self.linking, self.cache_dir)
         items = [linker(qa) for qa in tracked(self.stage, batch)]
+        out = StageResult[LinkedQA](kept=[])
         if ctx.chain is not None and self.chain.extract_entities:
             # MedReason: the LLM's typed entities beside the scispaCy mentions
-            items = extract_entities(
+            extracted = extract_entities(
                 items,
                 ctx.chain,
                 linker,
@@ -62,7 +75,12 @@ class LinkStage(StageBase):
                 disambiguate=self.chain.disambiguate,
                 max_entities=self.linking.max_entities,
             )
-        out = StageResult[LinkedQA](kept=[])
+            items = []
+            for qa, got in zip(batch, extracted, strict=True):
+                if isinstance(got, StepFailure):
+                    out.rejects.append(llm_reject(qa, got))
+                else:
+                    items.append(got)
         max_unlinked = self.linking.max_unlinked_options
         for item in items:
             qa = item.qa

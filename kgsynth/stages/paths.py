@@ -6,16 +6,26 @@ distractors, the question's most specific present finding first when it supports
 old way: per (present question entity, answer entity) pair the hub-aware best shortest
 paths, of which the LLM keeps up to k per pair in the light of the question reformulated as
 description + conclusion; the evidence stays on the row. Rows without evidence (a flow with
-no evidence stage) take the per-pair paths too. A row leaves when no path remains.
+no evidence stage) take the per-pair paths too. A row leaves when no path remains, or, at
+stage `llm`, when its reformulation or one of its pruning requests got no usable reply.
 """
 
 from __future__ import annotations
 
 from kgsynth.chain.run import prune_paths, reformulate
 from kgsynth.config import BuildConfig
+from kgsynth.llm.structured import StepFailure
 from kgsynth.paths.select import PathFinder
-from kgsynth.records import LinkedQA, PathedQA
-from kgsynth.stages import BuildContext, Stage, StageBase, StageResult, reject, tracked
+from kgsynth.records import KGPath, LinkedQA, PathedQA, Reject
+from kgsynth.stages import (
+    BuildContext,
+    Stage,
+    StageBase,
+    StageResult,
+    llm_reject,
+    reject,
+    tracked,
+)
 
 
 class PathsStage(StageBase):
@@ -34,6 +44,7 @@ class PathsStage(StageBase):
             return self._split(done, self.settings.max_hops)
         per_pair = self.chain.max_candidates if prune else None
         found = [finder.groups(item, per_pair) for item in tracked(self.stage, linked)]
+        failed: list[Reject] = []
         if prune:
             assert ctx.chain is not None
             contexts = (
@@ -41,25 +52,42 @@ class PathsStage(StageBase):
                 if self.chain.reformulate
                 else [None] * len(linked)
             )
-            flat = [g for groups, _ in found for g in groups]
-            flat_ctx = [c for (groups, _), c in zip(found, contexts, strict=True) for _ in groups]
+            # a row whose reformulation failed leaves now: its groups are not asked about
+            lost = {i: c for i, c in enumerate(contexts) if isinstance(c, StepFailure)}
+            ok = [i for i in range(len(linked)) if i not in lost]
+            flat = [g for i in ok for g in found[i][0]]
+            flat_ctx = [contexts[i] for i in ok for _ in found[i][0]]
             kept = iter(
                 prune_paths(
                     flat,
-                    flat_ctx,
+                    flat_ctx,  # type: ignore[arg-type]  # no StepFailure left in it
                     ctx.chain,
                     k=self.settings.k,
                     max_candidates=self.chain.max_candidates,
                 )
             )
-            found = [([next(kept) for _ in groups], total) for groups, total in found]
+            pruned: dict[int, list[list[KGPath]]] = {}
+            for i in ok:
+                groups = [next(kept) for _ in found[i][0]]
+                bad = next((g for g in groups if isinstance(g, StepFailure)), None)
+                if bad is not None:
+                    lost[i] = bad
+                else:
+                    pruned[i] = groups  # type: ignore[assignment]  # no StepFailure in it
+            failed = [llm_reject(linked[i].qa, f) for i, f in sorted(lost.items())]
+            keep = [i for i in range(len(linked)) if i not in lost]
+            items = [items[i] for i in keep]
+            found = [(pruned[i], found[i][1]) for i in keep]
+            linked = [linked[i] for i in keep]
         done = []
         for item, lk, (groups, total) in zip(items, linked, found, strict=True):
             p = finder.finish(lk, groups, total)
             if item is not None and item.evidence is not None:
                 p = p.model_copy(update={"evidence": item.evidence})
             done.append(p)
-        return self._split(done, self.settings.max_hops)
+        out = self._split(done, self.settings.max_hops)
+        out.rejects = failed + out.rejects
+        return out
 
     def _split(self, done: list[PathedQA], max_hops: int) -> StageResult[PathedQA]:
         out = StageResult[PathedQA](kept=[])

@@ -1,13 +1,14 @@
 """Quality stage (LLM writer only): MedReason's filter. A model answers the question from
 the reasoning with its conclusion cut off; the answer is judged against gold. Rows that pass
-record it in their checks (`quality_filter`); the others leave."""
+record it in their checks (`quality_filter`); the others leave, at stage `llm` when the
+answer or judge step got no usable reply (that is no verdict on the reasoning)."""
 
 from __future__ import annotations
 
 from kgsynth.chain.run import quality_filter
 from kgsynth.config import BuildConfig
 from kgsynth.records import VerifiedQA
-from kgsynth.stages import BuildContext, Stage, StageBase, StageResult, reject
+from kgsynth.stages import BuildContext, Stage, StageBase, StageResult, llm_reject, reject
 
 
 class QualityStage(StageBase):
@@ -29,6 +30,8 @@ class QualityStage(StageBase):
             if verdict.passed:
                 checks = v.checks.with_results(quality_filter=True)
                 out.kept.append(v.model_copy(update={"checks": checks}))
+            elif verdict.failure is not None:
+                out.rejects.append(llm_reject(qa, verdict.failure))
             else:
                 detail = f"{verdict.reason}; predicted '{verdict.predicted[:80]}'"
                 out.rejects.append(reject(qa, self.stage, "quality_filter", detail))

@@ -5,7 +5,8 @@ questions with a thinking trace -> verified rows.
 - PoseStage: the answer must be the one node of its type the chain reaches and the chain
   no repeat of an earlier one; distractors of the answer's type that fail the chain
   (rejects at `unique` or `distractors`);
-- WriteStage: the question, offline from templates or over the LLM endpoint, and the trace;
+- WriteStage: the question, offline from templates or over the LLM endpoint, and the trace
+  (an attempt the endpoint gave no reply for leaves at stage `llm`);
 - SynthVerifyStage: the build's checks plus the chain checks, in one Checks.
 
 `settle` keeps the first n rows in attempt order and counts the attempts up to the n-th
@@ -35,9 +36,11 @@ from kgsynth.synth.entities import linked_qa
 from kgsynth.synth.pose import ChainKey, ChainPoser
 from kgsynth.synth.question import (
     Complete,
+    ReplyError,
     llm_question,
     llm_request,
     offline_question,
+    parse_question_reply,
     question_from_reply,
 )
 from kgsynth.synth.reasoning import ChainReasoner
@@ -123,7 +126,13 @@ class WriteStage(StageBase):
         assert ctx.client is not None
         asks = [llm_request(p, attempt_rng(ctx.cfg.seed, p.chain.attempt, WRITE)) for p in batch]
         requests = [
-            Request.user(prompt, step="kg_question", prompt_version=KG_QUESTION, tag=p.chain.id)
+            Request.user(
+                prompt,
+                step="kg_question",
+                prompt_version=KG_QUESTION,
+                tag=p.chain.id,
+                accept=_parses,
+            )
             for p, (prompt, _, _) in zip(batch, asks, strict=True)
         ]
         out: list[QARecord | Reject] = []
@@ -131,11 +140,21 @@ class WriteStage(StageBase):
             batch, asks, ctx.client.run_batch(requests), strict=True
         ):
             if res.error is not None or res.text is None:
-                reason, detail = res.error or "llm_error", res.detail or ""
-                out.append(reject(None, self.stage, reason, detail, id=p.chain.id))
+                reason, detail = res.error or "llm_error", f"kg_question: {res.detail}"
+                out.append(reject(None, Stage.LLM, reason, detail, id=p.chain.id))
             else:
                 out.append(question_from_reply(p, res.text, options))
         return out
+
+
+def _parses(text: str) -> bool:
+    """Only a reply that parses as the question JSON is cached; one that parses but does not
+    fit its chain (llm_reply_mismatch) is the model's answer, kept like any verdict."""
+    try:
+        parse_question_reply(text)
+    except ReplyError:
+        return False
+    return True
 
 
 class SynthVerifyStage(StageBase):
@@ -191,13 +210,24 @@ def settle(
     kept = sorted(
         (r for r in rejects if attempt[r.id or ""] < used), key=lambda r: attempt[r.id or ""]
     )
-    left = Counter(r.stage for r in kept)
+    # an attempt that got no LLM reply left while its question was being written: counted
+    # with the write step's, since llm has no count of its own
+    left = Counter(Stage.GENERATE.value if r.stage == Stage.LLM else r.stage for r in kept)
     counts = {Stage.INPUT: used}
     reached = used
     for stage in FUNNEL:
         reached -= left[stage.value]
         counts[stage] = reached
     return verified, kept, counts
+
+
+def check_llm_failures(cfg: SynthConfig, rejects: list[Reject], tried: int) -> None:
+    """After a round: fail now when more than llm.max_failure_ratio of the attempts so far
+    got no LLM reply, rather than spend the whole attempt budget on a dead endpoint."""
+    from kgsynth.report import BuildReport  # the report imports the stages
+
+    so_far = BuildReport(counts={Stage.INPUT: tried}, rejects=rejects)
+    so_far.check_llm_failures(cfg.llm.max_failure_ratio, unit="attempts")
 
 
 def sampling_info(kg: KnowledgeGraph, cfg: SynthConfig) -> dict[str, str]:

@@ -20,6 +20,8 @@ class SynthConfig(BaseModel):
 
     kg: str = "hpo"
     out: Path = Path("out/synth")
+    # replace an existing kgsynth dataset at `out`; never a folder holding other files
+    overwrite: bool = False
     cache_dir: CacheDir = Field(DEFAULT_CACHE_DIR, validate_default=True)
     generator: Literal["offline", "openai"] = "offline"
     n: int = Field(100, ge=1)  # rows to export

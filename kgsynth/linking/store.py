@@ -1,0 +1,98 @@
+"""The alias index on disk, in formats that cannot run code, read from local paths only.
+
+scispaCy's LinkerPaths keeps the TF-IDF vectoriser as a joblib pickle and resolves every
+path through `cached_path`, which downloads anything that is not a local file. kgsynth keeps
+the vectoriser as JSON (its 3-gram vocabulary in column order and the idf weights) and reads
+the four files itself from the index folder: a planted pickle is never read, and a missing
+file is an error the caller answers by rebuilding, never a download.
+
+    tfidf_vectorizer.json     {"params": ..., "vocabulary": [...], "idf": [...]}
+    tfidf_vectors_sparse.npz  the aliases' vectors (scipy's npz: no pickle)
+    concept_aliases.json      the aliases, in vector order
+    nmslib_index.bin          the HNSW graph over those vectors
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import nmslib
+import numpy as np
+import scipy.sparse
+from sklearn.feature_extraction.text import TfidfVectorizer
+
+VECTORIZER = "tfidf_vectorizer.json"
+VECTORS = "tfidf_vectors_sparse.npz"
+ALIASES = "concept_aliases.json"
+ANN_INDEX = "nmslib_index.bin"
+FILES = (VECTORIZER, VECTORS, ALIASES, ANN_INDEX)
+
+# how the vectoriser is made; stored with it so a changed setting cannot load old weights
+PARAMS: dict[str, Any] = {"analyzer": "char_wb", "ngram_range": [3, 3], "min_df": 1}
+
+
+def new_vectorizer() -> TfidfVectorizer:
+    return TfidfVectorizer(
+        analyzer=PARAMS["analyzer"],
+        ngram_range=tuple(PARAMS["ngram_range"]),
+        min_df=PARAMS["min_df"],
+        dtype=np.float32,
+    )
+
+
+def is_complete(folder: Path) -> bool:
+    return all((folder / name).is_file() for name in FILES)
+
+
+def save(
+    folder: Path,
+    vectorizer: TfidfVectorizer,
+    vectors: scipy.sparse.csr_matrix,
+    aliases: list[str],
+    index: Any,
+) -> None:
+    vocab = sorted(vectorizer.vocabulary_, key=vectorizer.vocabulary_.__getitem__)
+    spec = {"params": PARAMS, "vocabulary": vocab, "idf": vectorizer.idf_.tolist()}
+    (folder / VECTORIZER).write_text(json.dumps(spec), encoding="utf-8")
+    scipy.sparse.save_npz(folder / VECTORS, vectors)  # float32: loadable on any scipy
+    (folder / ALIASES).write_text(json.dumps(aliases), encoding="utf-8")
+    index.saveIndex(str(folder / ANN_INDEX), save_data=False)
+
+
+def load_vectorizer(path: Path) -> TfidfVectorizer:
+    spec = json.loads(path.read_text(encoding="utf-8"))
+    if spec.get("params") != PARAMS:
+        raise ValueError(f"{path}: made with other settings ({spec.get('params')})")
+    vocab = spec["vocabulary"]
+    idf = np.asarray(spec["idf"], dtype=np.float64)
+    if len(vocab) != len(idf):
+        raise ValueError(f"{path}: {len(vocab)} terms but {len(idf)} idf weights")
+    vec = new_vectorizer()
+    vec.set_params(vocabulary={term: i for i, term in enumerate(vocab)})
+    vec.idf_ = idf  # sets the fitted transformer: transform() now works without fit()
+    return vec
+
+
+def load(folder: Path, *, ef_search: int = 200) -> tuple[list[str], TfidfVectorizer, Any]:
+    """(aliases, vectoriser, HNSW index) from `folder`; FileNotFoundError or ValueError when a
+    file is missing or does not fit the others."""
+    for name in FILES:
+        if not (folder / name).is_file():
+            raise FileNotFoundError(f"{folder / name}: missing from the alias index")
+    aliases = json.loads((folder / ALIASES).read_text(encoding="utf-8"))
+    vectorizer = load_vectorizer(folder / VECTORIZER)
+    vectors = scipy.sparse.load_npz(folder / VECTORS).astype(np.float32)
+    if vectors.shape != (len(aliases), len(vectorizer.vocabulary_)):
+        raise ValueError(
+            f"{folder}: vectors {vectors.shape} do not fit {len(aliases)} aliases x "
+            f"{len(vectorizer.vocabulary_)} terms"
+        )
+    index = nmslib.init(
+        method="hnsw", space="cosinesimil_sparse", data_type=nmslib.DataType.SPARSE_VECTOR
+    )
+    index.addDataPointBatch(vectors)
+    index.loadIndex(str(folder / ANN_INDEX))
+    index.setQueryTimeParams({"efSearch": ef_search})
+    return aliases, vectorizer, index
