@@ -1,10 +1,11 @@
 """A keyed content hash (HMAC-SHA256) on cache files that are read back with pickle.
 
 A cache folder is data anyone with write access can plant files in (a shared disk, a folder
-shipped with a dataset, a cache_dir named by someone else's config). Files that kgsynth
-unpickles are therefore sealed when written: a header, the HMAC of the payload under the
-user's signing key, then the payload. Reading checks the HMAC before anything is unpickled;
-a file without a valid seal (planted, damaged, cut short, or written under another key) is
+shipped with a dataset, a cache_dir named by someone else's config). Files that get
+unpickled are therefore sealed when kgsynth wrote them: a header and the HMAC of the content
+under the user's signing key, in front of the content (`seal`) or in a file beside it
+(`signature`, kgsynth.shard_store). The seal is checked before anything is unpickled; a
+file without a valid one (planted, damaged, cut short, or sealed under another key) is
 refused, and the caller treats it as a cache miss.
 
 The key is 32 random bytes kept outside every cache folder: `$KGSYNTH_SIGNING_KEY` (hex; for

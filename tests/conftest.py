@@ -1,11 +1,23 @@
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_MEDQA = REPO.parent / "shared" / "data" / "qa" / "medqa_usmle_test.jsonl"
+
+# Flows run in-process start Prefect's own temporary server, which gives up after 20 s; on a
+# loaded 2-core machine its start can take longer than that, which is not what tests test
+os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _own_signing_key(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """The shard-cache signing key (kgsynth.signing) of the test session, not the user's."""
+    os.environ["XDG_CONFIG_HOME"] = str(tmp_path_factory.mktemp("xdg-config"))
+    os.environ.pop("KGSYNTH_SIGNING_KEY", None)
 
 
 @pytest.fixture(scope="session")
@@ -32,7 +44,6 @@ def hpo_kg(cache_dir: Path):
 
 # -- a real Neo4j server ----------------------------------------------------------------------
 
-import os  # noqa: E402 (kept beside the fixture that uses it)
 from collections.abc import Iterator  # noqa: E402
 
 from neo4j_server import Neo4jConnection, Neo4jServer, fetch_neo4j  # noqa: E402
