@@ -13,6 +13,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from kg_rows import kg_from_rows
 from typer.testing import CliRunner
 
 from kgsynth.cli import app
@@ -723,22 +724,8 @@ def _tiny_kg() -> KnowledgeGraph:
         ("HP:2", "Ectopia lentis", "phenotype", ["Lens dislocation"]),
         ("OMIM:1", "Marfan syndrome", "disease", []),
     ]
-    nodes = pl.DataFrame(
-        rows,
-        schema={
-            "id": pl.String,
-            "name": pl.String,
-            "type": pl.String,
-            "synonyms": pl.List(pl.String),
-        },
-        orient="row",
-    ).with_columns(pl.col("synonyms").alias("exact_synonyms"))
-    edges = pl.DataFrame(
-        [("OMIM:1", "has_phenotype", "HP:1"), ("OMIM:1", "has_phenotype", "HP:2")],
-        schema=["head", "relation", "tail"],
-        orient="row",
-    )
-    return KnowledgeGraph.from_frames("tiny", nodes, edges, {})
+    edges = [("OMIM:1", "has_phenotype", "HP:1"), ("OMIM:1", "has_phenotype", "HP:2")]
+    return kg_from_rows("tiny", rows, edges, exact_synonyms=True)
 
 
 def test_index_is_built_once_then_loaded(tmp_path: Path) -> None:

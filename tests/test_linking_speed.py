@@ -11,11 +11,11 @@ import copy
 import random
 from pathlib import Path
 
-import polars as pl
 import pytest
 import spacy
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from kg_rows import kg_from_rows
 from spacy.matcher import PhraseMatcher
 from spacy.tokens import Doc
 from spacy.vocab import Vocab
@@ -45,22 +45,8 @@ def _kg() -> KnowledgeGraph:
         ("HP:6", "Decreased serum potassium", "phenotype", ["Hypokalemia"]),
         ("OMIM:1", "Marfan syndrome", "disease", []),
     ]
-    nodes = pl.DataFrame(
-        rows,
-        schema={
-            "id": pl.String,
-            "name": pl.String,
-            "type": pl.String,
-            "synonyms": pl.List(pl.String),
-        },
-        orient="row",
-    ).with_columns(pl.col("synonyms").alias("exact_synonyms"))
-    edges = pl.DataFrame(
-        [("OMIM:1", "has_phenotype", "HP:1"), ("OMIM:1", "has_phenotype", "HP:2")],
-        schema=["head", "relation", "tail"],
-        orient="row",
-    )
-    return KnowledgeGraph.from_frames("speed", nodes, edges, {})
+    edges = [("OMIM:1", "has_phenotype", "HP:1"), ("OMIM:1", "has_phenotype", "HP:2")]
+    return kg_from_rows("speed", rows, edges, exact_synonyms=True)
 
 
 @pytest.fixture(scope="module")

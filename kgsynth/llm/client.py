@@ -25,7 +25,7 @@ import random
 import time
 from collections.abc import Callable, Coroutine, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -94,6 +94,15 @@ class Request:
     @classmethod
     def user(cls, prompt: str, **kw: Any) -> Request:
         return cls(messages=[{"role": "user", "content": prompt}], **kw)
+
+    def repair(self, reply: str, ask: str) -> Request:
+        """One more turn of this conversation: the reply it got and an ask to fix it, counted
+        under `<step>.repair` (the rest, `accept` included, is this request's)."""
+        messages = list(self.messages)
+        if reply.strip():  # an empty assistant turn is refused by some endpoints
+            messages.append({"role": "assistant", "content": reply})
+        messages.append({"role": "user", "content": ask})
+        return replace(self, messages=messages, step=f"{self.step}.repair")
 
 
 @dataclass(frozen=True)

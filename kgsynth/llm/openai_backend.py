@@ -147,17 +147,7 @@ class OpenAIGenerator:
     def repair_request(self, first: Request, raw: str) -> Request:
         """The conversation so far and one more ask: the reply again, in the sections."""
         why = "it was empty" if not raw.strip() else "it lacks the three sections"
-        messages = list(first.messages)
-        if raw.strip():  # an empty assistant turn is refused by some endpoints
-            messages.append({"role": "assistant", "content": raw})
-        messages.append({"role": "user", "content": REPAIR_ASK.format(why=why)})
-        return Request(
-            messages=messages,
-            step=f"{first.step}.repair",
-            prompt_version=first.prompt_version,
-            tag=first.tag,
-            accept=first.accept,
-        )
+        return first.repair(raw, REPAIR_ASK.format(why=why))
 
     def _row(self, item: PathedQA, res: Result, repaired: bool) -> Generation | Reject:
         qa_id = item.linked.qa.id

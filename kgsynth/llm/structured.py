@@ -145,19 +145,7 @@ class StructuredRunner:
             f"That reply could not be used: {failure.detail}\n"
             f"{_instructions(block.reply)}\nReply again with the corrected JSON only."
         )
-        messages = [
-            *first.messages,
-            {"role": "assistant", "content": failure.raw},
-            {"role": "user", "content": ask},
-        ]
-        return Request(
-            messages=messages,
-            step=f"{block.name}.repair",
-            prompt_version=first.prompt_version,
-            response_format=first.response_format,
-            tag=first.tag,
-            accept=first.accept,
-        )
+        return first.repair(failure.raw, ask)  # first.step is the block's name
 
     def run(
         self, block: Block[R], prompts: Sequence[str], tags: Sequence[str] | None = None
