@@ -51,13 +51,19 @@ def _key_for(env_value: str | None, path: Path) -> bytes:
         return key
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
-        try:  # O_EXCL: two processes starting at once agree on the first key written
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        # written whole under a private name, then linked into place: link() fails when the
+        # name exists, so processes starting at once all read the one key that won, never a
+        # file still being written
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(secrets.token_bytes(32))
+        try:
+            os.link(tmp, path)
         except FileExistsError:
             pass
-        else:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(secrets.token_bytes(32))
+        finally:
+            tmp.unlink(missing_ok=True)
     key = path.read_bytes()
     if len(key) < 16:
         raise KGSynthError(f"{path}: signing key is damaged (delete it to make a new one)")
