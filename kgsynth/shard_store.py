@@ -30,19 +30,33 @@ def _seal_path(record: Path) -> Path:
     return record.with_name(record.name + SEAL_SUFFIX)
 
 
+def problem(record: Path) -> str | None:
+    """Why `record` is not one kgsynth sealed as it now stands, or None when it is."""
+    try:
+        unseal(_seal_path(record).read_bytes() + record.read_bytes(), str(record))
+    except FileNotFoundError as e:
+        return "no seal" if e.filename == str(_seal_path(record)) else "record missing"
+    except OSError as e:
+        return f"unreadable ({e.strerror})"
+    except BadSeal as e:
+        return str(e)
+    return None
+
+
 def admit(folder: Path, keys: Iterable[str]) -> list[str]:
     """Move aside every record of `keys` whose seal is missing or does not hold; returns
     the keys refused (their shards run again)."""
     refused: list[str] = []
     for key in keys:
         record = folder / key
-        if not record.is_file():
-            continue
         seal_file = _seal_path(record)
-        try:
-            unseal(seal_file.read_bytes() + record.read_bytes(), str(record))
-        except (OSError, BadSeal) as e:
-            why = "no seal" if isinstance(e, OSError) else str(e)
+        if not record.is_file():
+            if seal_file.is_file():  # the record was deleted: Prefect reruns the shard
+                log.warning("shard cache: %s is missing (its seal is left); it runs again", key)
+                seal_file.unlink(missing_ok=True)
+            continue
+        why = problem(record)
+        if why is not None:
             log.warning("shard cache: %s not written by this kgsynth (%s); it runs again", key, why)
             os.replace(record, record.with_name(record.name + REFUSED_SUFFIX))
             seal_file.unlink(missing_ok=True)

@@ -74,3 +74,44 @@ def neo4j_server() -> Iterator[Neo4jConnection]:
                     os.environ.pop(key, None)
                 else:
                     os.environ[key] = value
+
+
+_LOOPBACK = {"127.0.0.1", "::1", "localhost", ""}
+
+
+@pytest.fixture
+def no_network(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The socket layer refuses any host but this machine for the test's duration; the
+    list it yields records every refused attempt (name lookups and connections)."""
+    import socket
+
+    attempts: list[str] = []
+    real_connect, real_connect_ex = socket.socket.connect, socket.socket.connect_ex
+    real_getaddrinfo = socket.getaddrinfo
+
+    def host_of(address: object) -> str:
+        return str(address[0] if isinstance(address, tuple) else address)
+
+    def refuse(what: str) -> OSError:
+        attempts.append(what)
+        return OSError(f"test: network access refused ({what})")
+
+    def connect(sock: socket.socket, address: object) -> None:
+        if sock.family != socket.AF_UNIX and host_of(address) not in _LOOPBACK:
+            raise refuse(f"connect {address}")
+        return real_connect(sock, address)
+
+    def connect_ex(sock: socket.socket, address: object) -> int:
+        if sock.family != socket.AF_UNIX and host_of(address) not in _LOOPBACK:
+            raise refuse(f"connect {address}")
+        return real_connect_ex(sock, address)
+
+    def getaddrinfo(host: object, *args: object, **kwargs: object) -> object:
+        if host is not None and str(host) not in _LOOPBACK:
+            raise refuse(f"lookup {host}")
+        return real_getaddrinfo(host, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(socket.socket, "connect", connect)
+    monkeypatch.setattr(socket.socket, "connect_ex", connect_ex)
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    return attempts

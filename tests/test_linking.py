@@ -709,7 +709,7 @@ def test_alias_index_is_cached_under_cache_dir(linker: Linker, hpo_kg, cache_dir
     ours = [p for p in folders if p.name.startswith(hpo_kg.hash[:16])]
     assert ours and all(p.name.endswith(f"-{INDEX_VERSION}") for p in ours)
     for folder in ours:
-        assert store.is_complete(folder)
+        assert store.problem(folder) is None
     before = _files(root)
     again = Linker(hpo_kg, LinkingConfig(), cache_dir)
     assert again.index_cached is True
@@ -735,7 +735,7 @@ def test_index_is_built_once_then_loaded(tmp_path: Path) -> None:
     kb = scispacy_kb(kg, aliases)
     folder = tmp_path / "idx"
     gen, cached = load_candidate_generator(alias_list, kb, folder)
-    assert cached is False and store.is_complete(folder)
+    assert cached is False and store.problem(folder) is None
     assert json.loads((folder / "concept_aliases.json").read_text()) == alias_list
     before = _files(folder)
     gen2, cached2 = load_candidate_generator(alias_list, kb, folder)
@@ -764,7 +764,7 @@ def test_index_folder_holds_no_pickle_and_a_planted_one_is_never_read(tmp_path: 
 
     alias_list, kb, folder = _tiny_index(tmp_path)
     load_candidate_generator(alias_list, kb, folder)
-    assert sorted(p.name for p in folder.iterdir()) == sorted(store.FILES)
+    assert sorted(p.name for p in folder.iterdir()) == sorted([*store.FILES, "MANIFEST.json"])
     canary = tmp_path / "pwned"
     # scispaCy's own layout name for the vectoriser: kgsynth never opens it
     (folder / "tfidf_vectorizer.joblib").write_bytes(pickle.dumps(_Canary(canary)))
@@ -773,12 +773,12 @@ def test_index_folder_holds_no_pickle_and_a_planted_one_is_never_read(tmp_path: 
     assert gen(["spider finger"], k=3)[0][0].concept_id == "HP:1"
 
 
-@pytest.mark.parametrize("damage", ["delete_index", "delete_vectorizer", "cut_vectors"])
+@pytest.mark.parametrize(
+    "damage", ["delete_index", "delete_vectorizer", "cut_vectors", "flip_aliases", "no_manifest"]
+)
 def test_damaged_index_is_rebuilt_locally_with_a_warning(
-    tmp_path: Path, damage: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    tmp_path: Path, damage: str, no_network: list, caplog: pytest.LogCaptureFixture
 ) -> None:
-    import socket
-
     alias_list, kb, folder = _tiny_index(tmp_path)
     first, _ = load_candidate_generator(alias_list, kb, folder)
     want = first(["spider finger", "lens dislocation"], k=3)
@@ -786,27 +786,26 @@ def test_damaged_index_is_rebuilt_locally_with_a_warning(
         (folder / store.ANN_INDEX).unlink()
     elif damage == "delete_vectorizer":
         (folder / store.VECTORIZER).unlink()
-    else:
+    elif damage == "cut_vectors":
         blob = (folder / store.VECTORS).read_bytes()
         (folder / store.VECTORS).write_bytes(blob[: len(blob) // 2])
-
-    def no_network(sock: socket.socket, address: object) -> None:
-        host = address[0] if isinstance(address, tuple) else address
-        if host not in ("127.0.0.1", "::1", "localhost"):
-            raise AssertionError(f"network access attempted: {address}")
-        return real_connect(sock, address)
-
-    real_connect = socket.socket.connect
-    monkeypatch.setattr(socket.socket, "connect", no_network)
-    with caplog.at_level("WARNING", logger="kgsynth.linking.index"):
+    elif damage == "flip_aliases":  # same size, still valid JSON: only the hash tells
+        blob = (folder / store.ALIASES).read_bytes()
+        assert b"Spider" in blob
+        (folder / store.ALIASES).write_bytes(blob.replace(b"Spider", b"Spidex", 1))
+    else:
+        (folder / "MANIFEST.json").unlink()
+    with caplog.at_level("WARNING", logger="kgsynth.manifest"):
         gen, cached = load_candidate_generator(alias_list, kb, folder)
     assert cached is False
-    assert any("rebuilding" in r.getMessage() for r in caplog.records)
-    assert store.is_complete(folder)
+    (warning,) = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert str(folder) in warning and "built again" in warning
+    assert store.problem(folder) is None
     got = gen(["spider finger", "lens dislocation"], k=3)
     assert [[c.concept_id for c in cands] for cands in got] == [
         [c.concept_id for c in cands] for cands in want
     ]
+    assert no_network == []  # a missing file is rebuilt here, never fetched
 
 
 def test_linker_reports_built_then_cached_index(tmp_path: Path) -> None:

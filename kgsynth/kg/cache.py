@@ -4,7 +4,9 @@ Graphs are stored under their content hash (`kg/graphs/<hash>/`), so the same KG
 two places is stored once. A cheap fingerprint of the source files (path, size, mtime, how
 they are read) points at that hash (`kg/sources/<name>-<fingerprint>.json`), so a later
 build finds its graph without reading the files. Everything is written to a temp name and
-renamed, so a crash never leaves half a cache.
+renamed, so a crash never leaves half a cache; the graph folder's manifest (kgsynth.manifest)
+is written last and checked on load, so a damaged graph is discarded with a warning and
+built again from the source files.
 """
 
 from __future__ import annotations
@@ -16,10 +18,12 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from kgsynth import cache_layout, manifest
 from kgsynth.atomic import staged_folder
 from kgsynth.kg.graph import KnowledgeGraph
 
-CACHE_VERSION = "kg-v1"  # bump when graph construction changes
+CACHE_VERSION = cache_layout.KG_VERSION  # bumped when graph construction changes
+KIND = cache_layout.KG
 _ARRAYS = ("indptr", "indices", "edge_rel", "edge_fwd")
 
 
@@ -35,11 +39,11 @@ def fingerprint(files: list[Path], variant: str = "") -> str:
 
 def cache_path(cache_dir: Path, name: str, files: list[Path], variant: str = "") -> Path:
     """The source pointer for these files: a JSON file naming the graph's content hash."""
-    return cache_dir / "kg" / "sources" / f"{name}-{fingerprint(files, variant)}.json"
+    return cache_layout.kg_sources(cache_dir) / f"{name}-{fingerprint(files, variant)}.json"
 
 
 def graph_folder(cache_dir: Path, kg_hash: str) -> Path:
-    return cache_dir / "kg" / "graphs" / kg_hash[:32]
+    return cache_layout.kg_graphs(cache_dir) / kg_hash[:32]
 
 
 def load_source(pointer: Path) -> KnowledgeGraph | None:
@@ -67,11 +71,25 @@ def save(kg: KnowledgeGraph, folder: Path) -> None:
             np.save(tmp / f"{a}.npy", getattr(kg, a))
         info = {"name": kg.name, "relations": kg.relations, "meta": kg.meta, "hash": kg.hash}
         (tmp / "kg.json").write_text(json.dumps(info))
+        manifest.write(tmp, KIND, CACHE_VERSION, about={"kg": kg.hash, "name": kg.name})
 
 
 def load(folder: Path) -> KnowledgeGraph | None:
-    if not (folder / "kg.json").exists():
+    """The graph stored in `folder`; None when there is none, or when it is damaged (then
+    it is discarded with a warning, and the caller builds it again)."""
+    if not folder.exists():
         return None
+    why = manifest.problem(folder, KIND, CACHE_VERSION)
+    if why is None:
+        try:
+            return _read(folder)
+        except Exception as e:  # noqa: BLE001 - files that match the manifest yet do not load
+            why = f"does not load: {type(e).__name__}: {e}"
+    manifest.discard(folder, "KG cache entry", why)
+    return None
+
+
+def _read(folder: Path) -> KnowledgeGraph:
     info = json.loads((folder / "kg.json").read_text())
     arrays = {a: np.load(folder / f"{a}.npy") for a in _ARRAYS}
     return KnowledgeGraph(
@@ -82,3 +100,8 @@ def load(folder: Path) -> KnowledgeGraph | None:
         hash=info["hash"],
         **arrays,
     )
+
+
+def verify(folder: Path) -> str | None:
+    """`kgsynth cache verify`: every file hashed, whatever its size."""
+    return manifest.problem(folder, KIND, CACHE_VERSION, full=True)

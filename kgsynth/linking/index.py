@@ -11,7 +11,6 @@ rebuilt (with a warning), never completed from elsewhere.
 from __future__ import annotations
 
 import logging
-import shutil
 from pathlib import Path
 
 import nmslib
@@ -19,17 +18,18 @@ import numpy as np
 from scispacy.candidate_generation import CandidateGenerator
 from scispacy.linking_utils import KnowledgeBase
 
+from kgsynth import cache_layout, manifest
 from kgsynth.atomic import staged_folder
 from kgsynth.linking import store
 
 log = logging.getLogger(__name__)
 
-INDEX_VERSION = "v3"  # bump when the vectoriser, index parameters or file formats change
+INDEX_VERSION = cache_layout.INDEX_VERSION  # bumped when the vectoriser or index changes
 _HNSW = {"M": 24, "efConstruction": 200, "post": 0}
 
 
 def index_dir(cache_dir: Path, kg_hash: str, alias_hash: str) -> Path:
-    return cache_dir / "linker" / f"{kg_hash[:16]}-{alias_hash[:12]}-{INDEX_VERSION}"
+    return cache_layout.linker_folder(cache_dir, kg_hash, alias_hash)
 
 
 def build_index(aliases: list[str], out: Path, threads: int | None = None) -> None:
@@ -61,19 +61,14 @@ def load_candidate_generator(
 
     Returns the generator and whether the index came from the cache.
     """
-    cached = store.is_complete(folder)
     loaded = None
-    if cached:
+    if folder.exists():
         try:
             loaded = store.load(folder, ef_search=ef_search)
-        except Exception as e:  # noqa: BLE001 - any damage (cut zip, bad JSON): rebuild
-            log.warning("alias index %s does not load (%s); rebuilding it", folder, e)
-            cached = False
-    elif folder.exists():
-        log.warning("alias index %s is incomplete; rebuilding it", folder)
+        except Exception as e:  # noqa: BLE001 - any damage (cut file, bad JSON): rebuild
+            manifest.discard(folder, "alias index", str(e))
+    cached = loaded is not None
     if loaded is None:
-        if folder.exists():  # only kgsynth writes under linker/: nothing of the user's
-            shutil.rmtree(folder)
         log.info("building alias index over %d aliases in %s", len(aliases), folder)
         build_index(aliases, folder)
         loaded = store.load(folder, ef_search=ef_search)

@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
-import tempfile
 import tomllib
 from functools import cache
 from pathlib import Path
@@ -20,6 +18,8 @@ import polars as pl
 from scispacy.linking_utils import Entity, KnowledgeBase
 from spacy.lang.en.stop_words import STOP_WORDS
 
+from kgsynth import cache_layout, manifest
+from kgsynth.atomic import staged_folder
 from kgsynth.kg.graph import KnowledgeGraph
 from kgsynth.linking.normalise import content_tokens, norm_key, raw_tokens
 
@@ -120,6 +120,11 @@ def _alias_code_hash() -> str:
     return h.hexdigest()
 
 
+ALIAS_KIND = cache_layout.ALIASES
+ALIAS_FORMAT = cache_layout.ALIASES_VERSION
+ALIAS_FILE = "aliases.parquet"
+
+
 def cached_alias_frame(
     kg: KnowledgeGraph,
     cache_dir: Path,
@@ -128,26 +133,25 @@ def cached_alias_frame(
     exclude_subtrees: list[str],
 ) -> pl.DataFrame:
     """`alias_frame`, kept as Parquet under cache_dir/aliases: making it normalises every
-    alias in Python (about a second on HPO, in every process that links). The file is keyed
+    alias in Python (about a second on HPO, in every process that links). The entry is keyed
     by the KG's content, the arguments and the code that makes the frame, so a change to
-    any of them makes a new one."""
+    any of them makes a new one; its manifest is checked on read, and a damaged entry is
+    discarded with a warning and made again."""
     spec = json.dumps([kg.hash, exclude_ids, exclude_subtrees, _alias_code_hash()])
-    key = hashlib.sha256(spec.encode()).hexdigest()[:24]
-    path = cache_dir / "aliases" / f"{key}.parquet"
-    try:
-        return pl.read_parquet(path)
-    except (OSError, pl.exceptions.PolarsError):
-        pass  # not made yet, or unreadable: make it again
+    folder = cache_layout.alias_root(cache_dir) / hashlib.sha256(spec.encode()).hexdigest()[:24]
+    if folder.exists():
+        why = manifest.problem(folder, ALIAS_KIND, ALIAS_FORMAT)
+        if why is None:
+            try:
+                return pl.read_parquet(folder / ALIAS_FILE)
+            except (OSError, pl.exceptions.PolarsError) as e:
+                why = f"does not load: {e}"
+        manifest.discard(folder, "alias table", why)
     frame = alias_frame(kg, exclude_ids=exclude_ids, exclude_subtrees=exclude_subtrees)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".aliases-", suffix=".tmp")
-        os.close(fd)
-        try:
-            frame.write_parquet(tmp)
-            os.replace(tmp, path)  # readers see the whole file or none
-        finally:
-            Path(tmp).unlink(missing_ok=True)
+        with staged_folder(folder) as tmp:  # readers see the whole entry or none
+            frame.write_parquet(tmp / ALIAS_FILE)
+            manifest.write(tmp, ALIAS_KIND, ALIAS_FORMAT, about={"kg": kg.hash})
     except OSError:
         pass  # a read-only cache: the frame is made again next time
     return frame

@@ -10,6 +10,7 @@ file is an error the caller answers by rebuilding, never a download.
     tfidf_vectors_sparse.npz  the aliases' vectors (scipy's npz: no pickle)
     concept_aliases.json      the aliases, in vector order
     nmslib_index.bin          the HNSW graph over those vectors
+    MANIFEST.json             written last: the four files' sizes and hashes (kgsynth.manifest)
 """
 
 from __future__ import annotations
@@ -23,11 +24,15 @@ import numpy as np
 import scipy.sparse
 from sklearn.feature_extraction.text import TfidfVectorizer
 
+from kgsynth import cache_layout, manifest
+
 VECTORIZER = "tfidf_vectorizer.json"
 VECTORS = "tfidf_vectors_sparse.npz"
 ALIASES = "concept_aliases.json"
 ANN_INDEX = "nmslib_index.bin"
 FILES = (VECTORIZER, VECTORS, ALIASES, ANN_INDEX)
+KIND = cache_layout.LINKER
+FORMAT = cache_layout.LINKER_STORE_VERSION
 
 # how the vectoriser is made; stored with it so a changed setting cannot load old weights
 PARAMS: dict[str, Any] = {"analyzer": "char_wb", "ngram_range": [3, 3], "min_df": 1}
@@ -42,8 +47,12 @@ def new_vectorizer() -> TfidfVectorizer:
     )
 
 
-def is_complete(folder: Path) -> bool:
-    return all((folder / name).is_file() for name in FILES)
+def problem(folder: Path, *, full: bool = False) -> str | None:
+    """Why the index in `folder` is not sound (manifest, sizes, hashes), or None."""
+    why = manifest.problem(folder, KIND, FORMAT, full=full)
+    if why is None and (missing := [n for n in FILES if not (folder / n).is_file()]):
+        why = f"the manifest does not list {', '.join(missing)}"
+    return why
 
 
 def save(
@@ -59,6 +68,7 @@ def save(
     scipy.sparse.save_npz(folder / VECTORS, vectors)  # float32: loadable on any scipy
     (folder / ALIASES).write_text(json.dumps(aliases), encoding="utf-8")
     index.saveIndex(str(folder / ANN_INDEX), save_data=False)
+    manifest.write(folder, KIND, FORMAT)
 
 
 def load_vectorizer(path: Path) -> TfidfVectorizer:
@@ -77,10 +87,12 @@ def load_vectorizer(path: Path) -> TfidfVectorizer:
 
 def load(folder: Path, *, ef_search: int = 200) -> tuple[list[str], TfidfVectorizer, Any]:
     """(aliases, vectoriser, HNSW index) from `folder`; FileNotFoundError or ValueError when a
-    file is missing or does not fit the others."""
+    file is missing, fails its manifest or does not fit the others."""
     for name in FILES:
         if not (folder / name).is_file():
             raise FileNotFoundError(f"{folder / name}: missing from the alias index")
+    if why := problem(folder):
+        raise ValueError(f"{folder}: {why}")
     aliases = json.loads((folder / ALIASES).read_text(encoding="utf-8"))
     vectorizer = load_vectorizer(folder / VECTORIZER)
     vectors = scipy.sparse.load_npz(folder / VECTORS).astype(np.float32)

@@ -12,12 +12,18 @@ it is about to send in the `inflight` table (owner, host, pid, lease expiry). A 
 live owner holds is not sent again but waited for; a claim whose owner died (same host, pid
 gone) or whose lease ran out is taken over. The owner renews its leases while it works and
 releases a claim when its reply is stored or its request failed.
+
+The cache checks itself: a file SQLite cannot read, or one that fails `PRAGMA quick_check`,
+is moved aside (`responses.sqlite.damaged-<time>`, with one warning) and a new cache is
+started; each row carries a digest of its reply, and a row whose reply no longer matches it
+is dropped with a warning and asked for again. A damaged reply is never reused as good.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import socket
 import sqlite3
@@ -29,6 +35,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
+
+from kgsynth import cache_layout
+
+log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 1
 DEFAULT_ENDPOINT = "https://api.openai.com/v1"  # what the openai client uses without base_url
@@ -42,9 +52,13 @@ CREATE TABLE IF NOT EXISTS responses (
     completion_tokens INTEGER NOT NULL,
     response_id TEXT,
     step TEXT,
-    created_at REAL NOT NULL
+    created_at REAL NOT NULL,
+    digest TEXT
 )
 """
+_COLUMNS = (
+    "key, model, text, prompt_tokens, completion_tokens, response_id, step, created_at, digest"
+)
 _INFLIGHT_DDL = """
 CREATE TABLE IF NOT EXISTS inflight (
     key TEXT PRIMARY KEY,
@@ -58,7 +72,7 @@ _CHUNK = 500  # keys per statement: under SQLite's bound-parameter limit
 
 
 def cache_path(cache_dir: Path) -> Path:
-    return cache_dir / "llm" / "responses.sqlite"
+    return cache_layout.llm_path(cache_dir)
 
 
 def normalise_endpoint(base_url: str | None) -> str:
@@ -110,6 +124,12 @@ class InflightClaim:
     held: set[str] = field(default_factory=set)
 
 
+def row_digest(key: str, model: str, text: str, p_tok: int, c_tok: int, rid: str | None) -> str:
+    """What a stored row must still hash to: the reply and everything read back with it."""
+    blob = json.dumps([key, model, text, p_tok, c_tok, rid], ensure_ascii=False)
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+
+
 def _chunks(keys: list[str]) -> Iterator[list[str]]:
     for i in range(0, len(keys), _CHUNK):
         yield keys[i : i + _CHUNK]
@@ -134,18 +154,43 @@ class ResponseCache:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self._lock = threading.Lock()
-        # the event loop thread and the caller's thread both use it, always under the lock
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        # NORMAL in WAL mode: a commit survives a killed process (only an OS crash can lose
-        # the last commits), and costs no fsync per response
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute("PRAGMA busy_timeout=10000")
-        self._db.execute(_DDL)
-        self._db.execute(_INFLIGHT_DDL)
+        try:
+            self._db = self._open(path)
+        except sqlite3.DatabaseError as e:
+            aside = _move_aside(path)
+            log.warning(
+                "LLM response cache %s is damaged (%s); moved to %s, starting a new one",
+                path,
+                e,
+                aside.name,
+            )
+            self._db = self._open(path)
         self.owner = uuid.uuid4().hex
         self._host = socket.gethostname()
         self._pid = os.getpid()
+        self.dropped = 0  # rows found damaged and dropped by this instance
+
+    @staticmethod
+    def _open(path: Path) -> sqlite3.Connection:
+        # the event loop thread and the caller's thread both use it, always under the lock
+        db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        try:
+            db.execute("PRAGMA busy_timeout=10000")
+            # structure first: a cut or overwritten file fails here, before anything is read
+            found = [r[0] for r in db.execute("PRAGMA quick_check")]
+            if found != ["ok"]:
+                raise sqlite3.DatabaseError("; ".join(map(str, found[:3])))
+            db.execute("PRAGMA journal_mode=WAL")
+            # NORMAL in WAL mode: a commit survives a killed process (only an OS crash can
+            # lose the last commits), and costs no fsync per response
+            db.execute("PRAGMA synchronous=NORMAL")
+            db.execute(_DDL)
+            db.execute(_INFLIGHT_DDL)
+            _add_digests(db)
+        except BaseException:
+            db.close()
+            raise
+        return db
 
     def get_many(self, keys: list[str]) -> dict[str, CachedResponse]:
         out: dict[str, CachedResponse] = {}
@@ -155,15 +200,31 @@ class ResponseCache:
         return out
 
     def _read(self, keys: list[str], out: dict[str, CachedResponse]) -> None:
+        damaged: list[str] = []
         for chunk in _chunks(keys):
             marks = ",".join("?" * len(chunk))
             rows = self._db.execute(
-                "SELECT key, text, model, prompt_tokens, completion_tokens, response_id "
+                "SELECT key, text, model, prompt_tokens, completion_tokens, response_id, digest "
                 f"FROM responses WHERE key IN ({marks})",
                 chunk,
             )
-            for key, text, model, p_tok, c_tok, rid in rows:
+            for key, text, model, p_tok, c_tok, rid, digest in rows:
+                if digest != row_digest(key, model, text, p_tok, c_tok, rid):
+                    damaged.append(key)
+                    continue
                 out[key] = CachedResponse(text, model, p_tok, c_tok, rid)
+        if damaged:
+            log.warning(
+                "LLM response cache %s: %d stored repl%s no longer match their digest; "
+                "dropped, asked for again",
+                self.path,
+                len(damaged),
+                "y" if len(damaged) == 1 else "ies",
+            )
+            self.dropped += len(damaged)
+            for chunk in _chunks(damaged):
+                marks = ",".join("?" * len(chunk))
+                self._db.execute(f"DELETE FROM responses WHERE key IN ({marks})", chunk)
 
     def get(self, key: str) -> CachedResponse | None:
         return self.get_many([key]).get(key)
@@ -171,19 +232,19 @@ class ResponseCache:
     def put(self, key: str, resp: CachedResponse, step: str = "") -> None:
         """Store and commit at once, so the row outlives a kill a moment later; this owner's
         claim on the key goes in the same commit (whoever waits for it finds the reply)."""
-        row = (
+        fields = (
             key,
             resp.model,
             resp.text,
             resp.prompt_tokens,
             resp.completion_tokens,
             resp.response_id,
-            step,
-            time.time(),
         )
+        row = (*fields, step, time.time(), row_digest(*fields))
         with self._lock, self._transaction():
             self._db.execute(
-                "INSERT OR REPLACE INTO responses VALUES (?, ?, ?, ?, ?, ?, ?, ?)", row
+                f"INSERT OR REPLACE INTO responses ({_COLUMNS}) VALUES ({','.join('?' * 9)})",
+                row,
             )
             self._db.execute("DELETE FROM inflight WHERE key = ? AND owner = ?", (key, self.owner))
 
@@ -264,6 +325,62 @@ class ResponseCache:
             except sqlite3.Error:
                 pass
             self._db.close()
+
+
+def _move_aside(path: Path) -> Path:
+    """Rename a damaged cache and its WAL files out of the way (kept for a post-mortem)."""
+    aside = path.with_name(f"{path.name}.damaged-{time.strftime('%Y%m%d-%H%M%S')}")
+    for suffix in ("", "-wal", "-shm"):
+        part = path.with_name(path.name + suffix)
+        if part.exists():
+            os.replace(part, aside.with_name(aside.name + suffix))
+    return aside
+
+
+def _add_digests(db: sqlite3.Connection) -> None:
+    """A cache written before rows had digests gets the column, and its rows their digests
+    as they stand now (they were stored by an earlier kgsynth, which checked them then)."""
+    columns = {r[1] for r in db.execute("PRAGMA table_info(responses)")}
+    if "digest" in columns:
+        return
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        db.execute("ALTER TABLE responses ADD COLUMN digest TEXT")
+        rows = db.execute(
+            "SELECT key, model, text, prompt_tokens, completion_tokens, response_id FROM responses"
+        ).fetchall()
+        db.executemany(
+            "UPDATE responses SET digest = ? WHERE key = ?",
+            [(row_digest(*r), r[0]) for r in rows],
+        )
+        db.execute("COMMIT")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+
+
+def verify(path: Path) -> str | None:
+    """`kgsynth cache verify`: SQLite's full integrity check and every row's digest; a
+    description of the damage, or None. Reads only: nothing is moved or dropped."""
+    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        found = [r[0] for r in db.execute("PRAGMA integrity_check")]
+        if found != ["ok"]:
+            return "; ".join(map(str, found[:3]))
+        if "digest" not in {r[1] for r in db.execute("PRAGMA table_info(responses)")}:
+            return None  # written before digests: they are added when a build opens it
+        bad = sum(
+            digest is not None and digest != row_digest(*rest)
+            for *rest, digest in db.execute(
+                "SELECT key, model, text, prompt_tokens, completion_tokens, response_id, "
+                "digest FROM responses"
+            )
+        )
+        return f"{bad} replies do not match their digest" if bad else None
+    except sqlite3.DatabaseError as e:
+        return str(e)
+    finally:
+        db.close()
 
 
 class _Tx:

@@ -1,0 +1,58 @@
+"""Where each kind of cache lives under the cache folder, and the format version of each.
+
+One place, imported by the modules that write each kind and by `kgsynth cache`, which
+lists, verifies and clears them without importing what builds them (spaCy, nmslib).
+
+    kg/graphs/<kg hash>/             a built KG (kgsynth.kg.cache), MANIFEST.json
+    kg/sources/<name>-<fp>.json      source files' fingerprint -> KG hash
+    aliases/<key>/                   a KG's alias table (kgsynth.linking.kb), MANIFEST.json
+    linker/<kg>-<aliases>-<ver>/     an alias index (kgsynth.linking.store), MANIFEST.json
+    prefect-results/<shard key>      finished shards (Prefect records) + <key>.seal
+    llm/responses.sqlite             LLM replies (kgsynth.llm.cache), a digest per row
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+KG = "kg"
+ALIASES = "aliases"
+LINKER = "linker"
+SHARDS = "shards"
+LLM = "llm"
+KINDS = (KG, ALIASES, LINKER, SHARDS, LLM)
+
+# bump a version when what is stored (or how) changes: an older entry is then not read
+KG_VERSION = "kg-v1"
+ALIASES_VERSION = "aliases-v2"  # v1: a bare Parquet file per key, without a manifest
+LINKER_STORE_VERSION = "store-v2"  # the index folder's files; v1 had no manifest
+INDEX_VERSION = "v4"  # the vectoriser and HNSW parameters; part of the folder name
+
+
+def kg_graphs(cache_dir: Path) -> Path:
+    return cache_dir / "kg" / "graphs"
+
+
+def kg_sources(cache_dir: Path) -> Path:
+    return cache_dir / "kg" / "sources"
+
+
+def alias_root(cache_dir: Path) -> Path:
+    return cache_dir / "aliases"
+
+
+def linker_root(cache_dir: Path) -> Path:
+    return cache_dir / "linker"
+
+
+def linker_folder(cache_dir: Path, kg_hash: str, alias_hash: str) -> Path:
+    return linker_root(cache_dir) / f"{kg_hash[:16]}-{alias_hash[:12]}-{INDEX_VERSION}"
+
+
+def shard_root(cache_dir: Path) -> Path:
+    """The default shard result folder (a build's config may name another)."""
+    return cache_dir / "prefect-results"
+
+
+def llm_path(cache_dir: Path) -> Path:
+    return cache_dir / "llm" / "responses.sqlite"
