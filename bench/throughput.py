@@ -11,7 +11,7 @@ overall and for linking, and whether the dataset equals the committed MedQA dige
 Floors, measured in the same run: `python -c "import kgsynth.cli"` (imports), and spaCy's
 `nlp.pipe` (blank English + scispaCy's abbreviation detector, what the linker parses with)
 over the same questions. `--cold-index` adds a Linker made with a fresh cache whose kg folder
-links to the warm one, so only the linker's own files (alias frame, TF-IDF + HNSW index) are
+links to the warm one, so only the linker's own files (alias frame, TF-IDF vectors) are
 made. Writes bench/results/throughput.json; the last line printed is that JSON.
 
 Usage: python bench/throughput.py [--repeats 3] [--cold-index] [--limit N] [--cache-dir DIR]
@@ -96,7 +96,7 @@ def _time_cpu(cls: Any, acc: dict[str, float]) -> None:
     run = cls.run
 
     def timed(self: Any, batch: Any, ctx: Any) -> Any:
-        # the process's CPU, not the stage thread's: nmslib queries run on threads of their own
+        # the process's CPU, not the stage thread's: a library may run work on threads of its own
         t = cpu_s()
         try:
             return run(self, batch, ctx)

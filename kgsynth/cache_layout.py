@@ -1,7 +1,7 @@
 """Where each kind of cache lives under the cache folder, and the format version of each.
 
 One place, imported by the modules that write each kind and by `kgsynth cache`, which
-lists, verifies and clears them without importing what builds them (spaCy, nmslib).
+lists, verifies and clears them without importing what builds them (spaCy, scikit-learn).
 
     kg/graphs/<kg hash>/             a built KG (kgsynth.kg.cache), MANIFEST.json
     kg/sources/<name>-<fp>.json      source files' fingerprint -> KG hash
@@ -25,8 +25,8 @@ KINDS = (KG, ALIASES, LINKER, SHARDS, LLM)
 # bump a version when what is stored (or how) changes: an older entry is then not read
 KG_VERSION = "kg-v1"
 ALIASES_VERSION = "aliases-v2"  # v1: a bare Parquet file per key, without a manifest
-LINKER_STORE_VERSION = "store-v2"  # the index folder's files; v1 had no manifest
-INDEX_VERSION = "v4"  # the vectoriser and HNSW parameters; part of the folder name
+LINKER_STORE_VERSION = "store-v3"  # the index folder's files; v2 had an HNSW graph
+INDEX_VERSION = "v5"  # the vectoriser and search; part of the folder name (v4: HNSW)
 
 
 def kg_graphs(cache_dir: Path) -> Path:

@@ -244,13 +244,13 @@ def test_next_build_after_damage_to_every_offline_cache(
         "delete": [
             graph / "nodes.parquet",
             aliases / "aliases.parquet",
-            index / "nmslib_index.bin",
+            index / "tfidf_vectorizer.json",
             record,
         ],
         "flip": [
             graph / "edge_rel.npy",
             aliases / "aliases.parquet",
-            index / "nmslib_index.bin",
+            index / "concept_aliases.json",
             record,
         ],
     }[how]
@@ -363,9 +363,9 @@ def test_cache_command_info_verify_clear(warm_cache: tuple[Path, dict[str, Any]]
     ok = run("verify")
     assert ok.exit_code == 0 and "0 damaged" in ok.output, ok.output
     index = _one(layout.linker_root(cache), f"*-{layout.INDEX_VERSION}")
-    damage(index / "nmslib_index.bin", "flip")  # same size: only verify's hash finds it
+    damage(index / "tfidf_vectors_sparse.npz", "flip")  # same size: only verify's hash finds it
     bad = run("verify")
-    assert bad.exit_code == 1 and "1 damaged" in bad.output and "nmslib_index.bin" in bad.output
+    assert bad.exit_code == 1 and "1 damaged" in bad.output and "tfidf_vectors" in bad.output
     fixed = run("verify", "--discard")
     assert fixed.exit_code == 0 and not index.exists()
     refused = run("clear", "--kg", "no-such-kg", "--yes")

@@ -774,7 +774,7 @@ def test_index_folder_holds_no_pickle_and_a_planted_one_is_never_read(tmp_path: 
 
 
 @pytest.mark.parametrize(
-    "damage", ["delete_index", "delete_vectorizer", "cut_vectors", "flip_aliases", "no_manifest"]
+    "damage", ["delete_vectors", "delete_vectorizer", "cut_vectors", "flip_aliases", "no_manifest"]
 )
 def test_damaged_index_is_rebuilt_locally_with_a_warning(
     tmp_path: Path, damage: str, no_network: list, caplog: pytest.LogCaptureFixture
@@ -782,8 +782,8 @@ def test_damaged_index_is_rebuilt_locally_with_a_warning(
     alias_list, kb, folder = _tiny_index(tmp_path)
     first, _ = load_candidate_generator(alias_list, kb, folder)
     want = first(["spider finger", "lens dislocation"], k=3)
-    if damage == "delete_index":
-        (folder / store.ANN_INDEX).unlink()
+    if damage == "delete_vectors":
+        (folder / store.VECTORS).unlink()
     elif damage == "delete_vectorizer":
         (folder / store.VECTORIZER).unlink()
     elif damage == "cut_vectors":

@@ -3,14 +3,14 @@
 scispaCy's LinkerPaths keeps the TF-IDF vectoriser as a joblib pickle and resolves every
 path through `cached_path`, which downloads anything that is not a local file. kgsynth keeps
 the vectoriser as JSON (its 3-gram vocabulary in column order and the idf weights) and reads
-the four files itself from the index folder: a planted pickle is never read, and a missing
-file is an error the caller answers by rebuilding, never a download.
+the files itself from the index folder: a planted pickle is never read, and a missing file
+is an error the caller answers by rebuilding, never a download. Search is exact over the
+vectors (kgsynth.linking.exact), so there is no approximate index to store.
 
     tfidf_vectorizer.json     {"params": ..., "vocabulary": [...], "idf": [...]}
     tfidf_vectors_sparse.npz  the aliases' vectors (scipy's npz: no pickle)
     concept_aliases.json      the aliases, in vector order
-    nmslib_index.bin          the HNSW graph over those vectors
-    MANIFEST.json             written last: the four files' sizes and hashes (kgsynth.manifest)
+    MANIFEST.json             written last: the files' sizes and hashes (kgsynth.manifest)
 """
 
 from __future__ import annotations
@@ -19,18 +19,17 @@ import json
 from pathlib import Path
 from typing import Any
 
-import nmslib
 import numpy as np
 import scipy.sparse
 from sklearn.feature_extraction.text import TfidfVectorizer
 
 from kgsynth import cache_layout, manifest
+from kgsynth.linking.exact import ExactCosineIndex
 
 VECTORIZER = "tfidf_vectorizer.json"
 VECTORS = "tfidf_vectors_sparse.npz"
 ALIASES = "concept_aliases.json"
-ANN_INDEX = "nmslib_index.bin"
-FILES = (VECTORIZER, VECTORS, ALIASES, ANN_INDEX)
+FILES = (VECTORIZER, VECTORS, ALIASES)
 KIND = cache_layout.LINKER
 FORMAT = cache_layout.LINKER_STORE_VERSION
 
@@ -60,14 +59,12 @@ def save(
     vectorizer: TfidfVectorizer,
     vectors: scipy.sparse.csr_matrix,
     aliases: list[str],
-    index: Any,
 ) -> None:
     vocab = sorted(vectorizer.vocabulary_, key=vectorizer.vocabulary_.__getitem__)
     spec = {"params": PARAMS, "vocabulary": vocab, "idf": vectorizer.idf_.tolist()}
     (folder / VECTORIZER).write_text(json.dumps(spec), encoding="utf-8")
     scipy.sparse.save_npz(folder / VECTORS, vectors)  # float32: loadable on any scipy
     (folder / ALIASES).write_text(json.dumps(aliases), encoding="utf-8")
-    index.saveIndex(str(folder / ANN_INDEX), save_data=False)
     manifest.write(folder, KIND, FORMAT)
 
 
@@ -85,9 +82,10 @@ def load_vectorizer(path: Path) -> TfidfVectorizer:
     return vec
 
 
-def load(folder: Path, *, ef_search: int = 200) -> tuple[list[str], TfidfVectorizer, Any]:
-    """(aliases, vectoriser, HNSW index) from `folder`; FileNotFoundError or ValueError when a
-    file is missing, fails its manifest or does not fit the others."""
+def load(folder: Path) -> tuple[list[str], TfidfVectorizer, ExactCosineIndex]:
+    """(aliases, vectoriser, exact index over the aliases' vectors) from `folder`;
+    FileNotFoundError or ValueError when a file is missing, fails its manifest or does not
+    fit the others."""
     for name in FILES:
         if not (folder / name).is_file():
             raise FileNotFoundError(f"{folder / name}: missing from the alias index")
@@ -101,10 +99,5 @@ def load(folder: Path, *, ef_search: int = 200) -> tuple[list[str], TfidfVectori
             f"{folder}: vectors {vectors.shape} do not fit {len(aliases)} aliases x "
             f"{len(vectorizer.vocabulary_)} terms"
         )
-    index = nmslib.init(
-        method="hnsw", space="cosinesimil_sparse", data_type=nmslib.DataType.SPARSE_VECTOR
-    )
-    index.addDataPointBatch(vectors)
-    index.loadIndex(str(folder / ANN_INDEX))
-    index.setQueryTimeParams({"efSearch": ef_search})
+    index = ExactCosineIndex(vectors)
     return aliases, vectorizer, index
