@@ -109,6 +109,18 @@ def test_kg_cache_entry_is_discarded_and_rebuilt(
     assert (again.indices == hpo_kg.indices).all() and again.nodes.equals(hpo_kg.nodes)
 
 
+def test_kg_cache_pointer_cut_short_warns_and_rebuilds(
+    hpo_kg, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    pointer = tmp_path / "kg" / "sources" / "hpo-test.json"
+    kg_cache.save_source(hpo_kg, pointer, [])
+    damage(pointer, "truncate")
+    with caplog.at_level(logging.WARNING):
+        assert kg_cache.load_source(pointer) is None
+    (line,) = warnings(caplog)
+    assert str(pointer) in line and not pointer.exists()
+
+
 def test_llm_cache_cut_short_is_moved_aside(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

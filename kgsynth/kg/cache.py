@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +22,8 @@ import polars as pl
 from kgsynth import cache_layout, manifest
 from kgsynth.atomic import staged_folder
 from kgsynth.kg.graph import KnowledgeGraph
+
+log = logging.getLogger(__name__)
 
 CACHE_VERSION = cache_layout.KG_VERSION  # bumped when graph construction changes
 KIND = cache_layout.KG
@@ -49,8 +52,12 @@ def graph_folder(cache_dir: Path, kg_hash: str) -> Path:
 def load_source(pointer: Path) -> KnowledgeGraph | None:
     """The graph a source pointer names, or None when either is missing."""
     try:
-        kg_hash = json.loads(pointer.read_text())["hash"]
-    except (OSError, ValueError, KeyError):
+        kg_hash = str(json.loads(pointer.read_text())["hash"])
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        log.warning("KG cache pointer %s is damaged (%s); the KG is built again", pointer, e)
+        pointer.unlink(missing_ok=True)
         return None
     return load(graph_folder(pointer.parents[2], kg_hash))
 
