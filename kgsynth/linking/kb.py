@@ -271,16 +271,43 @@ def _disease_base_names(nodes: pl.DataFrame) -> pl.DataFrame:
     )
 
 
+class KGKnowledgeBase(KnowledgeBase):
+    """scispaCy's KnowledgeBase over the KG's (raw, not normalised) alias strings.
+
+    CandidateGenerator reads only `alias_to_cuis`, which is built at once from two flat
+    columns; the Entity records (`cui_to_entity`) are made only if something asks for them.
+    scispaCy's own constructor makes every Entity up front, a second of every warm start
+    on HPO (most of it unused)."""
+
+    def __init__(self, kg: KnowledgeGraph, aliases: pl.DataFrame) -> None:
+        # no super().__init__(): it indexes every entity in Python
+        self._kg = kg
+        self._aliases = aliases
+        ids = kg.ids
+        to_cuis: dict[str, set[str]] = {}
+        for i, alias in zip(aliases["idx"].to_list(), aliases["alias"].to_list(), strict=True):
+            to_cuis.setdefault(alias, set()).add(ids[i])
+        self.alias_to_cuis = to_cuis
+        self._entities: dict[str, Entity] | None = None
+
+    @property  # type: ignore[override]
+    def cui_to_entity(self) -> dict[str, Entity]:
+        if self._entities is None:
+            by_node: dict[int, list[str]] = {}
+            for i, alias in zip(
+                self._aliases["idx"].to_list(), self._aliases["alias"].to_list(), strict=True
+            ):
+                by_node.setdefault(i, []).append(alias)
+            ids, names, types = self._kg.ids, self._kg.names, self._kg.types
+            self._entities = {
+                ids[i]: Entity(
+                    concept_id=ids[i], canonical_name=names[i], aliases=als, types=[types[i]]
+                )
+                for i, als in by_node.items()
+            }
+        return self._entities
+
+
 def scispacy_kb(kg: KnowledgeGraph, aliases: pl.DataFrame) -> KnowledgeBase:
-    """A scispaCy KnowledgeBase whose aliases are the KG's (raw, not normalised) alias strings."""
-    # grouped in Python, in order of first appearance: polars' list column to Python lists
-    # took most of a second
-    by_node: dict[int, list[str]] = {}
-    for i, alias in zip(aliases["idx"].to_list(), aliases["alias"].to_list(), strict=True):
-        by_node.setdefault(i, []).append(alias)
-    ids, names, types = kg.ids, kg.names, kg.types
-    entities = [
-        Entity(concept_id=ids[i], canonical_name=names[i], aliases=als, types=[types[i]])
-        for i, als in by_node.items()
-    ]
-    return KnowledgeBase(entities)
+    """A scispaCy KnowledgeBase whose aliases are the KG's alias strings."""
+    return KGKnowledgeBase(kg, aliases)

@@ -63,7 +63,8 @@ def save(
     vocab = sorted(vectorizer.vocabulary_, key=vectorizer.vocabulary_.__getitem__)
     spec = {"params": PARAMS, "vocabulary": vocab, "idf": vectorizer.idf_.tolist()}
     (folder / VECTORIZER).write_text(json.dumps(spec), encoding="utf-8")
-    scipy.sparse.save_npz(folder / VECTORS, vectors)  # float32: loadable on any scipy
+    # float32, uncompressed: loading skips a zlib pass (0.1 s of every warm start on HPO)
+    scipy.sparse.save_npz(folder / VECTORS, vectors, compressed=False)
     (folder / ALIASES).write_text(json.dumps(aliases), encoding="utf-8")
     manifest.write(folder, KIND, FORMAT)
 
