@@ -34,12 +34,16 @@ from kgsynth.export.rows import rejects_frame
 from kgsynth.export.stats import dataset_stats
 from kgsynth.records import Reject
 
+ROW_GROUP_ROWS = 10_000
+
 
 def _write_parquet(frame: pl.DataFrame, path: Path) -> None:
     # write to a temp name then rename, so a crash never leaves a half-written file
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".parquet.tmp")
-    frame.write_parquet(tmp)
+    # row groups of a bounded size: a reader (kgsynth view, a training loader) can fetch
+    # one row without decoding the whole file's columns
+    frame.write_parquet(tmp, row_group_size=ROW_GROUP_ROWS)
     tmp.replace(path)
 
 
