@@ -9,6 +9,8 @@ lists, verifies and clears them without importing what builds them (spaCy, sciki
     linker/<kg>-<aliases>-<ver>/     an alias index (kgsynth.linking.store), MANIFEST.json
     prefect-results/<shard key>      finished shards (Prefect records) + <key>.seal
     llm/responses.sqlite             LLM replies (kgsynth.llm.cache), a digest per row
+    decontam/<key>/                  a benchmark file's decontamination index
+                                     (kgsynth.decontam.index), MANIFEST.json
 """
 
 from __future__ import annotations
@@ -20,13 +22,15 @@ ALIASES = "aliases"
 LINKER = "linker"
 SHARDS = "shards"
 LLM = "llm"
-KINDS = (KG, ALIASES, LINKER, SHARDS, LLM)
+DECONTAM = "decontam"
+KINDS = (KG, ALIASES, LINKER, SHARDS, LLM, DECONTAM)
 
 # bump a version when what is stored (or how) changes: an older entry is then not read
 KG_VERSION = "kg-v1"
 ALIASES_VERSION = "aliases-v2"  # v1: a bare Parquet file per key, without a manifest
 LINKER_STORE_VERSION = "store-v3"  # the index folder's files; v2 had an HNSW graph
 INDEX_VERSION = "v5"  # the vectoriser and search; part of the folder name (v4: HNSW)
+DECONTAM_VERSION = "decontam-v1"
 
 
 def kg_graphs(cache_dir: Path) -> Path:
@@ -56,3 +60,13 @@ def shard_root(cache_dir: Path) -> Path:
 
 def llm_path(cache_dir: Path) -> Path:
     return cache_dir / "llm" / "responses.sqlite"
+
+
+def decontam_root(cache_dir: Path) -> Path:
+    return cache_dir / DECONTAM
+
+
+def decontam_folder(cache_dir: Path, key: str) -> Path:
+    """A benchmark index; `key` hashes the file's content, the KG, the linking and
+    decontamination settings and the code that builds it (kgsynth.decontam.index)."""
+    return decontam_root(cache_dir) / key[:32]

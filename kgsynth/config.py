@@ -228,6 +228,68 @@ class DedupConfig(_Strict):
     seed: int = 1
 
 
+DecontamMethod = Literal["ngram", "minhash", "kg"]
+
+
+class DecontamConfig(_Strict):
+    """Benchmark contamination (kgsynth.decontam): rows that overlap a benchmark item leave
+    at stage `decontam`, after linking and evidence and before any text is generated.
+
+    Each benchmark file (any QA layout kgsynth reads) is indexed once per content, KG and
+    settings (cached under <cache_dir>/decontam/). A row is checked by
+    - ngram: word n-grams of its normalised question + options shared with one item, as a
+      share of the row's n-grams (n-grams in many benchmark items are boilerplate, ignored);
+    - minhash: Jaccard of word shingles (boilerplate ones left out) with one item, found by
+      MinHash + LSH and confirmed exactly; the same normalised text scores 1.0;
+    - kg: the same answer entity as an item and at least `kg_min_shared` of the same
+      present question findings (all of the row's, when it has fewer).
+    """
+
+    # on when benchmark files are named; `enabled = false` turns it off while they stay listed
+    enabled: bool = True
+    against: list[Path] = Field(default_factory=list)  # benchmark QA files
+    methods: list[DecontamMethod] = Field(default_factory=lambda: ["ngram", "minhash", "kg"])
+    ngram: int = Field(13, ge=5, le=50)  # words per n-gram
+    # share of the row's n-grams found in one item at or above which the row is flagged: a
+    # perturbed copy of a MedQA question (10 % of words replaced, a sentence dropped) keeps
+    # ~30 %; two different ones sharing stock phrases or a lab panel ("... which of the
+    # following is the most likely cause of this patient's ...") up to ~14 %
+    ngram_min_share: float = Field(0.15, gt=0.0, le=1.0)
+    shingle: int = Field(3, ge=1, le=10)  # words per MinHash shingle
+    # Jaccard at or above which a row is a near duplicate of an item: a perturbed copy of a
+    # MedQA question scores 0.33 or more (median 0.53), two different ones rarely over 0.1
+    minhash_threshold: float = Field(0.3, gt=0.0, le=1.0)
+    num_perm: int = Field(128, ge=16, le=1024)  # MinHash bins (one-permutation MinHash)
+    seed: int = 1
+    # LSH candidates per row and benchmark confirmed by their exact Jaccard (best first)
+    minhash_confirm: int = Field(3, ge=1)
+    kg_min_shared: int = Field(2, ge=1)  # present question findings shared with an item
+    # an n-gram or shingle in more than max(boilerplate_min_items, boilerplate_fraction *
+    # items) benchmark items is template text, ignored on both sides
+    boilerplate_fraction: float = Field(0.01, gt=0.0, le=1.0)
+    boilerplate_min_items: int = Field(10, ge=1)
+
+    @property
+    def active(self) -> bool:
+        """Whether the stage checks anything (on, with benchmark files named)."""
+        return self.enabled and bool(self.against) and bool(self.methods)
+
+    @field_validator("against", mode="before")
+    @classmethod
+    def _one_or_many(cls, v: Any) -> Any:
+        return [v] if isinstance(v, (str, Path)) else v
+
+    @field_validator("against")
+    @classmethod
+    def _each_once(cls, v: list[Path]) -> list[Path]:
+        return list(dict.fromkeys(v))
+
+    @field_validator("methods")
+    @classmethod
+    def _distinct(cls, v: list[str]) -> list[str]:
+        return list(dict.fromkeys(v))
+
+
 class RunConfig(_Strict):
     """How a build's work is split and where it runs (kgsynth/runs.py, flows/build.py)."""
 
@@ -273,6 +335,7 @@ class BuildConfig(_Strict):
     verify: VerifyConfig = Field(default_factory=VerifyConfig)
     chain: ChainConfig = Field(default_factory=ChainConfig)
     dedup: DedupConfig = Field(default_factory=DedupConfig)
+    decontam: DecontamConfig = Field(default_factory=DecontamConfig)
     run: RunConfig = Field(default_factory=RunConfig)
 
     def qa_files(self) -> list[Path]:

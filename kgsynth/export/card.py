@@ -44,6 +44,7 @@ def render_card(
     ]
     lines += [f"| {s} | {r} | {n} |" for s, r, n in report.rejected_by_reason()]
     lines += dedup_lines(report.info_of(Stage.DEDUP))
+    lines += contamination_lines(report.info_of(Stage.DECONTAM))
     lines += usage_lines(report.llm_usage)
     lines += ["", *notes, ""]
     return "\n".join(lines)
@@ -170,6 +171,47 @@ def dedup_lines(dedup: dict[str, Any]) -> list[str]:
             f"`{p['a']}` / `{p['b']}` ({p['jaccard']:.3f})" for p in dedup["closest_kept"]
         )
         lines.append(f"\nMost similar LSH candidates kept apart (below the threshold): {pairs}.")
+    return lines
+
+
+def contamination_lines(info: dict[str, Any]) -> list[str]:
+    """Rows found in a benchmark (kgsynth.decontam), per benchmark file and method; nothing
+    when the stage did not run (no benchmark named)."""
+    if not info:
+        return []
+    checked, st = info["checked"], info.get("settings", {})
+    meaning = {
+        "ngram": f"at least {st.get('ngram_min_share')} of the row's word {st.get('ngram')}-grams"
+        " (normalised question + options) in one benchmark item, boilerplate n-grams ignored",
+        "minhash": f"Jaccard >= {st.get('minhash_threshold')} of {st.get('shingle')}-word"
+        f" shingles with one item (MinHash, {st.get('num_perm')} bins, LSH"
+        f" {st.get('lsh', {}).get('bands')} x {st.get('lsh', {}).get('rows')}, confirmed"
+        " exactly), or the same normalised text",
+        "kg": "the same answer entity as an item and at least"
+        f" {st.get('kg_min_shared')} of the same present question findings (all of the"
+        " row's, when it has fewer)",
+    }
+
+    def pct(n: int) -> str:
+        return f"{100 * n / (checked or 1):.1f}%"
+
+    lines = [
+        "",
+        "## Contamination",
+        f"Before any text was generated, {checked} rows were checked against"
+        f" {len(info.get('benchmarks', []))} benchmark file(s); {info['flagged']}"
+        f" ({pct(info['flagged'])}) overlapped a benchmark item and left as rejects at stage"
+        " `decontam` (reason: the first method that flagged them, in the order below).",
+        "",
+        *[f"- `{m}`: {meaning.get(m, m)}." for m in info.get("methods", [])],
+        "",
+        "| benchmark | items | method | rows flagged | % of checked |",
+        "| --- | ---: | --- | ---: | ---: |",
+    ]
+    for b in info.get("benchmarks", []):
+        for m in [*info.get("methods", []), "any"]:
+            n = b["flagged"].get(m, 0)
+            lines.append(f"| `{_cell(b['file'])}` | {b['items']} | {m} | {n} | {pct(n)} |")
     return lines
 
 

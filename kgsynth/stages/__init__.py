@@ -45,6 +45,7 @@ class Stage(StrEnum):
     DISTRACTORS = "distractors"  # ... with distractors that fail the chain
     LINK = "link"
     EVIDENCE = "evidence"
+    DECONTAM = "decontam"  # no benchmark item overlaps it (before any text is generated)
     PATHS = "paths"
     GENERATE = "generate"
     VERIFY = "verify"
@@ -68,6 +69,7 @@ _LABELS = {
     Stage.DISTRACTORS: "with enough distractors that fail the chain",
     Stage.LINK: "linked (question + answer entity)",
     Stage.EVIDENCE: "KG evidence singles out the gold option",
+    Stage.DECONTAM: "not found in a benchmark (decontamination)",
     Stage.PATHS: "with a KG path",
     Stage.GENERATE: "with a written thinking path",
     Stage.VERIFY: "passed the checks",

@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from kgsynth.config import LLMConfig, VerifyConfig, drop_none
+from kgsynth.config import DecontamConfig, LLMConfig, VerifyConfig, drop_none
 from kgsynth.defaults import DEFAULT_CACHE_DIR, CacheDir
 from kgsynth.errors import ConfigError
 from kgsynth.synth.giveaway import FORM_WORDS, GENERIC_WORDS
@@ -56,6 +56,8 @@ class SynthConfig(BaseModel):
     max_attempts: int | None = Field(None, ge=1)  # None: 50 per requested row
     llm: LLMConfig = Field(default_factory=LLMConfig)
     verify: VerifyConfig = Field(default_factory=VerifyConfig)
+    # benchmark files whose items no written question may overlap (kgsynth.decontam)
+    decontam: DecontamConfig = Field(default_factory=DecontamConfig)
 
     @model_validator(mode="after")
     def _hops_in_order(self) -> SynthConfig:
