@@ -14,15 +14,14 @@ from pathlib import Path
 
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
+from prefect.utilities.annotations import quote
 
 from kgsynth import resources, runs
-from kgsynth.chain.run import chain_versions
 from kgsynth.config import BuildConfig
 from kgsynth.export.card import dataset_card
 from kgsynth.kg import KnowledgeGraph, load_kg
-from kgsynth.llm.blocks import JUDGE
-from kgsynth.llm.client import LLMClient
 from kgsynth.paths_check import check_build_paths
+from kgsynth.prefect_server import unpersisted_storage
 from kgsynth.records import QARecord, VerifiedQA
 from kgsynth.report import BuildReport, kg_summary
 from kgsynth.stages import StageContext
@@ -43,7 +42,8 @@ class BuildResult:
     files: dict[str, Path]
 
 
-_task = task(cache_policy=NO_CACHE, persist_result=False)
+# an explicit (never written) result storage: see unpersisted_storage
+_task = task(cache_policy=NO_CACHE, persist_result=False, result_storage=unpersisted_storage())
 
 
 @_task
@@ -64,8 +64,14 @@ def load_graph(cfg: BuildConfig) -> KnowledgeGraph:
 def export(
     verified: list[VerifiedQA], kg: KnowledgeGraph, report: BuildReport, cfg: BuildConfig
 ) -> dict[str, Path]:
-    chain = chain_versions(cfg.chain.enabled()) if cfg.generator == "openai" else {}
+    chain: dict[str, str] = {}
+    if cfg.generator == "openai":
+        from kgsynth.chain.run import chain_versions
+
+        chain = chain_versions(cfg.chain.enabled())
     if cfg.verify.answer_match and cfg.verify.free_text.method == "judge":
+        from kgsynth.llm.blocks import JUDGE
+
         chain["verify_judge"] = JUDGE.version  # the judge that passed free-text rows
     stage = ExportStage(
         card=lambda r: dataset_card(r, cfg),
@@ -88,6 +94,8 @@ def build_dataset(config: BuildConfig) -> BuildResult:
         kg = load_graph(cfg)
     report.kg = kg_summary(kg)
     if runs.needs_llm(cfg):
+        from kgsynth.llm.client import LLMClient
+
         LLMClient(cfg.llm).close()  # a missing API key fails here, before any shard starts
 
     # the per-row stages, each set up from this build's config, run shard by shard
@@ -106,5 +114,7 @@ def build_dataset(config: BuildConfig) -> BuildResult:
     report.check_llm_failures(cfg.llm.max_failure_ratio)
 
     with report.timed("export"):
-        files = export(sharded.kept, kg, report, cfg)
+        # quoted: Prefect would otherwise walk every field of every row and reject looking
+        # for futures (there are none), a second or more on a large build
+        files = export(quote(sharded.kept), kg, quote(report), cfg)
     return BuildResult(report=report, files=files)

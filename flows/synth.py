@@ -14,11 +14,13 @@ from pathlib import Path
 
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
+from prefect.utilities.annotations import quote
 
 from kgsynth.kg import KnowledgeGraph, load_kg
 from kgsynth.llm.client import LLMClient
 from kgsynth.llm.structured import StructuredRunner
 from kgsynth.paths_check import check_synth_paths
+from kgsynth.prefect_server import unpersisted_storage
 from kgsynth.progress import progress
 from kgsynth.records import Reject, VerifiedQA
 from kgsynth.report import BuildReport, kg_summary
@@ -51,7 +53,8 @@ class SynthResult:
         return self.report.exported == self.requested
 
 
-_task = task(cache_policy=NO_CACHE, persist_result=False)
+# an explicit (never written) result storage: see unpersisted_storage
+_task = task(cache_policy=NO_CACHE, persist_result=False, result_storage=unpersisted_storage())
 
 
 @_task
@@ -116,7 +119,8 @@ def synth_from_kg(config: SynthConfig, complete: Complete | None = None) -> Synt
     progress.start("rows", cfg.n)
     while len(verified) < cfg.n and tried < cfg.attempt_budget:
         size = round_size(cfg, len(verified), tried)
-        done = run_round(list(range(tried, tried + size)), stages, ctx, report)
+        # quoted: Prefect would walk the context and report (every reject so far) for futures
+        done = run_round(list(range(tried, tried + size)), stages, quote(ctx), quote(report))
         verified += done.kept
         rejects += done.rejects
         tried += size
@@ -131,5 +135,5 @@ def synth_from_kg(config: SynthConfig, complete: Complete | None = None) -> Synt
         report.llm_usage = client.usage_report()
         client.close()
     with report.timed("export"):
-        files = export(verified, ctx, sampling).files
+        files = export(quote(verified), quote(ctx), sampling).files
     return SynthResult(report=report, files=files, requested=cfg.n)

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.console import Console
 
+from kgsynth.cli_cache import cache_app
 from kgsynth.cli_common import (
     KG_HELP,
     CacheDirOption,
@@ -16,6 +17,7 @@ from kgsynth.cli_common import (
     LLMKeyEnv,
     LLMModel,
     run_flow,
+    tune_gc,
 )
 from kgsynth.cli_deploy import deploy
 from kgsynth.cli_inspect import inspect_dataset
@@ -23,22 +25,26 @@ from kgsynth.cli_kg import kg_app
 from kgsynth.cli_paths import OverwriteOption, overwrite_override
 from kgsynth.cli_synth import synth_kg
 from kgsynth.cli_verify import verify
+from kgsynth.cli_view import view
 
 if TYPE_CHECKING:
     from flows.build import BuildResult
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 app.add_typer(kg_app, name="kg")
+app.add_typer(cache_app, name="cache")
 app.command("synth-kg")(synth_kg)
 app.command("inspect")(inspect_dataset)
 app.command("verify")(verify)
 app.command("deploy")(deploy)
+app.command("view")(view)
 console = Console(stderr=True)
 
 
 @app.callback()
 def main() -> None:
     """kgsynth: QA pairs + a medical KG -> verified thinking-path CoT datasets."""
+    tune_gc()  # before any command imports its heavy modules
 
 
 @app.command()
@@ -108,8 +114,10 @@ def build(
         cfg = load_config(config, overrides)
         check_build_paths(cfg)
         from flows.build import build_dataset
+        from kgsynth.prefect_server import call_flow
 
-        return build_dataset(cfg)
+        # Dask workers report their task runs to the Prefect API; a local build needs none
+        return call_flow(build_dataset, cfg, needs_api=cfg.run.task_runner == "dask")
 
     run_flow("kgsynth build", start)
 

@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-import yaml
 from rich.console import Console
 
 from kgsynth.cli_common import fail
@@ -40,6 +39,8 @@ class DeploymentSpec:
 
 def read_deployments(file: Path) -> list[DeploymentSpec]:
     """The deployments of a prefect.yaml, checked for the fields a served deployment needs."""
+    import yaml  # here, not at the top: every kgsynth command imports this module
+
     try:
         data = yaml.safe_load(file.read_text(encoding="utf-8")) or {}
     except OSError as e:

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-import polars as pl
 import typer
 from rich.console import Console, Group
 from rich.panel import Panel
@@ -14,15 +13,18 @@ from rich.table import Table
 from rich.text import Text
 
 from kgsynth.cli_common import fail
-from kgsynth.export.hub import SUMMARY_FILE, DatasetError, read_dataset, read_rejects
-from kgsynth.export.rows import path_of
-from kgsynth.export.stats import check_names, check_rates, per_source, rejects_by_reason
-from kgsynth.paths.format import format_path
+
+# polars and the export modules (which reach spaCy through the check registry) load inside
+# the command: `kgsynth --help` and every other command stay quick
+if TYPE_CHECKING:
+    import polars as pl
 
 TOP = 15
 
 
 def _summary_json(folder: Path) -> dict[str, Any]:
+    from kgsynth.export.hub import SUMMARY_FILE
+
     f = folder / SUMMARY_FILE
     if not folder.is_dir() or not f.is_file():
         return {}
@@ -48,6 +50,8 @@ def _table(title: str, frame: pl.DataFrame, formats: dict[str, str] | None = Non
 
 
 def _print_summary(out: Console, path: Path, rows: pl.DataFrame, rejects: pl.DataFrame | None):
+    from kgsynth.export.stats import check_rates, per_source, rejects_by_reason
+
     info = _summary_json(path)
     counts = info.get("counts", {})
     head = Text()
@@ -106,6 +110,9 @@ def _checks_text(checks: dict[str, Any] | None, names: list[str]) -> Text:
 
 
 def _row_panel(row: dict[str, Any], names: list[str]) -> Panel:
+    from kgsynth.export.rows import path_of
+    from kgsynth.paths.format import format_path
+
     parts: list[Any] = []
     parts.append(Text("Question", style="bold cyan"))
     parts.append(Text(row["question"] or ""))
@@ -145,6 +152,11 @@ def inspect_dataset(
     ] = None,
 ) -> None:
     """Summarise a dataset (rows, rejects, sources, checks, versions) and show a few rows."""
+    import polars as pl
+
+    from kgsynth.export.hub import DatasetError, read_dataset, read_rejects
+    from kgsynth.export.stats import check_names
+
     try:
         data = read_dataset(dataset)
         rejects = read_rejects(dataset) if dataset.is_dir() else None

@@ -99,8 +99,9 @@ def synth_kg(
         )
         check_synth_paths(cfg)  # before the flow (and its imports) start
         from flows.synth import synth_from_kg
+        from kgsynth.prefect_server import call_flow
 
-        return synth_from_kg(cfg)
+        return call_flow(synth_from_kg, cfg)
 
     result = run_flow("kgsynth synth-kg", start, unit="attempts")
     if not result.complete:

@@ -73,7 +73,8 @@ def verify(
         cfg = load_config(config, overrides, base=dataset_settings(recorded))
         check_verify_paths(dataset, out, cfg)  # before the flow (and its imports) start
         from flows.verify import verify_dataset
+        from kgsynth.prefect_server import call_flow
 
-        return verify_dataset(dataset, out, cfg)
+        return call_flow(verify_dataset, dataset, out, cfg)
 
     common.run_flow("kgsynth verify", start)

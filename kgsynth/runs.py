@@ -272,12 +272,15 @@ def _shard_task() -> Task[..., ShardResult]:
     from prefect import task
     from prefect.cache_policies import NO_CACHE
 
+    from kgsynth.prefect_server import unpersisted_storage
+
     return task(
         _build_shard,
         name="build_shard",
         task_run_name="build_shard-{index}",
         cache_policy=NO_CACHE,
         persist_result=False,
+        result_storage=unpersisted_storage(),  # the shard cache sets its own folder
     )
 
 

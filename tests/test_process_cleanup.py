@@ -1,8 +1,10 @@
 """A kgsynth build leaves no process behind: neither when it ends, nor when it is SIGKILLed.
 
-With no PREFECT_API_URL a build runs against a temporary Prefect API server in a child
-process (kgsynth/prefect_server.py). The build runs as the real CLI in a session of its own,
-so every process it starts, however re-parented later, is found by its session id.
+With no PREFECT_API_URL a build that needs a Prefect API (one on Dask: its workers report
+to it) runs against a temporary server in a child process (kgsynth/prefect_server.py); a
+local build starts none (tests/test_startup.py). The build runs as the real CLI in a session
+of its own, so every process it starts, however re-parented later, is found by its session
+id.
 """
 
 from __future__ import annotations
@@ -105,8 +107,12 @@ def _healthy(server: psutil.Process) -> bool:
 @pytest.mark.parametrize("serving", [True, False], ids=["serving", "booting"])
 def test_sigkilled_build_leaves_no_process(tmp_path: Path, serving: bool) -> None:
     log = (tmp_path / "build.log").open("wb")
+    # on Dask, the build that starts a server (its worker processes must go as well)
+    cmd = _build_cmd(
+        tmp_path / "out", tmp_path / "cache", "--task-runner", "dask", "--workers", "1"
+    )
     proc = subprocess.Popen(
-        _build_cmd(tmp_path / "out", tmp_path / "cache"),
+        cmd,
         cwd=REPO, env=_env(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
     )  # fmt: skip
     try:
