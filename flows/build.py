@@ -25,6 +25,7 @@ from kgsynth.prefect_server import unpersisted_storage
 from kgsynth.records import QARecord, VerifiedQA
 from kgsynth.report import BuildReport, kg_summary
 from kgsynth.stages import StageContext
+from kgsynth.stages.decontam import DecontamStage
 from kgsynth.stages.dedup import DedupStage
 from kgsynth.stages.evidence import EvidenceStage
 from kgsynth.stages.export import ExportInfo, ExportStage
@@ -98,10 +99,15 @@ def build_dataset(config: BuildConfig) -> BuildResult:
 
         LLMClient(cfg.llm).close()  # a missing API key fails here, before any shard starts
 
+    if cfg.decontam.active:
+        # a bad benchmark file fails now, and each index is built once, not once per worker
+        DecontamStage(cfg).indexes(StageContext(cfg=cfg, kg=kg))
+
     # the per-row stages, each set up from this build's config, run shard by shard
     stages = (
         LinkStage(cfg),
         EvidenceStage(cfg),
+        DecontamStage(cfg),  # before any text is written for a row a benchmark holds
         PathsStage(cfg),
         GenerateStage(cfg),
         VerifyStage(cfg),

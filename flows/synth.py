@@ -25,6 +25,7 @@ from kgsynth.progress import progress
 from kgsynth.records import Reject, VerifiedQA
 from kgsynth.report import BuildReport, kg_summary
 from kgsynth.stages import StageResult
+from kgsynth.stages.decontam import DecontamStage
 from kgsynth.stages.export import ExportInfo, ExportStage
 from kgsynth.stages.synth import (
     PoseStage,
@@ -74,7 +75,7 @@ def run_round(
             res = st.run(batch, ctx)
         out.rejects += res.rejects
         if res.info is not None:
-            report.info[st.stage] = res.info
+            report.round_info(st.stage, res.info)
         batch = res.kept
     out.kept = batch
     return out
@@ -111,7 +112,14 @@ def synth_from_kg(config: SynthConfig, complete: Complete | None = None) -> Synt
     sampling = sampling_info(kg, cfg)
     runner = StructuredRunner(client) if client is not None else None
     ctx = SynthContext(cfg=cfg, kg=kg, client=client, runner=runner, report=report)
-    stages = (SampleStage(), PoseStage(), WriteStage(complete), SynthVerifyStage())
+    # decontam once the question is written, before its checks (and the LLM's judge)
+    stages = (
+        SampleStage(),
+        PoseStage(),
+        WriteStage(complete),
+        DecontamStage(cfg),
+        SynthVerifyStage(),
+    )
 
     verified: list[VerifiedQA] = []
     rejects: list[Reject] = []

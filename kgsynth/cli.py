@@ -19,6 +19,7 @@ from kgsynth.cli_common import (
     run_flow,
     tune_gc,
 )
+from kgsynth.cli_decontam import decontam
 from kgsynth.cli_deploy import deploy
 from kgsynth.cli_inspect import inspect_dataset
 from kgsynth.cli_kg import kg_app
@@ -38,6 +39,7 @@ app.command("inspect")(inspect_dataset)
 app.command("verify")(verify)
 app.command("deploy")(deploy)
 app.command("view")(view)
+app.command("decontam")(decontam)
 console = Console(stderr=True)
 
 

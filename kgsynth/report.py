@@ -94,6 +94,13 @@ class BuildReport:
         self.llm_usage = other.llm_usage or self.llm_usage
         self.run = other.run or self.run
 
+    def round_info(self, stage: Stage, info: StageInfo) -> None:
+        """A KG-first round's info: an info that adds up (its class merges, like
+        decontam's rates) is summed over rounds; any other keeps the latest round's."""
+        old = self.info.get(stage)
+        adds_up = old is not None and type(old).merge is not StageInfo.merge
+        self.info[stage] = old.merge(info) if adds_up and old is not None else info
+
     def info_of(self, stage: Stage) -> dict[str, Any]:
         info = self.info.get(stage)
         return info.model_dump(mode="json") if info is not None else {}

@@ -26,7 +26,7 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from kgsynth import shard_store
+from kgsynth import cache_layout, shard_store
 from kgsynth.errors import KGSynthError, LLMAuthError
 from kgsynth.llm.usage import Usage
 from kgsynth.progress import progress
@@ -95,7 +95,11 @@ def shard_key(
         f"{c.name}={getattr(c.run, '__module__', '')}.{getattr(c.run, '__qualname__', '')}"
         for c in registered()
     )
-    for part in (code_fingerprint(), kg_hash, config, ",".join(stages), checks):
+    from kgsynth.decontam.index import benchmark_fingerprint
+
+    # the config names the benchmark files; an edit of one must miss the cache too
+    benchmarks = benchmark_fingerprint(cfg.decontam)
+    for part in (code_fingerprint(), kg_hash, config, ",".join(stages), checks, benchmarks):
         h.update(part.encode())
         h.update(b"\0")
     for rec in records:
@@ -115,7 +119,7 @@ def _retry_unless_config_error(task: Task[Any, Any], task_run: TaskRun, state: S
 
 
 def result_dir(cfg: BuildConfig) -> Path:
-    return cfg.run.result_dir or cfg.cache_dir / "prefect-results"
+    return cfg.run.result_dir or cache_layout.shard_root(cfg.cache_dir)
 
 
 def configure_shard_task(shard_task: Task[Any, T], cfg: BuildConfig) -> Task[Any, T]:

@@ -500,3 +500,40 @@ def test_cli_refuses_bad_arguments(dataset: Path, tmp_path: Path, cache_dir: Pat
     assert code == 2 and "nope.jsonl" in out and "not found" in out
     code, out = run("-a", sample, "-m", "bogus", "--cache-dir", str(cache_dir))
     assert code == 2 and "methods" in out
+
+
+# -- wired into the build flow ---------------------------------------------------------------
+
+
+def test_build_rejects_benchmark_rows_at_decontam_before_paths(cache_dir: Path, tmp_path: Path):
+    """A build of the sample against a copy of the sample: every row that reaches the stage
+    leaves there (so none is written), counts add up, and the card says so."""
+    from flows.build import build_dataset
+    from kgsynth.config import load_config
+    from kgsynth.runs import shard_key
+
+    bench = tmp_path / "bench.jsonl"
+    bench.write_bytes(DEFAULT_SAMPLE_QA.read_bytes())
+    cfg = load_config(
+        None,
+        {
+            "cache_dir": cache_dir,
+            "out": tmp_path / "out",
+            "decontam": {"against": [bench]},
+            "run": {"cache_results": False},
+        },
+    )
+    report = build_dataset(cfg).report
+    reached = report.counts[Stage.EVIDENCE]
+    assert reached > 0
+    assert report.counts[Stage.DECONTAM] == 0 and report.exported == 0
+    flagged = [r for r in report.rejects if r.stage == Stage.DECONTAM]
+    assert len(flagged) == reached
+    assert all(r.reason.startswith("benchmark_") and "bench.jsonl" in r.detail for r in flagged)
+    assert report.n_input == report.exported + len(report.rejects)
+    card = (tmp_path / "out" / "README.md").read_text()
+    assert "## Contamination" in card and "bench.jsonl" in card
+    # the shard cache key follows the benchmark file's content, not only its name
+    before = shard_key([], cfg, "kg")
+    bench.write_text(bench.read_text() + "\n")
+    assert shard_key([], cfg, "kg") != before

@@ -16,12 +16,11 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 from scispacy.linking_utils import Entity, KnowledgeBase
-from spacy.lang.en.stop_words import STOP_WORDS
 
 from kgsynth import cache_layout, manifest
 from kgsynth.atomic import staged_folder
 from kgsynth.kg.graph import KnowledgeGraph
-from kgsynth.linking.normalise import content_tokens, norm_key, raw_tokens
+from kgsynth.linking.normalise import STOP_WORDS, content_tokens, norm_key, raw_tokens
 
 
 def descendants(kg: KnowledgeGraph, roots: list[str], relation: str = "is_a") -> set[int]:

@@ -7,15 +7,35 @@ case, accents, plurals, hyphens/punctuation, possessive 's and British/American 
 from __future__ import annotations
 
 import bisect
+import importlib.util
 import re
 import unicodedata
 from collections import Counter
 from collections.abc import Collection
 from difflib import SequenceMatcher
 from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
-from spacy.lang.en.stop_words import STOP_WORDS
+
+
+def _spacy_stop_words() -> frozenset[str]:
+    """spaCy's English stop words, read from its `lang/en/stop_words.py` without importing
+    the spaCy package: `import spacy` costs ~2 s (thinc, torch), and the verifiers and the
+    export use these words with no spaCy pipeline in sight."""
+    spec = importlib.util.find_spec("spacy")  # locates the installed package; imports nothing
+    if spec is None or spec.origin is None:
+        raise ImportError("spaCy is not installed")
+    path = Path(spec.origin).parent / "lang" / "en" / "stop_words.py"
+    loader = importlib.util.spec_from_file_location("_kgsynth_spacy_en_stop_words", path)
+    if loader is None or loader.loader is None:
+        raise ImportError(f"cannot read {path}")
+    module = importlib.util.module_from_spec(loader)
+    loader.loader.exec_module(module)  # a literal word list; no imports of its own
+    return frozenset(module.STOP_WORDS)
+
+
+STOP_WORDS = _spacy_stop_words()
 
 # letters and digits, accented ones included: an ASCII-only class split "café" into "caf"
 _TOKEN = re.compile(r"[^\W_]+")

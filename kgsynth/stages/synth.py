@@ -188,7 +188,14 @@ class SynthVerifyStage(StageBase):
 
 
 # stage of a reject -> the stages that count the attempts it kept from going further
-FUNNEL = (Stage.SAMPLE, Stage.UNIQUE, Stage.DISTRACTORS, Stage.GENERATE, Stage.VERIFY)
+FUNNEL = (
+    Stage.SAMPLE,
+    Stage.UNIQUE,
+    Stage.DISTRACTORS,
+    Stage.GENERATE,
+    Stage.DECONTAM,
+    Stage.VERIFY,
+)
 
 
 def round_size(cfg: SynthConfig, exported: int, tried: int) -> int:
