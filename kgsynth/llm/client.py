@@ -28,9 +28,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from email.utils import parsedate_to_datetime
 from pathlib import Path
-from typing import Any, TypeVar
-
-import openai
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from kgsynth.config import LLMConfig
 from kgsynth.errors import ConfigError, LLMAuthError
@@ -44,6 +42,9 @@ from kgsynth.llm.cache import (
 from kgsynth.llm.limits import Limits
 from kgsynth.llm.usage import StepUsage, Usage
 from kgsynth.redact import redact_url
+
+if TYPE_CHECKING:
+    import openai
 
 log = logging.getLogger(__name__)
 
@@ -191,6 +192,8 @@ def backoff_delay(
 
 
 def _classify(exc: BaseException) -> _Failure:
+    import openai  # here, not at the top: an offline build never loads the SDK (0.6 s)
+
     name = type(exc).__name__
     if isinstance(exc, openai.APIStatusError):
         status = exc.status_code
@@ -385,6 +388,8 @@ class LLMClient:
         refused: set[str],
         progress: Progress | None,
     ) -> None:
+        import openai
+
         cfg = self.cfg
         denied = _REFUSED.get(self._refusal)
         if denied is not None and time.monotonic() - denied[1] < REFUSAL_MEMORY_S:
@@ -572,6 +577,8 @@ class LLMClient:
     async def _attempt(
         self, s: _Session, req: Request, attempt: int, est: int, su: StepUsage
     ) -> object:
+        import openai
+
         cfg = self.cfg
         async with s.sem:
             while (wait := s.pause_until - time.monotonic()) > 0:
