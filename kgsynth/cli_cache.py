@@ -112,9 +112,9 @@ def verify(
         out.print(f"[red]damaged[/] {entry.kind} {escape(str(entry.path))}: {escape(why)}")
         if discard:
             if entry.kind == layout.LLM:  # kept for a post-mortem, as a build would
-                from kgsynth.llm.cache import _move_aside
+                from kgsynth.llm.cache import move_aside
 
-                _move_aside(entry.path)
+                move_aside(entry.path)
             else:
                 remove(entry)
     out.print(

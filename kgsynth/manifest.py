@@ -16,11 +16,14 @@ import hashlib
 import json
 import logging
 import shutil
+from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 MANIFEST = "MANIFEST.json"
 FORMAT = 1  # of the manifest itself
@@ -93,6 +96,24 @@ def discard(folder: Path, what: str, why: str) -> None:
     file under its cache kinds' folders, so nothing of the user's goes with it)."""
     log.warning("%s %s is damaged (%s); it is discarded and built again", what, folder, why)
     shutil.rmtree(folder, ignore_errors=True)
+
+
+def load_checked(
+    folder: Path, kind: str, version: str, what: str, read: Callable[[Path], T]
+) -> T | None:
+    """`read(folder)` when `folder` holds a sound entry of this kind and version; None when
+    there is no entry, or when its manifest or `read` fails: then it is discarded with one
+    warning naming `what` and the folder, and the caller builds it again."""
+    if not folder.is_dir():
+        return None
+    why = problem(folder, kind, version)
+    if why is None:
+        try:
+            return read(folder)
+        except Exception as e:  # noqa: BLE001 - files that match the manifest yet do not load
+            why = f"does not load: {type(e).__name__}: {e}"
+    discard(folder, what, why)
+    return None
 
 
 def size_of(folder: Path) -> int:

@@ -366,14 +366,15 @@ def _load_or_build(
     linking: LinkingConfig | None,
 ) -> BenchmarkIndex:
     folder = layout.decontam_folder(cache_dir, key)
-    if folder.is_dir():
-        why = manifest.problem(folder, layout.DECONTAM, layout.DECONTAM_VERSION)
-        if why is None:
-            try:
-                return read_index(folder, str(path))
-            except (OSError, ValueError, KeyError, TypeError, pl.exceptions.PolarsError) as e:
-                why = f"unreadable ({type(e).__name__})"
-        manifest.discard(folder, "decontamination index", why)
+    cached = manifest.load_checked(
+        folder,
+        layout.DECONTAM,
+        layout.DECONTAM_VERSION,
+        "decontamination index",
+        lambda f: read_index(f, str(path)),
+    )
+    if cached is not None:
+        return cached
     records = read_benchmark(path)
     linked = None
     if kg is not None:

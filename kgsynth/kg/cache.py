@@ -84,16 +84,7 @@ def save(kg: KnowledgeGraph, folder: Path) -> None:
 def load(folder: Path) -> KnowledgeGraph | None:
     """The graph stored in `folder`; None when there is none, or when it is damaged (then
     it is discarded with a warning, and the caller builds it again)."""
-    if not folder.exists():
-        return None
-    why = manifest.problem(folder, KIND, CACHE_VERSION)
-    if why is None:
-        try:
-            return _read(folder)
-        except Exception as e:  # noqa: BLE001 - files that match the manifest yet do not load
-            why = f"does not load: {type(e).__name__}: {e}"
-    manifest.discard(folder, "KG cache entry", why)
-    return None
+    return manifest.load_checked(folder, KIND, CACHE_VERSION, "KG cache entry", _read)
 
 
 def _read(folder: Path) -> KnowledgeGraph:

@@ -49,17 +49,12 @@ def load_candidate_generator(
 
     Returns the generator and whether the index came from the cache.
     """
-    loaded = None
-    if folder.exists():
-        try:
-            loaded = store.load(folder)
-        except Exception as e:  # noqa: BLE001 - any damage (cut file, bad JSON): rebuild
-            manifest.discard(folder, "alias index", str(e))
+    loaded = manifest.load_checked(folder, store.KIND, store.FORMAT, "alias index", store.read)
     cached = loaded is not None
     if loaded is None:
         log.info("building alias index over %d aliases in %s", len(aliases), folder)
         build_index(aliases, folder)
-        loaded = store.load(folder)
+        loaded = store.read(folder)
     concept_aliases, vectorizer, ann_index = loaded
     cg = CandidateGenerator(
         ann_index=ann_index,

@@ -138,14 +138,11 @@ def cached_alias_frame(
     discarded with a warning and made again."""
     spec = json.dumps([kg.hash, exclude_ids, exclude_subtrees, _alias_code_hash()])
     folder = cache_layout.alias_root(cache_dir) / hashlib.sha256(spec.encode()).hexdigest()[:24]
-    if folder.exists():
-        why = manifest.problem(folder, ALIAS_KIND, ALIAS_FORMAT)
-        if why is None:
-            try:
-                return pl.read_parquet(folder / ALIAS_FILE)
-            except (OSError, pl.exceptions.PolarsError) as e:
-                why = f"does not load: {e}"
-        manifest.discard(folder, "alias table", why)
+    cached = manifest.load_checked(
+        folder, ALIAS_KIND, ALIAS_FORMAT, "alias table", lambda f: pl.read_parquet(f / ALIAS_FILE)
+    )
+    if cached is not None:
+        return cached
     frame = alias_frame(kg, exclude_ids=exclude_ids, exclude_subtrees=exclude_subtrees)
     try:
         with staged_folder(folder) as tmp:  # readers see the whole entry or none

@@ -83,15 +83,13 @@ def load_vectorizer(path: Path) -> TfidfVectorizer:
     return vec
 
 
-def load(folder: Path) -> tuple[list[str], TfidfVectorizer, ExactCosineIndex]:
-    """(aliases, vectoriser, exact index over the aliases' vectors) from `folder`;
-    FileNotFoundError or ValueError when a file is missing, fails its manifest or does not
-    fit the others."""
+def read(folder: Path) -> tuple[list[str], TfidfVectorizer, ExactCosineIndex]:
+    """(aliases, vectoriser, exact index over the aliases' vectors) from `folder`, whose
+    manifest the caller has checked (kgsynth.manifest.load_checked); FileNotFoundError or
+    ValueError when a file is missing or does not fit the others."""
     for name in FILES:
         if not (folder / name).is_file():
             raise FileNotFoundError(f"{folder / name}: missing from the alias index")
-    if why := problem(folder):
-        raise ValueError(f"{folder}: {why}")
     aliases = json.loads((folder / ALIASES).read_text(encoding="utf-8"))
     vectorizer = load_vectorizer(folder / VECTORIZER)
     vectors = scipy.sparse.load_npz(folder / VECTORS).astype(np.float32)

@@ -157,7 +157,7 @@ class ResponseCache:
         try:
             self._db = self._open(path)
         except sqlite3.DatabaseError as e:
-            aside = _move_aside(path)
+            aside = move_aside(path)
             log.warning(
                 "LLM response cache %s is damaged (%s); moved to %s, starting a new one",
                 path,
@@ -327,7 +327,7 @@ class ResponseCache:
             self._db.close()
 
 
-def _move_aside(path: Path) -> Path:
+def move_aside(path: Path) -> Path:
     """Rename a damaged cache and its WAL files out of the way (kept for a post-mortem)."""
     aside = path.with_name(f"{path.name}.damaged-{time.strftime('%Y%m%d-%H%M%S')}")
     for suffix in ("", "-wal", "-shm"):
