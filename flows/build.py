@@ -1,15 +1,19 @@
 """The build flow: QA pairs + a medical KG -> a verified thinking-path dataset.
 
 Prefect wiring only; every stage lives in kgsynth/stages:
-read -> dedup (whole input) -> load KG -> link -> evidence -> paths -> generate -> verify
-(-> quality), shard by shard on the configured task runner with each shard's result cached
-(kgsynth/runs.py) -> export (Parquet + card). Every row that leaves becomes a Reject, so
-input = exported + rejected holds (checked before anything is written).
+read -> dedup (whole input) -> load KG -> decontam -> link -> evidence -> paths -> generate
+-> verify (-> quality), shard by shard on the configured task runner with each shard's
+result cached (kgsynth/runs.py), each shard's kept rows written to Parquet parts as it
+finishes (kgsynth/export/parts.py) -> export (Parquet + card, from the parts). Every row
+that leaves becomes a Reject, so input = exported + rejected holds (checked before anything
+is written).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 
 from prefect import flow, task
@@ -19,10 +23,12 @@ from prefect.utilities.annotations import quote
 from kgsynth import resources, runs
 from kgsynth.config import BuildConfig
 from kgsynth.export.card import dataset_card
+from kgsynth.export.parts import RowParts, spooled_rows
+from kgsynth.export.rows import rows_frame
 from kgsynth.kg import KnowledgeGraph, load_kg
 from kgsynth.paths_check import check_build_paths
 from kgsynth.prefect_server import unpersisted_storage
-from kgsynth.records import QARecord, VerifiedQA
+from kgsynth.records import QARecord
 from kgsynth.report import BuildReport, kg_summary
 from kgsynth.stages import StageContext
 from kgsynth.stages.decontam import DecontamStage
@@ -61,10 +67,8 @@ def load_graph(cfg: BuildConfig) -> KnowledgeGraph:
     return resources.share_kg(cfg.kg, cfg.cache_dir, load_kg(cfg.kg, cache_dir=cfg.cache_dir))
 
 
-@_task
-def export(
-    verified: list[VerifiedQA], kg: KnowledgeGraph, report: BuildReport, cfg: BuildConfig
-) -> dict[str, Path]:
+def chain_steps(cfg: BuildConfig) -> dict[str, str]:
+    """The LLM steps besides the writer that shaped every row, with their versions."""
     chain: dict[str, str] = {}
     if cfg.generator == "openai":
         from kgsynth.chain.run import chain_versions
@@ -74,12 +78,17 @@ def export(
         from kgsynth.llm.blocks import JUDGE
 
         chain["verify_judge"] = JUDGE.version  # the judge that passed free-text rows
+    return chain
+
+
+@_task
+def export(
+    rows: RowParts, kg: KnowledgeGraph, report: BuildReport, cfg: BuildConfig
+) -> dict[str, Path]:
     stage = ExportStage(
-        card=lambda r: dataset_card(r, cfg),
-        summary={"config": cfg.model_dump(mode="json")},
-        chain=chain,
+        card=lambda r: dataset_card(r, cfg), summary={"config": cfg.model_dump(mode="json")}
     )
-    info = stage.run(verified, StageContext(cfg=cfg, kg=kg, report=report)).info
+    info = stage.run(rows, StageContext(cfg=cfg, kg=kg, report=report)).info
     assert isinstance(info, ExportInfo)
     return info.files
 
@@ -105,22 +114,26 @@ def build_dataset(config: BuildConfig) -> BuildResult:
 
     # the per-row stages, each set up from this build's config, run shard by shard
     stages = (
+        DecontamStage(cfg),  # first: no LLM call (entity extraction on) for a benchmark's row
         LinkStage(cfg),
         EvidenceStage(cfg),
-        DecontamStage(cfg),  # before any text is written for a row a benchmark holds
         PathsStage(cfg),
         GenerateStage(cfg),
         VerifyStage(cfg),
         QualityStage(cfg),
     )
-    with report.timed("shards"):
-        sharded = runs.run_shards(stages, records, kg.hash, cfg)
-    report.absorb(sharded)
-    # an LLM outage fails the build here, before export writes a thinned dataset
-    report.check_llm_failures(cfg.llm.max_failure_ratio)
+    # rows leave memory as their shards finish, as the exported table's Parquet parts
+    when = datetime.now(UTC)
+    frame = partial(rows_frame, kg_name=kg.name, kg_hash=kg.hash, created_at=when)
+    with spooled_rows(cfg.out, partial(frame, chain=chain_steps(cfg))) as parts:
+        with report.timed("shards"):
+            sharded = runs.run_shards(stages, records, kg.hash, cfg, sink=parts.add)
+        report.absorb(sharded)
+        # an LLM outage fails the build here, before export writes a thinned dataset
+        report.check_llm_failures(cfg.llm.max_failure_ratio)
 
-    with report.timed("export"):
-        # quoted: Prefect would otherwise walk every field of every row and reject looking
-        # for futures (there are none), a second or more on a large build
-        files = export(quote(sharded.kept), kg, quote(report), cfg)
+        with report.timed("export"):
+            # quoted: Prefect would otherwise walk every reject looking for futures (there
+            # are none), a second or more on a large build
+            files = export(quote(parts), kg, quote(report), cfg)
     return BuildResult(report=report, files=files)

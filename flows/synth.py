@@ -25,7 +25,7 @@ from kgsynth.progress import progress
 from kgsynth.records import Reject, VerifiedQA
 from kgsynth.report import BuildReport, kg_summary
 from kgsynth.stages import StageResult
-from kgsynth.stages.decontam import DecontamStage
+from kgsynth.stages.decontam import TEXT_METHODS, DecontamStage
 from kgsynth.stages.export import ExportInfo, ExportStage
 from kgsynth.stages.synth import (
     PoseStage,
@@ -112,12 +112,14 @@ def synth_from_kg(config: SynthConfig, complete: Complete | None = None) -> Synt
     sampling = sampling_info(kg, cfg)
     runner = StructuredRunner(client) if client is not None else None
     ctx = SynthContext(cfg=cfg, kg=kg, client=client, runner=runner, report=report)
-    # decontam once the question is written, before its checks (and the LLM's judge)
+    # decontam by the KG before a question is written (no LLM call for a chain a benchmark
+    # item asks), by text once it is, before its checks (and the LLM's judge)
     stages = (
         SampleStage(),
         PoseStage(),
+        DecontamStage(cfg, methods=("kg",)),
         WriteStage(complete),
-        DecontamStage(cfg),
+        DecontamStage(cfg, methods=TEXT_METHODS, counts_rows="kg" not in cfg.decontam.methods),
         SynthVerifyStage(),
     )
 

@@ -9,6 +9,8 @@ lists, verifies and clears them without importing what builds them (spaCy, sciki
     linker/<kg>-<aliases>-<ver>/     an alias index (kgsynth.linking.store), MANIFEST.json
     prefect-results/<shard key>      finished shards (Prefect records) + <key>.seal
     llm/responses.sqlite             LLM replies (kgsynth.llm.cache), a digest per row
+    llm/batches/<set hash>.json      a Batch API batch still being waited for (its id only,
+                                     kgsynth.llm.batch); gone once its replies are stored
     decontam/<key>/                  a benchmark file's decontamination index
                                      (kgsynth.decontam.index), MANIFEST.json
 """
@@ -60,6 +62,12 @@ def shard_root(cache_dir: Path) -> Path:
 
 def llm_path(cache_dir: Path) -> Path:
     return cache_dir / "llm" / "responses.sqlite"
+
+
+def llm_batches(cache_dir: Path) -> Path:
+    """Records of submitted LLM batches (part of the llm kind, not listed as entries: each
+    lives only while its batch runs)."""
+    return cache_dir / "llm" / "batches"
 
 
 def decontam_root(cache_dir: Path) -> Path:

@@ -89,8 +89,16 @@ class EvidenceConfig(_Strict):
     # node types never in the middle of an evidence path: a drug class joins two drugs that
     # share a role, which says nothing of a finding
     skip_intermediate_types: list[str] = Field(default_factory=lambda: ["pharmacologic_class"])
+    # among equally short paths, intermediates of these types come last: a finding reached
+    # through a gene ("Nausea - CDKN2B - Melanoma") is no clinical reason when a disease
+    # that has the finding leads there too
+    avoid_intermediate_types: list[str] = Field(default_factory=lambda: ["gene"])
     # gold's score minus the best other option's must reach this (and be > 0)
     min_margin: float = Field(0.05, ge=0.0)
+    # precision over yield: keep a row only when every linked distractor has a KG reason
+    # against it (a denied finding it predicts, or a usual feature the case lacks), not
+    # merely less support; a row short of that leaves as `distractor_unexplained`
+    require_distractor_reasons: bool = False
     weights: EvidenceWeights = Field(default_factory=EvidenceWeights)
 
 
@@ -99,6 +107,36 @@ class ModelPrice(_Strict):
 
     input_per_1m: float = Field(ge=0)
     output_per_1m: float = Field(ge=0)
+    # the Batch API's price ([llm] mode = "batch"); None: half the online price, OpenAI's
+    # published batch discount. Here, not on LLMConfig, so every report of a Usage (a build's
+    # merged shards included) prices batch tokens from `prices` alone
+    batch_input_per_1m: float | None = Field(None, ge=0)
+    batch_output_per_1m: float | None = Field(None, ge=0)
+
+    def batch_rates(self) -> tuple[float, float]:
+        """(input, output) per million tokens sent through the Batch API."""
+        i, o = self.batch_input_per_1m, self.batch_output_per_1m
+        return (
+            self.input_per_1m / 2 if i is None else i,
+            self.output_per_1m / 2 if o is None else o,
+        )
+
+
+class LLMBatchConfig(_Strict):
+    """The OpenAI Batch API ([llm] mode = "batch", kgsynth.llm.batch): each step's requests
+    go out as one JSONL file and come back within the completion window."""
+
+    # the wait between status polls starts here and grows by half each poll up to the cap:
+    # quick for a small batch, a few requests an hour for one that takes the whole window
+    poll_s: float = Field(10.0, gt=0)
+    poll_max_s: float = Field(300.0, gt=0)
+    completion_window: str = Field("24h", pattern=r"^[1-9][0-9]*h$")  # OpenAI takes "24h"
+    # failed lines (5xx, 429, batch_expired, a reply that is no completion) go out again in
+    # a new batch this many times; after that they are failures, as online ones after retries
+    max_resubmits: int = Field(1, ge=0)
+    # longest this process waits for one batch: the window plus time to finalise; a batch
+    # still running then is kept on record, so the next run polls it instead of resubmitting
+    max_wait_s: float = Field(26 * 3600.0, gt=0)
 
 
 class LLMConfig(_Strict):
@@ -123,6 +161,10 @@ class LLMConfig(_Strict):
     # rows without a usable LLM reply (rejects at stage llm, and unparseable thinking paths)
     # per input row above which a run fails before it writes a thinned dataset
     max_failure_ratio: float = Field(0.05, ge=0.0, le=1.0)
+    # "online": concurrent chat completions; "batch": each step's misses go through the
+    # Batch API (half the price, replies within the completion window; see LLMBatchConfig)
+    mode: Literal["online", "batch"] = "online"
+    batch: LLMBatchConfig = Field(default_factory=LLMBatchConfig)
 
     @field_serializer("base_url")
     def _base_url_out(self, url: str | None, info: SerializationInfo) -> str | None:

@@ -64,25 +64,38 @@ def _not_inside_out(out: Path, paths: list[tuple[str, Path]]) -> None:
             raise OutputError(f"--out {out}: {what} {p} lies inside it; choose another folder")
 
 
+def _benchmarks(cfg: BuildConfig | SynthConfig) -> list[tuple[str, Path]]:
+    """The decontam benchmark files a run will read (none when the stage is off)."""
+    if not cfg.decontam.active:
+        return []
+    files = [("decontam benchmark file", Path(f)) for f in cfg.decontam.against]
+    for what, f in files:
+        check_input_file(f, what)
+    return files
+
+
 def check_build_paths(cfg: BuildConfig) -> None:
-    """A build's QA files, cache folders and output folder."""
+    """A build's QA files, benchmark files, cache folders and output folder."""
     for qa in cfg.qa_files():
         check_input_file(qa, "QA file")
+    benchmarks = _benchmarks(cfg)
     check_folder_target(cfg.cache_dir, "cache_dir")
     if cfg.run.result_dir is not None:
         check_folder_target(cfg.run.result_dir, "run.result_dir")
     check_out(cfg.out, cfg.overwrite)
     kept = [("QA file", qa) for qa in cfg.qa_files()] + [("cache_dir", cfg.cache_dir)]
+    kept += benchmarks
     if cfg.run.result_dir is not None:
         kept.append(("run.result_dir", cfg.run.result_dir))
     _not_inside_out(cfg.out, kept)
 
 
 def check_synth_paths(cfg: SynthConfig) -> None:
-    """A KG-first synthesis' cache folder and output folder."""
+    """A KG-first synthesis' benchmark files, cache folder and output folder."""
+    benchmarks = _benchmarks(cfg)
     check_folder_target(cfg.cache_dir, "cache_dir")
     check_out(cfg.out, cfg.overwrite)
-    _not_inside_out(cfg.out, [("cache_dir", cfg.cache_dir)])
+    _not_inside_out(cfg.out, [("cache_dir", cfg.cache_dir), *benchmarks])
 
 
 def check_verify_paths(dataset: Path, out: Path, cfg: BuildConfig) -> None:

@@ -101,6 +101,16 @@ class FindingSupport(_Frozen):
     path: KGPath  # finding -> option, the best such path
 
 
+class OptionFact(_Frozen):
+    """A KG fact of an option that the case does not show: a clinical feature it would
+    usually bring (has_phenotype) or what it is used for (used_for)."""
+
+    relation: str
+    id: str
+    name: str
+    weight: float  # the feature's specificity
+
+
 class OptionEvidence(_Frozen):
     """What the KG says for and against one option."""
 
@@ -110,6 +120,8 @@ class OptionEvidence(_Frozen):
     score: float  # sum of the supports' weights (by path length) less the contradictions'
     supports: list[FindingSupport] = Field(default_factory=list)
     contradictions: list[FindingSupport] = Field(default_factory=list)
+    # what it would bring that the case does not show (kgsynth.evidence.features)
+    unmatched: list[OptionFact] = Field(default_factory=list)
 
 
 class EvidenceReport(_Frozen):

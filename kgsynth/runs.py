@@ -6,13 +6,17 @@ in-process one shard after another ("local"), or on Dask worker processes ("dask
 LocalCluster started for the build, or an existing cluster at `run.dask_address`). Each
 shard's result is persisted under a key made of everything that decides it (its rows, the
 stages, the config, the KG content and the kgsynth code), so a re-run after a crash takes
-finished shards from disk and redoes only the rest; `merge_shards` folds them back in
-input order, so the rows do not depend on the shard size or the number of workers. A shard
-with rows that got no usable LLM reply is not kept in that cache (`forget_llm_failures`):
+finished shards from disk and redoes only the rest; shards are handed on in input order
+(`ShardMerger`), so the rows do not depend on the shard size or the number of workers. A
+build streams: a bounded window of shards is in flight (`in_flight`), and each finished
+shard's rows go to a sink (the build's Parquet parts, kgsynth.export.parts) and leave memory
+as its turn comes, so memory does not grow with the input. A shard
+with rows that got no usable LLM reply is not kept in that cache (`_settle_cache`):
 its replies are worth asking for again once the endpoint works, and a re-run must not take
 the failures from disk. An endpoint that refuses the API key stops every shard at once.
 Prefect unpickles whatever record it finds under a key, so each record a shard wrote is
-sealed after the run and unsealed ones are moved aside before it (kgsynth.shard_store).
+sealed as soon as the shard is handed on and unsealed ones are moved aside before a run
+(kgsynth.shard_store).
 """
 
 from __future__ import annotations
@@ -20,7 +24,8 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-from collections.abc import Sequence
+from collections import deque
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -288,12 +293,27 @@ def _shard_task() -> Task[..., ShardResult]:
     )
 
 
+def in_flight(run: RunConfig) -> int:
+    """Shards submitted and not yet handed on: what bounds the rows a build holds. Shards
+    are handed on in input order, so a finished shard waits (its rows in memory) behind an
+    earlier one still running; a few per Dask worker keep every worker busy meanwhile."""
+    return 2 if run.task_runner == "local" else 3 * run.n_workers
+
+
 def run_shards(
-    stages: Sequence[PipelineStage[Any, Any]], records: list[Any], kg_hash: str, cfg: BuildConfig
-) -> BuildReport:
+    stages: Sequence[PipelineStage[Any, Any]],
+    records: list[Any],
+    kg_hash: str,
+    cfg: BuildConfig,
+    sink: Callable[[list[Any]], None] | None = None,
+) -> ShardedReport:
     """Every shard through the stages on the configured task runner, merged back in input
-    order into one report (its `kept` rows: see `merge_shards`). Raises the first failed
-    shard's error once every shard has ended (the finished ones are cached for next time)."""
+    order into one report. Shards run in a sliding window of `in_flight` at a time; as each
+    one's turn comes (input order) its kept rows go to `sink` and leave memory (without a
+    sink they are gathered into the report's `kept`: see `merge_shards`), so a build of any
+    size holds the rows of a few shards. Raises the first failed shard's error once every
+    shard has ended (the finished ones are cached for next time; `sink` gets no rows after
+    a failure, the build writes nothing)."""
     chunks = split(records, cfg.run.shard_size)
     shard_task = configure_shard_task(_shard_task(), cfg)
     stage_names = [s.stage.value for s in stages]
@@ -301,49 +321,66 @@ def run_shards(
     if cfg.run.cache_results:  # Prefect unpickles what it finds: only records kgsynth sealed
         shard_store.admit(result_dir(cfg), keys)
     one = len(chunks) == 1  # one shard shows its stage bars; several, one bar over all rows
+    merged = ShardMerger(cfg, keep_rows=sink is None)
+    error: BaseException | None = None
+    window = in_flight(cfg.run)
     with task_runner(cfg.run) as runner:
-        futures = [
-            runner.submit(
-                shard_task,
-                {
-                    "index": i,
-                    "rows": ShardRows(c),
-                    "stages": list(stages),
-                    "cfg": cfg,
-                    "kg_hash": kg_hash,
-                    "show_progress": one,
-                },
-            )
-            for i, c in enumerate(chunks)
-        ]
+
+        def submit(i: int) -> Any:
+            params = {
+                "index": i,
+                "rows": ShardRows(chunks[i]),
+                "stages": list(stages),
+                "cfg": cfg,
+                "kg_hash": kg_hash,
+                "show_progress": one,
+            }
+            return runner.submit(shard_task, params)
+
+        pending: deque[tuple[int, Any]] = deque()
+        nxt = done = 0
         if not one:
             progress.start("rows", len(records))
-        done = 0
-        for fut, chunk in zip(futures, chunks, strict=True):
+        while pending or nxt < len(chunks):
+            while nxt < len(chunks) and len(pending) < window:
+                pending.append((nxt, submit(nxt)))
+                nxt += 1
+            i, fut = pending.popleft()  # the earliest shard not handed on yet
             fut.wait()
             if fut.state.is_failed():
                 _raise_if_auth_error(fut)  # leaving the runner cancels the shards not begun
-            done += len(chunk)
+            hit = _hit(fut)
+            shard: ShardResult | None = None
+            try:
+                shard = fut.result()
+            except Exception as e:  # noqa: BLE001 - raised below, once every shard ended
+                error = error or e
+            del fut  # a future holds its result: drop it once handed on
+            if shard is not None:
+                if cfg.run.cache_results:
+                    _settle_cache(keys[i], shard, hit, i, cfg)
+                if sink is not None and error is None:
+                    sink(shard.kept)
+                merged.add(shard, hit)
+            done += len(chunks[i])
             if not one:
                 progress.advance("rows", done)
         if not one:
             progress.finish("rows")
-        cached = [_hit(fut) for fut in futures]
-        shards: list[ShardResult | None] = []
-        error: BaseException | None = None
-        for fut in futures:
-            try:
-                shards.append(fut.result())
-            except Exception as e:  # noqa: BLE001 - raised below, once the cache is cleaned
-                error = error or e
-                shards.append(None)
-        if cfg.run.cache_results:
-            forget_llm_failures(keys, shards, cfg)
-            ran = [k for k, f, sh in zip(keys, futures, shards, strict=True) if sh and not _hit(f)]
-            shard_store.seal_records(result_dir(cfg), ran)
-        if error is not None:
-            raise error
-        return merge_shards([sh for sh in shards if sh is not None], cached, cfg)
+    if error is not None:
+        raise error
+    return merged.finish(len(chunks))
+
+
+def _settle_cache(key: str, shard: ShardResult, hit: bool, index: int, cfg: BuildConfig) -> None:
+    """Seal the record a shard that ran just wrote, at once (a build killed later resumes
+    from it), unless rows of it got no usable LLM reply: then its record is dropped."""
+    failed = len(shard.report.llm_failures())
+    if failed:
+        shard_store.forget(result_dir(cfg), [key])
+        log.info("shard %d: %d rows without a usable LLM reply; not cached", index, failed)
+    elif not hit:
+        shard_store.seal_records(result_dir(cfg), [key])
 
 
 def _raise_if_auth_error(fut: Any) -> None:
@@ -360,63 +397,68 @@ def _hit(fut: Any) -> bool:
     return bool(fut.state.name == "Cached")
 
 
-def forget_llm_failures(
-    keys: Sequence[str], shards: Sequence[ShardResult | None], cfg: BuildConfig
-) -> None:
-    """Delete the persisted result of every shard with rows that got no usable LLM reply.
-    Prefect stores a result under its cache key, as a file of that name in the result
-    folder; without it, the next run runs the shard again, and its LLM client re-sends
-    exactly the requests that failed (the good replies come from the response cache)."""
-    for i, (key, sh) in enumerate(zip(keys, shards, strict=True)):
-        if sh is None:
-            continue
-        failed = len(sh.report.llm_failures())
-        if failed:
-            shard_store.forget(result_dir(cfg), [key])
-            log.info("shard %d: %d rows without a usable LLM reply; not cached", i, failed)
-
-
 @dataclass
 class ShardedReport(BuildReport):
-    """The shards' reports folded into one, with the rows that came out of the last stage."""
+    """The shards' reports folded into one, with the rows that came out of the last stage
+    (none when a sink took them as the shards finished: see `run_shards`)."""
 
     kept: list[Any] = field(default_factory=list)
 
 
-def merge_shards(shards: list[ShardResult], cached: list[bool], cfg: BuildConfig) -> ShardedReport:
-    """Fold the shards into one report as one run over all rows would have filled it."""
-    out = ShardedReport()
-    for sh, hit in zip(shards, cached, strict=True):
+class ShardMerger:
+    """Folds shards, handed over in input order, into one report as one run over all rows
+    would have filled it; keeps their rows only with `keep_rows` (else they were written)."""
+
+    def __init__(self, cfg: BuildConfig, keep_rows: bool = True) -> None:
+        self.cfg = cfg
+        self.keep_rows = keep_rows
+        self.out = ShardedReport()
+        self.usage = Usage()
+        self.workers: dict[tuple[str, int], WorkerInfo] = {}
+        self.cached = 0
+
+    def add(self, sh: ShardResult, hit: bool) -> None:
         # time and LLM usage of this run: a shard taken from the cache cost nothing now
-        out.absorb(sh.report, timings=not hit)
-    # stage by stage in pipeline order, shards in input order within a stage (a stable
-    # sort): the reject order one shard over all rows gives
-    order = {s.value: i for i, s in enumerate(Stage)}
-    out.rejects.sort(key=lambda r: order.get(r.stage, len(order)))
-    ran = [sh for sh, hit in zip(shards, cached, strict=True) if not hit]
-    if needs_llm(cfg):
-        usage = Usage()
-        for sh in ran:
-            if sh.usage is not None:
-                usage.add(sh.usage)
-        out.llm_usage = usage.report(cfg.llm.prices)
-    workers: dict[tuple[str, int], WorkerInfo] = {}
-    for sh in ran:
+        self.out.absorb(sh.report, timings=not hit)
+        if self.keep_rows:
+            self.out.kept += sh.kept
+        sh.kept = []  # the shard's rows are handed on: nothing here holds them any more
+        self.cached += hit
+        if hit:
+            return
+        if sh.usage is not None:
+            self.usage.add(sh.usage)
         assert sh.worker is not None
-        w = workers.setdefault(
+        w = self.workers.setdefault(
             (sh.worker.host, sh.worker.pid), WorkerInfo(host=sh.worker.host, pid=sh.worker.pid)
         )
         w.shards += 1
         w.busy_s = round(w.busy_s + sh.ended - sh.started, 3)
         w.loads = sh.worker.loads  # cumulative in that process: the last shard's
-    out.run = RunInfo(
-        task_runner=cfg.run.task_runner,
-        dask_address=redact_url(cfg.run.dask_address) if cfg.run.dask_address else None,
-        shard_size=cfg.run.shard_size,
-        shards=len(shards),
-        cached_shards=sum(cached),
-        # stage seconds are summed over the shards that ran (in parallel on Dask)
-        workers=list(workers.values()),
-    )
-    out.kept = [v for sh in shards for v in sh.kept]
-    return out
+
+    def finish(self, n_shards: int) -> ShardedReport:
+        out, cfg = self.out, self.cfg
+        # stage by stage in pipeline order, shards in input order within a stage (a stable
+        # sort): the reject order one shard over all rows gives
+        order = {s.value: i for i, s in enumerate(Stage)}
+        out.rejects.sort(key=lambda r: order.get(r.stage, len(order)))
+        if needs_llm(cfg):
+            out.llm_usage = self.usage.report(cfg.llm.prices)
+        out.run = RunInfo(
+            task_runner=cfg.run.task_runner,
+            dask_address=redact_url(cfg.run.dask_address) if cfg.run.dask_address else None,
+            shard_size=cfg.run.shard_size,
+            shards=n_shards,
+            cached_shards=self.cached,
+            # stage seconds are summed over the shards that ran (in parallel on Dask)
+            workers=list(self.workers.values()),
+        )
+        return out
+
+
+def merge_shards(shards: list[ShardResult], cached: list[bool], cfg: BuildConfig) -> ShardedReport:
+    """Fold the shards into one report as one run over all rows would have filled it."""
+    merger = ShardMerger(cfg)
+    for sh, hit in zip(shards, cached, strict=True):
+        merger.add(sh, hit)
+    return merger.finish(len(shards))

@@ -96,6 +96,9 @@ def test_each_assertion_kind(ctx: ConText, text: str, mention: str, expected: st
         ("She has a 2-week history of headache.", "headache", "present"),  # a duration
         ("He has a 3-day history of fever and chills.", "chills", "present"),
         ("She has non-bloody diarrhea and hepatomegaly.", "hepatomegaly", "present"),
+        # a negated act of the patient's asserts nothing of the findings after it
+        ("He did not see a physician and controlled the pain with painkillers.", "pain", "present"),
+        ("She did not seek care for her worsening cough.", "cough", "present"),
     ],
 )
 def test_scope_ends_where_the_clause_ends(

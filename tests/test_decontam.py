@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 from kgsynth import cache_layout as layout
 from kgsynth import manifest, resources
 from kgsynth.cli_decontam import decontam
-from kgsynth.config import DEFAULT_SAMPLE_QA, BuildConfig, DecontamConfig
+from kgsynth.config import DEFAULT_SAMPLE_QA, BuildConfig, DecontamConfig, LLMConfig
 from kgsynth.decontam.index import benchmark_fingerprint, build_index, load_index
 from kgsynth.decontam.match import Candidates, check, rates, verdicts
 from kgsynth.decontam.text import EMPTY, Words, densify, normalised, signatures
@@ -505,9 +505,10 @@ def test_cli_refuses_bad_arguments(dataset: Path, tmp_path: Path, cache_dir: Pat
 # -- wired into the build flow ---------------------------------------------------------------
 
 
-def test_build_rejects_benchmark_rows_at_decontam_before_paths(cache_dir: Path, tmp_path: Path):
-    """A build of the sample against a copy of the sample: every row that reaches the stage
-    leaves there (so none is written), counts add up, and the card says so."""
+def test_build_rejects_benchmark_rows_at_decontam_before_linking(cache_dir: Path, tmp_path: Path):
+    """A build of the sample against a copy of the sample: every row leaves at decontam,
+    the first per-row stage (so none is linked further or written), counts add up, and the
+    card says so."""
     from flows.build import build_dataset
     from kgsynth.config import load_config
     from kgsynth.runs import shard_key
@@ -524,9 +525,10 @@ def test_build_rejects_benchmark_rows_at_decontam_before_paths(cache_dir: Path, 
         },
     )
     report = build_dataset(cfg).report
-    reached = report.counts[Stage.EVIDENCE]
+    reached = report.counts[Stage.DEDUP]
     assert reached > 0
     assert report.counts[Stage.DECONTAM] == 0 and report.exported == 0
+    assert Stage.LINK not in report.counts or report.counts[Stage.LINK] == 0
     flagged = [r for r in report.rejects if r.stage == Stage.DECONTAM]
     assert len(flagged) == reached
     assert all(r.reason.startswith("benchmark_") and "bench.jsonl" in r.detail for r in flagged)
@@ -537,3 +539,129 @@ def test_build_rejects_benchmark_rows_at_decontam_before_paths(cache_dir: Path, 
     before = shard_key([], cfg, "kg")
     bench.write_text(bench.read_text() + "\n")
     assert shard_key([], cfg, "kg") != before
+
+
+def test_chain_build_spends_no_llm_call_on_a_benchmark_row(
+    cache_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """With the LLM writer (entity extraction on), rows a benchmark holds leave before the
+    first LLM request: the server never sees their questions; the others are asked."""
+    from llm_server import LLMServer
+
+    from flows.build import build_dataset
+    from kgsynth.config import load_config
+
+    rows = read_qa([DEFAULT_SAMPLE_QA]).records
+    held = rows[::2]  # every other sample row is in the benchmark
+    bench = write_jsonl(tmp_path / "bench.jsonl", held)
+    key_env, key = "KGSYNTH_DECONTAM_TEST_KEY", "sk-decontam-test"
+    monkeypatch.setenv(key_env, key)
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    with LLMServer(api_key=key, responder=lambda p: "not json") as srv:
+        cfg = load_config(
+            None,
+            {
+                "cache_dir": cache_dir,
+                "out": tmp_path / "out",
+                "generator": "openai",
+                "llm": {
+                    "base_url": srv.base_url,
+                    "api_key_env": key_env,
+                    "max_retries": 0,
+                    "max_failure_ratio": 1.0,
+                    "cache": False,
+                },
+                "decontam": {"against": [bench]},
+                "run": {"cache_results": False},
+            },
+        )
+        report = build_dataset(cfg).report
+        prompts = [r.prompt for r in srv.chat_requests]
+    flagged = {r.id for r in report.rejects if r.stage == Stage.DECONTAM}
+    assert flagged == {r.id for r in held}
+    assert prompts, "the rows no benchmark holds were not asked about"
+    for r in held:
+        assert not any(r.question[:80] in p for p in prompts), f"{r.id} reached the LLM"
+    asked = [r for r in rows if r.id not in flagged and any(r.question[:80] in p for p in prompts)]
+    assert asked
+    assert report.n_input == report.exported + len(report.rejects)
+
+
+def test_kg_first_llm_writer_is_not_asked_for_a_chain_a_benchmark_holds(
+    tmp_path: Path, hpo_kg, cache_dir: Path
+):
+    """A KG-first run with an LLM question writer: chains whose (finding -> answer) a
+    benchmark item asks leave at decontam before their question prompt is sent."""
+    from flows.synth import synth_from_kg
+    from kgsynth.stages.synth import PoseStage, SampleStage
+    from kgsynth.synth.config import SynthConfig
+
+    cfg = SynthConfig(kg="hpo", cache_dir=cache_dir, n=6, seed=3, out=tmp_path / "plain")
+    ctx = StageContext(cfg=cfg, kg=hpo_kg)
+    posed = PoseStage().run(SampleStage().run(list(range(40)), ctx).kept, ctx).kept
+    assert len(posed) >= 4
+    bench = [
+        QARecord(
+            id=f"vignette-{i}",
+            source="t",
+            question=f"A 40-year-old woman comes to the clinic. Examination shows "
+            f"{p.chain.start.name.lower()}. What is the most likely underlying finding?",
+            options={"A": p.chain.answer.name, "B": "Fever"},
+            answer=p.chain.answer.name,
+            answer_idx="A",
+        )
+        for i, p in enumerate(posed)
+    ]
+    path = write_jsonl(tmp_path / "vignettes.jsonl", bench)
+    asked: list[str] = []
+
+    def complete(prompt: str) -> str:  # the writer's LLM; never a valid question here
+        asked.append(prompt)
+        return "no question"
+
+    scfg = cfg.model_copy(
+        update={
+            "generator": "openai",
+            "decontam": DecontamConfig(against=[path]),
+            "max_attempts": 40,
+            "out": tmp_path / "out",
+            "llm": LLMConfig(max_failure_ratio=1.0),  # every reply here is refused
+        }
+    )
+    result = synth_from_kg(scfg, complete=complete)
+    flagged = {r.id for r in result.report.rejects if r.stage == Stage.DECONTAM}
+    assert flagged, "no chain matched its vignette"
+    chains = {p.chain.id: p.chain for p in posed}
+    for cid in flagged & set(chains):
+        name = chains[cid].start.name
+        assert not any(name in a for a in asked), f"{cid} was sent to the writer"
+    assert all(r.reason == "benchmark_kg" for r in result.report.rejects if r.id in flagged)
+    # the two passes report as one stage: every method, each row counted as checked once
+    info = result.report.info_of(Stage.DECONTAM)
+    assert set(info["methods"]) == {"ngram", "minhash", "kg"}
+    assert info["checked"] <= result.report.counts[Stage.INPUT]
+
+
+def test_benchmark_files_are_checked_before_the_run_starts(tmp_path: Path, cache_dir: Path):
+    """A missing benchmark file fails a build or a KG-first run at its path check, naming
+    the file; one inside the output folder (replaced whole) is refused."""
+    from kgsynth.errors import OutputError
+    from kgsynth.paths_check import check_build_paths, check_synth_paths
+    from kgsynth.synth.config import SynthConfig
+
+    missing = tmp_path / "nope.jsonl"
+    build = BuildConfig(cache_dir=cache_dir, out=tmp_path / "o", decontam={"against": [missing]})
+    synth = SynthConfig(cache_dir=cache_dir, out=tmp_path / "s", decontam={"against": [missing]})
+    for check_paths, cfg in ((check_build_paths, build), (check_synth_paths, synth)):
+        with pytest.raises(InputError, match="nope.jsonl.*no such decontam benchmark file"):
+            check_paths(cfg)
+    inside = tmp_path / "o" / "bench.jsonl"
+    inside.parent.mkdir()
+    inside.write_bytes(DEFAULT_SAMPLE_QA.read_bytes())
+    cfg = build.model_copy(update={"decontam": DecontamConfig(against=[inside])})
+    with pytest.raises(OutputError, match="bench.jsonl"):
+        check_build_paths(cfg)
+    off = build.model_copy(
+        update={"decontam": DecontamConfig(against=[missing], enabled=False), "out": tmp_path / "x"}
+    )
+    check_build_paths(off)  # a switched-off stage reads nothing

@@ -60,18 +60,7 @@ OPTIONS = {"A": "D:A", "B": "D:B", "C": "D:C", "D": "D:Z"}
 
 
 def kg() -> KnowledgeGraph:
-    nodes = pl.DataFrame(
-        [(i, n, t, []) for i, (n, t) in NODES.items()],
-        schema={
-            "id": pl.String,
-            "name": pl.String,
-            "type": pl.String,
-            "synonyms": pl.List(pl.String),
-        },
-        orient="row",
-    )
-    edges = pl.DataFrame(EDGES, schema=["head", "relation", "tail"], orient="row")
-    return KnowledgeGraph.from_frames("t", nodes, edges, {})
+    return _kg_of(NODES, EDGES)
 
 
 def link(kg_id: str, assertion: str = "present", start: int = 0) -> EntityLink:
@@ -371,3 +360,257 @@ def test_a_drug_class_is_never_the_middle_of_an_evidence_path():
     assert with_class.report.options[0].supports  # the role path, when classes may pass
     report = EvidenceScorer(g, EvidenceConfig()).score(item).report
     assert report.options[0].supports == [] and report.options[0].score == 0
+
+
+def _kg_of(
+    nodes: dict[str, tuple[str, str]],
+    edges: list[tuple[str, str, str]],
+    meta: dict[str, str] | None = None,
+) -> KnowledgeGraph:
+    frame = pl.DataFrame(
+        [(i, n, t, []) for i, (n, t) in nodes.items()],
+        schema={
+            "id": pl.String,
+            "name": pl.String,
+            "type": pl.String,
+            "synonyms": pl.List(pl.String),
+        },
+        orient="row",
+    )
+    return KnowledgeGraph.from_frames(
+        "t",
+        frame,
+        pl.DataFrame(edges, schema=["head", "relation", "tail"], orient="row"),
+        meta or {},
+    )
+
+
+def _linked(g: KnowledgeGraph, findings: list[str], options: dict[str, str]) -> LinkedQA:
+    def lk(kg_id: str) -> EntityLink:
+        i = g.index_of(kg_id)
+        return EntityLink(
+            kg_id=kg_id, name=g.names[i], type=g.types[i], mention=g.names[i], start=0,
+            end=len(g.names[i]), score=1.0, method="exact", assertion="present",
+        )  # fmt: skip
+
+    opts = {x: g.names[g.index_of(i)] for x, i in options.items()}
+    qa = QARecord(id="q", source="t", question="A case. Which?", options=opts,
+                  answer=opts["A"], answer_idx="A")  # fmt: skip
+    return LinkedQA(
+        qa=qa,
+        question_entities=[lk(f) for f in findings],
+        answer_entities=[lk(options["A"])],
+        option_entities={x: [lk(i)] for x, i in options.items()},
+    )
+
+
+def test_paths_run_through_a_unifying_disease_before_a_gene():
+    """Three two-hop routes from Tremor to the drug: through a gene (cheapest by hub cost),
+    through a disease with Tremor only, and through one with Tremor and Weight loss. The
+    path takes the disease that accounts for both findings; without it, the other disease;
+    the gene only when asked not to avoid genes."""
+    nodes = {
+        "P:tremor": ("Tremor", "phenotype"),
+        "P:wl": ("Weight loss", "phenotype"),
+        "G:1": ("GENE1", "gene"),
+        "D:one": ("One-finding disease", "disease"),
+        "D:both": ("Graves-like disease", "disease"),
+        "X:drug": ("Drugamide", "drug"),
+        "X:other": ("Otheramide", "drug"),
+    }
+    edges = [
+        ("G:1", "associated_with", "P:tremor"),
+        ("G:1", "associated_with", "X:drug"),
+        ("D:one", "has_phenotype", "P:tremor"),
+        ("X:drug", "used_for", "D:one"),
+        ("D:both", "has_phenotype", "P:tremor"),
+        ("D:both", "has_phenotype", "P:wl"),
+        ("X:drug", "used_for", "D:both"),
+        ("D:one", "has_phenotype", "P:x1"),  # D:one and D:both are busier nodes than G:1
+        ("D:both", "has_phenotype", "P:x2"),
+    ]
+    nodes |= {"P:x1": ("Other sign 1", "phenotype"), "P:x2": ("Other sign 2", "phenotype")}
+    g = _kg_of(nodes, edges)
+    item = _linked(g, ["P:tremor", "P:wl"], {"A": "X:drug", "B": "X:other"})
+    cfg = EvidenceConfig(max_intermediate_degree=None)
+
+    def via(cfg: EvidenceConfig, graph: KnowledgeGraph, it: LinkedQA) -> str:
+        a = EvidenceScorer(graph, cfg).score(it).report.options[0]
+        tremor = next(s for s in a.supports if s.finding_id == "P:tremor")
+        assert len(tremor.path.hops) == 2
+        return tremor.path.hops[0].head_id
+
+    assert via(cfg, g, item) == "D:both"
+    # without the unifying disease: the other disease, not the gene
+    g2 = _kg_of(nodes, [e for e in edges if "D:both" not in e])
+    item2 = _linked(g2, ["P:tremor", "P:wl"], {"A": "X:drug", "B": "X:other"})
+    assert via(cfg, g2, item2) == "D:one"
+    # the gene is the cheapest by hub cost: it is what the ranking took before
+    assert via(cfg.model_copy(update={"avoid_intermediate_types": []}), g2, item2) == "G:1"
+
+
+def test_usual_annotations_keep_only_features_most_patients_have(tmp_path):
+    from kgsynth.evidence.hallmarks import usual_annotations
+
+    lines = [
+        "#description: test",
+        "database_id\tdisease_name\tqualifier\thpo_id\treference\tevidence\tonset\tfrequency"
+        "\tsex\tmodifier\taspect\tbiocuration",
+    ]
+    rows = [
+        ("OMIM:1", "", "HP:0000001", "HP:0040281"),  # very frequent
+        ("OMIM:1", "", "HP:0000002", "HP:0040283"),  # occasional
+        ("OMIM:1", "", "HP:0000003", "4/5"),  # 80 % of five
+        ("OMIM:1", "", "HP:0000004", "1/1"),  # one patient: a case report
+        ("OMIM:1", "", "HP:0000005", "85%"),
+        ("OMIM:1", "", "HP:0000006", "50%"),
+        ("OMIM:1", "NOT", "HP:0000007", "HP:0040280"),  # negated
+        ("OMIM:1", "", "HP:0000008", ""),  # no frequency given
+        ("OMIM:2", "", "HP:0000009", "HP:0040280"),  # obligate
+    ]
+    for d, q, h, f in rows:
+        lines.append(f"{d}\tx\t{q}\t{h}\tPMID:1\tPCS\t\t{f}\t\t\tP\tHPO:x")
+    path = tmp_path / "phenotype.hpoa"
+    path.write_text("\n".join(lines) + "\n")
+    got = set(usual_annotations(str(path)).iter_rows())
+    assert got == {
+        ("OMIM:1", "HP:0000001"),
+        ("OMIM:1", "HP:0000003"),
+        ("OMIM:1", "HP:0000005"),
+        ("OMIM:2", "HP:0000009"),
+    }
+
+
+def test_a_distractors_unmatched_facts_are_usual_unmentioned_features(hpo_kg):
+    """On the built-in KG: a disease option's listed features are ones it usually shows
+    (HPO frequency >= 80 %), never a finding of the case or an is_a neighbour of one."""
+    from kgsynth.evidence.features import MAX_FACTS, unmatched_facts
+    from kgsynth.evidence.hallmarks import is_usual
+
+    g = hpo_kg
+    w = specificity(g)
+    d = g.index_of("ORPHA:324")  # Fabry disease (its Orphanet entry gives frequencies)
+    assert d is not None
+    facts = unmatched_facts(g, w, np.array([d]), np.array([], np.int64))
+    assert 1 <= len(facts) <= MAX_FACTS
+    ids = np.array([g.index_of(f.id) for f in facts])
+    assert is_usual(g, d, ids).all()
+    assert all(f.relation == "has_phenotype" for f in facts)
+    # the case reports the first: it is no longer missing, nor is anything one is_a step away
+    first = g.index_of(facts[0].id)
+    again = unmatched_facts(g, w, np.array([d]), np.array([first]))
+    assert facts[0].id not in {f.id for f in again}
+    rel = g.relations.index("is_a")
+    a, b = g.indptr[first], g.indptr[first + 1]
+    near = set(g.indices[a:b][g.edge_rel[a:b] == rel].tolist())
+    assert not near & {g.index_of(f.id) for f in again}
+
+
+def test_a_drug_is_set_aside_by_its_uses_only_on_trusted_edges_and_when_the_case_lacks_them():
+    from kgsynth.evidence.features import unmatched_facts
+
+    nodes = {
+        "X:drug": ("Drugamide", "drug"),
+        "D:epi": ("Epilepsy", "disease"),
+        "D:gout": ("Gout", "disease"),
+        "P:sz": ("Seizure", "phenotype"),
+    }
+    edges = [("X:drug", "used_for", "D:epi"), ("X:drug", "used_for", "D:gout")]
+    g = _kg_of(nodes, edges)
+    w = np.full(g.n_nodes, 0.5)
+    drug = np.array([g.index_of("X:drug")])
+    facts = unmatched_facts(g, w, drug, np.array([], np.int64))
+    assert [(f.relation, f.name) for f in facts] == [("used_for", "Epilepsy"), ("used_for", "Gout")]
+    # below the build's confidence floor, or derived by the KG: no fact to dismiss by
+    assert unmatched_facts(g, w, drug, np.array([], np.int64), "", frozenset({"used_for"})) == []
+    derived = _kg_of(nodes, edges, {"relation_confidence": '{"used_for": 0.7}'})
+    assert unmatched_facts(derived, w, drug, np.array([], np.int64)) == []
+    # the case has one of its uses: the drug is not set aside by the others
+    epi = np.array([g.index_of("D:epi")])
+    assert unmatched_facts(g, w, drug, epi) == []
+    # a use the question names in words counts as present too
+    assert unmatched_facts(g, w, drug, np.array([], np.int64), "a known gout patient") == []
+
+
+def test_laboratory_findings_and_named_features_are_never_said_missing(hpo_kg):
+    """A case gives labs as numbers the linker does not read: no blood, chemistry or
+    measurement term is said to be missing; nor a feature whose name the question holds."""
+    from kgsynth.evidence.features import clinical_features, unmatched_facts
+
+    g = hpo_kg
+    clinical = clinical_features(g)
+    for term in ("HP:0001873", "HP:0002240", "HP:0001871"):  # thrombocytopenia, hepatomegaly
+        i = g.index_of(term)
+        assert i is not None
+    assert not clinical[g.index_of("HP:0001873")]  # Thrombocytopenia (blood)
+    assert clinical[g.index_of("HP:0002240")]  # Hepatomegaly (a sign)
+    elevated = [i for i, n in enumerate(g.names) if n.startswith("Elevated circulating")]
+    assert elevated and not clinical[elevated].any()
+    d = g.index_of("ORPHA:324")
+    w = specificity(g)
+    facts = unmatched_facts(g, w, np.array([d]), np.array([], np.int64))
+    said = unmatched_facts(
+        g, w, np.array([d]), np.array([], np.int64), f"The exam shows {facts[0].name.lower()}."
+    )
+    assert facts[0].id not in {f.id for f in said}
+
+
+def test_strict_mode_keeps_only_rows_whose_distractors_each_have_a_reason():
+    """`require_distractor_reasons`: a distractor with no contradiction and no usual feature
+    the case lacks makes the row a reject; give each a reason and the row stays."""
+    from kgsynth.records import OptionFact
+
+    strict = EvidenceConfig(require_distractor_reasons=True)
+    report = EvidenceScorer(kg(), strict).score(row([("P:rare", "present")])).report
+    assert judge(report, EvidenceConfig()) is None
+    why = judge(report, strict)
+    assert why is not None and why[0] == "distractor_unexplained"
+    assert "B" in why[1] and "D" in why[1]
+    fact = OptionFact(relation="has_phenotype", id="P:x", name="X sign", weight=0.5)
+    reasoned = report.model_copy(
+        update={
+            "options": [
+                o if o.letter == report.gold else o.model_copy(update={"unmatched": [fact]})
+                for o in report.options
+            ]
+        }
+    )
+    assert judge(reasoned, strict) is None
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "named"),
+    [
+        ("Polycystic kidney dysplasia", "Ultrasound shows enlarged polycystic kidneys.", True),
+        ("Generalized muscle weakness", "She reports muscle weakness for weeks.", True),
+        ("Angiokeratoma", "Small dark red papules on the trunk.", False),
+        ("Delayed umbilical cord separation", "The umbilical cord fell off late.", False),
+        ("Hematuria", "Urinalysis shows hematuria.", True),
+        ("Kidney stones", "A stone in the left kidney.", True),  # word order aside
+    ],
+)
+def test_a_feature_the_case_words_cover_counts_as_mentioned(name, text, named):
+    from kgsynth.evidence.features import _stems, named_in
+
+    assert named_in(name, _stems(text)) is named
+
+
+def test_a_feature_that_restates_the_option_is_no_reason():
+    from kgsynth.evidence.features import unmatched_facts
+
+    nodes = {
+        "D:pkd": ("Polycystic kidney disease", "disease"),
+        "X:drug": ("Cystamide", "drug"),
+        "D:kid": ("Polycystic kidney dysplasia", "disease"),
+        "D:liv": ("Hepatic fibrosis", "disease"),
+    }
+    edges = [("X:drug", "used_for", "D:kid"), ("X:drug", "used_for", "D:liv")]
+    g = _kg_of(nodes, edges)
+    w = np.full(g.n_nodes, 0.5)
+    facts = unmatched_facts(g, w, np.array([g.index_of("X:drug")]), np.array([], np.int64))
+    assert {f.name for f in facts} == {"Polycystic kidney dysplasia", "Hepatic fibrosis"}
+    renamed = _kg_of(nodes | {"X:drug": ("Polycystic kidney drug", "drug")}, edges)
+    facts = unmatched_facts(
+        renamed, w, np.array([renamed.index_of("X:drug")]), np.array([], np.int64)
+    )
+    assert {f.name for f in facts} == {"Hepatic fibrosis"}

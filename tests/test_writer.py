@@ -237,7 +237,7 @@ def test_three_sections_with_the_kept_paths_and_a_versioned_phrasing():
     ]
     assert reasoning and conclusion == gen.conclusion
     assert gen.generator == "offline" and gen.model == OFFLINE_MODEL
-    assert gen.prompt_version == phrases()["version"] == "differential.v1"
+    assert gen.prompt_version == phrases()["version"] == "differential.v2"
 
 
 def test_conclusion_is_the_evidence_best():
@@ -357,9 +357,9 @@ def test_every_relation_has_clauses():
     assert not missing, sorted(missing)
 
 
-# -- the thinking-path prompt (v3) -------------------------------------------------------------
+# -- the thinking-path prompt (v4) -------------------------------------------------------------
 def test_prompt_renders_findings_evidence_and_every_option_but_not_the_answer():
-    assert THINKING_PATH == "thinking_path.v3"
+    assert THINKING_PATH == "thinking_path.v4"
     prompt = render_prompt(make_row())
     for letter, text in OPTIONS.items():
         assert f"\n{letter}. {text}\n" in prompt
@@ -440,3 +440,55 @@ def test_option_text_is_cleaned_of_stray_breaks_and_quotes():
     linked = item.linked.model_copy(update={"qa": qa.model_copy(update={"options": options})})
     text = write(item.model_copy(update={"linked": linked})).reasoning
     assert "option E, Telangiectasias" in text and '"' not in text
+
+
+def test_a_distractor_is_set_aside_by_what_it_would_usually_show():
+    """An option's usual features that the case lacks, or a drug's uses, are said as the
+    reason to set it aside; an option without such facts gets no such sentence."""
+    from kgsynth.records import OptionFact
+
+    item = make_row()
+    ev = item.evidence
+    assert ev is not None
+    facts = {
+        "A": [
+            OptionFact(relation="has_phenotype", id="HP:1", name="Hematuria", weight=0.6),
+            OptionFact(relation="has_phenotype", id="HP:2", name="Flank mass", weight=0.5),
+        ],
+        "C": [OptionFact(relation="has_phenotype", id="HP:3", name="Headache", weight=0.4)],
+        "D": [OptionFact(relation="used_for", id="X:1", name="Epilepsy", weight=0.4)],
+    }
+    opts = [o.model_copy(update={"unmatched": facts.get(o.letter, [])}) for o in ev.options]
+    item = item.model_copy(update={"evidence": ev.model_copy(update={"options": opts})})
+    steps = process(write(item)).splitlines()
+    by_option = {x: next(s for s in steps if f"option {x}," in s.lower()) for x in "acde"}
+    assert "Hematuria or Flank mass" in by_option["a"]
+    assert "neither" in by_option["a"]
+    assert "Headache" in by_option["c"] and "not" in by_option["c"].split("Headache")[1]
+    assert "Epilepsy" in by_option["d"]
+    assert "usually" not in by_option["e"] and "used for" not in by_option["e"]
+    # the leading option is never set aside
+    best = next(s for s in steps if "option b," in s.lower())
+    assert "usually" not in best
+
+
+def test_prompt_gives_each_option_what_it_would_usually_show():
+    """thinking_path.v4: the facts a distractor can be set aside by reach the LLM too."""
+    from kgsynth.records import OptionFact
+
+    item = make_row()
+    ev = item.evidence
+    assert ev is not None
+    fact = OptionFact(relation="has_phenotype", id="HP:1", name="Hematuria", weight=0.6)
+    use = OptionFact(relation="used_for", id="X:1", name="Epilepsy", weight=0.4)
+    opts = [
+        o.model_copy(update={"unmatched": {"A": [fact], "C": [use]}.get(o.letter, [])})
+        for o in ev.options
+    ]
+    item = item.model_copy(update={"evidence": ev.model_copy(update={"options": opts})})
+    prompt = render_prompt(item)
+    a = prompt.split("Option A (", 1)[1].split("Option B (", 1)[0]
+    assert "- against: it would usually show Hematuria, which is not among the findings" in a
+    c = prompt.split("Option C (", 1)[1].split("Option D (", 1)[0]
+    assert "- against: it is used for Epilepsy, which is not among the findings" in c
+    assert "would usually show" not in prompt.split("Option B (", 1)[1].split("Option C (", 1)[0]

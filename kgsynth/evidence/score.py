@@ -10,6 +10,13 @@ finding the option itself names is no evidence (the question would give the opti
     score(option) = sum over supports of      w(f) * hop_decay ** (hops - 1)
                   - sum over contradictions of contradiction * w(f)
 
+Among equally short paths, the intermediates a clinician would name come first: those of a
+type in `avoid_intermediate_types` (genes) last; then those that explain more of the row's
+present findings (a unifying diagnosis: the summed specificity of the findings the node
+touches); then the least hub cost. So the paths of one row tend to run through the one
+condition that accounts for most of the picture, not through a different rare entity per
+finding.
+
 w(f) is the finding's specificity (kgsynth.evidence.specificity: an IDF over the diseases it
 explains), so "Fever" or "Pain" add little and a rare sign a lot; shorter paths count more
 (a direct annotation is worth 1, each further hop halves it by default). A contradiction is
@@ -28,6 +35,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from kgsynth.config import EvidenceConfig, PathsConfig
+from kgsynth.evidence.features import unmatched_facts
 from kgsynth.evidence.specificity import IS_A, specificity
 from kgsynth.kg.graph import KnowledgeGraph
 from kgsynth.paths.filters import PathFilter, compile_filter
@@ -110,6 +118,7 @@ class EvidenceScorer:
         self.costs = cached_node_costs(kg, paths.hub_penalty)
         # edges of relations below the confidence floor are walked by no search here
         low = kg.relations_below(paths.min_edge_confidence)
+        self.low = low
         # an intermediate is a node of modest degree and of a type that carries evidence: two
         # drugs that share a role ("teratogenic agent") say nothing of a finding
         types = sorted(set(kg.types) - set(cfg.skip_intermediate_types))
@@ -119,6 +128,13 @@ class EvidenceScorer:
             exclude_relations=low,
         )
         self.mid_ok = self._intermediates_ok()
+        avoid = sorted(set(cfg.avoid_intermediate_types) & set(kg.types))
+        types = np.asarray(kg.types, dtype=object)
+        # 1 for an intermediate of an avoided type: the first sort key among equal lengths
+        self.avoided = (
+            np.isin(types, avoid).astype(np.int8) if avoid else np.zeros(kg.n_nodes, np.int8)
+        )
+        self._unify = np.zeros(kg.n_nodes)  # this row's coverage per node (see `_coverage`)
         self.entry_ok = compile_filter(kg, PathFilter(exclude_relations=low)).entry_ok
         self._is_a = kg.relations.index(IS_A) if IS_A in kg.relations else None
         self._marked: tuple[bytes, np.ndarray] | None = None
@@ -154,6 +170,18 @@ class EvidenceScorer:
             depth[nb] = d
             frontier = nb
         return depth
+
+    def _coverage(self, present: list[int]) -> np.ndarray:
+        """Per node, the summed specificity of the present findings it is adjacent to: how
+        much of the picture it would account for as an intermediate."""
+        cov = np.zeros(self.kg.n_nodes)
+        if present:
+            f = np.array(sorted(set(present)), np.int64)
+            src, idx = csr_entries(self.kg, f, self.entry_ok)
+            pairs = np.unique(src * self.kg.n_nodes + self.kg.indices[idx].astype(np.int64))
+            np.add.at(cov, pairs % self.kg.n_nodes, self.weight[pairs // self.kg.n_nodes])
+            cov[f] = 0.0  # a finding in the middle of another's path adds nothing new
+        return np.round(cov, _ROUND)
 
     def _rim(self, nodes: np.ndarray) -> np.ndarray:
         """The option's neighbours that may be a path's last intermediate (degree cap)."""
@@ -192,7 +220,7 @@ class EvidenceScorer:
             # one node path per (mid, option node): parallel edges count once
             pairs = np.unique(src * kg.n_nodes + nb)
             src, nb = pairs // kg.n_nodes, pairs % kg.n_nodes
-            order = np.lexsort((nb, src, self.costs[src]))
+            order = np.lexsort((nb, src, self.costs[src], -self._unify[src], self.avoided[src]))
             j = order[0]
             return self._path((f, int(src[j]), int(nb[j]))), len(pairs)
         if self.cfg.max_hops < 3:
@@ -217,7 +245,15 @@ class EvidenceScorer:
         b_of, o_of = bo // kg.n_nodes, bo % kg.n_nodes
         b_ids, per_b = np.unique(b_of, return_counts=True)
         count = int(per_b[np.searchsorted(b_ids, b)].sum())
-        order = np.lexsort((b, a, self.costs[a] + self.costs[b]))
+        order = np.lexsort(
+            (
+                b,
+                a,
+                self.costs[a] + self.costs[b],
+                -(self._unify[a] + self._unify[b]),
+                self.avoided[a] + self.avoided[b],
+            )
+        )
         j = order[0]
         bj = int(b[j])
         o = int(o_of[b_of == bj].min())
@@ -298,14 +334,17 @@ class EvidenceScorer:
         decay, against = cfg.weights.hop_decay, cfg.weights.contradiction
         present: list[tuple[int, EntityLink]] = []
         absent: list[tuple[int, EntityLink]] = []
+        mentioned: list[int] = []
         for lk in findings(item):
             i = kg.index_of(lk.kg_id)
             if i is None:
                 continue
+            mentioned.append(i)
             if lk.assertion == "present":
                 present.append((i, lk))
             elif lk.assertion == "absent":
                 absent.append((i, lk))
+        self._unify = self._coverage([f for f, _ in present])
         gold = gold_letter(item)
         opts = options_of(item)
         all_nodes = [self._nodes(links) for _, _, links in opts]
@@ -361,6 +400,14 @@ class EvidenceScorer:
                     score=round(total, _ROUND),
                     supports=supports,
                     contradictions=contras,
+                    unmatched=unmatched_facts(
+                        kg,
+                        self.weight,
+                        nodes,
+                        np.array(mentioned, np.int64),
+                        item.qa.question,
+                        self.low,
+                    ),
                 )
             )
         ranking = [o.letter for o in sorted(evidence, key=lambda o: (-o.score, o.letter))]
@@ -390,7 +437,9 @@ def ranking_text(report: EvidenceReport) -> str:
 def judge(report: EvidenceReport, cfg: EvidenceConfig) -> tuple[str, str] | None:
     """(reason, detail) when the evidence does not single out gold, else None:
     `no_support` when no present finding reaches gold; `not_discriminative` when gold is not
-    first by at least min_margin (a tie is not first)."""
+    first by at least min_margin (a tie is not first); with `require_distractor_reasons`,
+    `distractor_unexplained` when a linked distractor has no KG reason against it (no
+    contradiction, no usual feature the case lacks)."""
     gold = gold_option(report)
     if gold is None or not gold.supports:
         what = f"gold {gold.letter or '-'} '{gold.text[:60]}'" if gold else "gold option unknown"
@@ -401,4 +450,12 @@ def judge(report: EvidenceReport, cfg: EvidenceConfig) -> tuple[str, str] | None
             "not_discriminative",
             f"{ranking_text(report)}; margin {m:.3f} < {cfg.min_margin}",
         )
+    if cfg.require_distractor_reasons:
+        bare = [
+            o.letter
+            for o in report.options
+            if o.letter != report.gold and o.kg_ids and not (o.contradictions or o.unmatched)
+        ]
+        if bare:
+            return "distractor_unexplained", f"no KG reason against option(s) {', '.join(bare)}"
     return None

@@ -9,7 +9,7 @@ the card with no edit here.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import polars as pl
 import yaml
@@ -105,7 +105,18 @@ def size_category(n: int) -> str:
     return "10M<n<100M"
 
 
-def _info(name: str, frame: pl.DataFrame) -> dict[str, Any]:
+class Table(Protocol):
+    """What the front matter reads of a table: a DataFrame, or a streamed build's row parts
+    (kgsynth.export.parts.RowParts), which are never all in memory."""
+
+    @property
+    def schema(self) -> pl.Schema: ...
+    @property
+    def height(self) -> int: ...
+    def estimated_size(self) -> int: ...
+
+
+def _info(name: str, frame: Table) -> dict[str, Any]:
     return {
         "config_name": name,
         "features": features(frame.schema),
@@ -116,7 +127,7 @@ def _info(name: str, frame: pl.DataFrame) -> dict[str, Any]:
     }
 
 
-def front_matter(rows: pl.DataFrame, rejects: pl.DataFrame, pretty_name: str) -> dict[str, Any]:
+def front_matter(rows: Table, rejects: pl.DataFrame, pretty_name: str) -> dict[str, Any]:
     """Hub metadata: two configs (exported rows, the default; rejects) with their features."""
     return {
         "pretty_name": pretty_name,

@@ -17,6 +17,7 @@ from kgsynth.records import (
     KGPath,
     LinkedQA,
     OptionEvidence,
+    OptionFact,
     PathedQA,
     QARecord,
     Reject,
@@ -56,6 +57,7 @@ SUPPORT = pl.Struct(
         "hops": pl.List(HOP),
     }
 )
+FACT = pl.Struct({"relation": pl.String, "id": pl.String, "name": pl.String, "weight": pl.Float64})
 EVIDENCE = pl.Struct(
     {
         "options": pl.List(
@@ -67,6 +69,7 @@ EVIDENCE = pl.Struct(
                     "score": pl.Float64,
                     "supports": pl.List(SUPPORT),
                     "contradictions": pl.List(SUPPORT),
+                    "unmatched": pl.List(FACT),
                 }
             )
         ),
@@ -266,6 +269,8 @@ def evidence_of(d: dict | None) -> EvidenceReport | None:
             score=o["score"],
             supports=[_support_of(s) for s in o["supports"] or []],
             contradictions=[_support_of(c) for c in o["contradictions"] or []],
+            # absent from datasets written before kgsynth recorded it
+            unmatched=[OptionFact(**f) for f in o.get("unmatched") or []],
         )
         for o in d["options"] or []
     ]

@@ -1,9 +1,10 @@
 """What a dataset is made of, as polars frames: the card's tables, its plots and `inspect`.
 
-Every function takes the exported rows (kgsynth.export.rows.row_schema) and, where rejects
-matter, the rejects frame (REJECT_SCHEMA); each works on an empty frame. Check names are
-read from the `checks` struct itself, so a check added to the row schema is counted with no
-edit here.
+Every function takes the exported rows (kgsynth.export.rows.row_schema), in memory or as a
+LazyFrame (a large build's data file, scanned: only the columns a table needs are read and
+only the small aggregate is collected), and, where rejects matter, the rejects frame
+(REJECT_SCHEMA); each works on an empty frame. Check names are read from the `checks` struct
+itself, so a check added to the row schema is counted with no edit here.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ import polars as pl
 
 from kgsynth.stages import Stage
 from kgsynth.verify.registry import judged_at
+
+Rows = pl.DataFrame | pl.LazyFrame
 
 
 @dataclass(frozen=True)
@@ -30,27 +33,30 @@ class DatasetStats:
     rejects: pl.DataFrame
 
 
-def path_lengths(rows: pl.DataFrame) -> pl.DataFrame:
+def path_lengths(rows: Rows) -> pl.DataFrame:
     """hops -> paths of that length, over every path of every row."""
     return (
-        rows.select(pl.col("paths").explode().list.len().alias("hops"))
+        rows.lazy()
+        .select(pl.col("paths").explode().list.len().alias("hops"))
         .drop_nulls()
         .group_by("hops")
         .len("paths")
         .sort("hops")
+        .collect()
     )
 
 
-def _types(rows: pl.DataFrame, col: str, name: str) -> pl.DataFrame:
+def _types(rows: Rows, col: str, name: str) -> pl.LazyFrame:
     return (
-        rows.select(pl.col(col).explode().struct.field("type").alias("type"))
+        rows.lazy()
+        .select(pl.col(col).explode().struct.field("type").alias("type"))
         .drop_nulls()
         .group_by("type")
         .len(name)
     )
 
 
-def entity_types(rows: pl.DataFrame) -> pl.DataFrame:
+def entity_types(rows: Rows) -> pl.DataFrame:
     """type -> linked entities of that type in questions and in answers (each link counted)."""
     q = _types(rows, "question_entities", "question")
     a = _types(rows, "answer_entities", "answer")
@@ -58,24 +64,28 @@ def entity_types(rows: pl.DataFrame) -> pl.DataFrame:
         q.join(a, on="type", how="full", coalesce=True)
         .with_columns(pl.col("question", "answer").fill_null(0).cast(pl.Int64))
         .sort(pl.col("question") + pl.col("answer"), "type", descending=[True, False])
+        .collect()
     )
 
 
-def relations(rows: pl.DataFrame) -> pl.DataFrame:
+def relations(rows: Rows) -> pl.DataFrame:
     """relation -> hops using it, over every hop of every path, commonest first."""
     return (
-        rows.select(pl.col("paths").explode().explode().struct.field("relation"))
+        rows.lazy()
+        .select(pl.col("paths").explode().explode().struct.field("relation"))
         .drop_nulls()
         .group_by("relation")
         .len("hops")
         .sort("hops", "relation", descending=[True, False])
+        .collect()
     )
 
 
-def relation_chains(rows: pl.DataFrame) -> pl.DataFrame:
+def relation_chains(rows: Rows) -> pl.DataFrame:
     """The relations of a path in walking order ("is_a / has_phenotype") -> paths."""
     return (
-        rows.select(
+        rows.lazy()
+        .select(
             pl.col("paths")
             .explode()
             .list.eval(pl.element().struct.field("relation"))
@@ -86,6 +96,7 @@ def relation_chains(rows: pl.DataFrame) -> pl.DataFrame:
         .group_by("chain")
         .len("paths")
         .sort("paths", "chain", descending=[True, False])
+        .collect()
     )
 
 
@@ -99,35 +110,46 @@ def _shape() -> list[pl.Expr]:
     ]
 
 
-def per_source(rows: pl.DataFrame) -> pl.DataFrame:
+def per_source(rows: Rows) -> pl.DataFrame:
     """source -> rows, paths per row, hops per path, question entities, reasoning words."""
-    return rows.group_by("source").agg(_shape()).sort("rows", "source", descending=[True, False])
+    return (
+        rows.lazy()
+        .group_by("source")
+        .agg(_shape())
+        .sort("rows", "source", descending=[True, False])
+        .collect()
+    )
 
 
-def per_answer_type(rows: pl.DataFrame) -> pl.DataFrame:
+def per_answer_type(rows: Rows) -> pl.DataFrame:
     """Answer-entity type -> the same shape; a row with answers of two types counts in both."""
-    typed = rows.with_columns(
-        pl.col("answer_entities")
-        .list.eval(pl.element().struct.field("type"))
-        .list.unique()
-        .alias("answer_type")
-    ).explode("answer_type")
+    typed = (
+        rows.lazy()
+        .with_columns(
+            pl.col("answer_entities")
+            .list.eval(pl.element().struct.field("type"))
+            .list.unique()
+            .alias("answer_type")
+        )
+        .explode("answer_type")
+    )
     return (
         typed.with_columns(pl.col("answer_type").fill_null("(none)"))
         .group_by("answer_type")
         .agg(_shape())
         .sort("rows", "answer_type", descending=[True, False])
+        .collect()
     )
 
 
-def check_names(rows: pl.DataFrame) -> list[str]:
+def check_names(rows: Rows) -> list[str]:
     """The boolean checks of the `checks` struct, in schema order (not `passed`)."""
-    dtype = rows.schema["checks"]
+    dtype = rows.lazy().collect_schema()["checks"]
     assert isinstance(dtype, pl.Struct)
     return [f.name for f in dtype.fields if f.dtype == pl.Boolean and f.name != "passed"]
 
 
-def check_rates(rows: pl.DataFrame, rejects: pl.DataFrame | None = None) -> pl.DataFrame:
+def check_rates(rows: Rows, rejects: pl.DataFrame | None = None) -> pl.DataFrame:
     """Per check: rows it judged, how many passed, the pass rate.
 
     Judged = exported rows where the check is set (not null) + rejects of the stage that ran
@@ -138,11 +160,15 @@ def check_rates(rows: pl.DataFrame, rejects: pl.DataFrame | None = None) -> pl.D
     # goes through all of them, so a row rejected there passed the checks it does not name);
     # a check named in the reasons of another stage's rejects counts that stage too
     stage_of = judged_at()
-    flat = rows.select(pl.col("checks").struct.unnest()).select(names)
-    exported = flat.select(
-        [pl.col(c).is_not_null().sum().alias(c) for c in names]
-        + [pl.col(c).fill_null(False).sum().alias(f"{c}__ok") for c in names]
-    ).row(0, named=True)
+    flat = rows.lazy().select(pl.col("checks").struct.unnest()).select(names)
+    exported = (
+        flat.select(
+            [pl.col(c).is_not_null().sum().alias(c) for c in names]
+            + [pl.col(c).fill_null(False).sum().alias(f"{c}__ok") for c in names]
+        )
+        .collect()
+        .row(0, named=True)
+    )
     if rejects is None:
         rejects = pl.DataFrame(schema={"stage": pl.String, "reason": pl.String})
     rj = rejects.select("stage", pl.col("reason").str.split("+").alias("names"))
@@ -189,9 +215,15 @@ def rejects_by_reason(rejects: pl.DataFrame | None) -> pl.DataFrame:
     )
 
 
-def dataset_stats(rows: pl.DataFrame, rejects: pl.DataFrame | None) -> DatasetStats:
+def height(rows: Rows) -> int:
+    if isinstance(rows, pl.DataFrame):
+        return rows.height
+    return int(rows.select(pl.len()).collect().item())
+
+
+def dataset_stats(rows: Rows, rejects: pl.DataFrame | None) -> DatasetStats:
     return DatasetStats(
-        n_rows=rows.height,
+        n_rows=height(rows),
         n_rejects=0 if rejects is None else rejects.height,
         per_source=per_source(rows),
         per_answer_type=per_answer_type(rows),

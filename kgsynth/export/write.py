@@ -7,7 +7,10 @@
     build.json                        counts, timings, config, the list of these files
 
 A build's card and a KG-first synthesis' card each bring their own body; the front matter,
-statistics, plots and file list are added here, the same for both.
+statistics, plots and file list are added here, the same for both. The rows come as a frame
+or, from a streamed build, as part files (kgsynth.export.parts): those are streamed into the
+data file and the statistics are computed from that file lazily, so the export holds no
+more than polars' streaming buffers and the small aggregates.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from kgsynth.export.hub import (
     render_front_matter,
 )
 from kgsynth.export.out import MANIFEST_KEY, staged_dataset
+from kgsynth.export.parts import RowParts
 from kgsynth.export.plots import PLOTS, write_plots
 from kgsynth.export.rows import rejects_frame
 from kgsynth.export.stats import dataset_stats
@@ -54,7 +58,7 @@ def _title(card: str) -> str:
 
 def write_dataset(
     out: Path,
-    rows: pl.DataFrame,
+    rows: pl.DataFrame | RowParts,
     rejects: list[Reject],
     card: str,
     summary: dict[str, Any],
@@ -72,7 +76,11 @@ def write_dataset(
 
 
 def _write_files(
-    out: Path, rows: pl.DataFrame, rejects: list[Reject], card: str, summary: dict[str, Any]
+    out: Path,
+    rows: pl.DataFrame | RowParts,
+    rejects: list[Reject],
+    card: str,
+    summary: dict[str, Any],
 ) -> dict[str, Path]:
     """The dataset's files into the (new, empty) folder `out`; name -> path relative to it."""
     rejected = rejects_frame(rejects)
@@ -83,10 +91,17 @@ def _write_files(
         "summary": Path(SUMMARY_FILE),
         "plots": Path(PLOTS_DIR),
     }
-    _write_parquet(rows, out / paths["data"])
+    if isinstance(rows, RowParts):
+        data = out / paths["data"]
+        data.parent.mkdir(parents=True, exist_ok=True)
+        rows.write_into(data, ROW_GROUP_ROWS)  # inside the staged folder: whole or absent
+        scanned: pl.DataFrame | pl.LazyFrame = pl.scan_parquet(data)
+    else:
+        _write_parquet(rows, out / paths["data"])
+        scanned = rows
     _write_parquet(rejected, out / paths["rejects"])
 
-    stats = dataset_stats(rows, rejected)
+    stats = dataset_stats(scanned, rejected)
     plots = write_plots(out / paths["plots"], stats)
     links = {name: p.relative_to(out).as_posix() for name, p in plots.items() if name in PLOTS}
     meta = front_matter(rows, rejected, _title(card))

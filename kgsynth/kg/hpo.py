@@ -40,6 +40,21 @@ def _hpoa_version(path: Path) -> str:
     return ""
 
 
+def read_hpoa(path: Path | str, columns: list[str] | None = None) -> pl.DataFrame:
+    """phenotype.hpoa's annotations as text columns, negated ("NOT") ones left out."""
+    hpoa = pl.read_csv(
+        path,
+        separator="\t",
+        comment_prefix="#",
+        quote_char=None,
+        infer_schema_length=0,
+        has_header=True,
+        columns=columns,
+    )
+    # the header line itself starts with "database_id" (no '#'), so polars reads it as header
+    return hpoa.filter(pl.col("qualifier").fill_null("") != "NOT")
+
+
 def build_hpo_kg() -> KnowledgeGraph:
     nodes, edges, meta = hpo_frames()
     return KnowledgeGraph.from_frames("hpo", nodes, edges, meta, source=str(hpo_files()[1]))
@@ -80,16 +95,7 @@ def hpo_frames() -> tuple[pl.DataFrame, pl.DataFrame, dict[str, str]]:
         orient="row",
     ).with_columns(pl.lit("is_a").alias("relation"))
 
-    hpoa = pl.read_csv(
-        hpoa_path,
-        separator="\t",
-        comment_prefix="#",
-        quote_char=None,
-        infer_schema_length=0,
-        has_header=True,
-    )
-    # the header line itself starts with "database_id" (no '#'), so polars reads it as header
-    hpoa = hpoa.filter(pl.col("qualifier").fill_null("") != "NOT")
+    hpoa = read_hpoa(hpoa_path)
     diseases = (
         hpoa.select(pl.col("database_id").alias("id"), pl.col("disease_name").alias("name"))
         .unique("id", keep="first")

@@ -13,6 +13,9 @@ a bad reply is asked again on the next run instead of being kept for good. Misse
 claimed in the cache before they are sent (kgsynth.llm.cache), so two builds on one cache
 send each prompt once. An endpoint that refuses the API key (HTTP 401/403) stops the run at
 once with `LLMAuthError`: every other request would fail the same way.
+
+With `[llm] mode = "batch"` the misses go through the Batch API instead (kgsynth.llm.batch):
+the same request bodies, the same cache, the same Results; only the way they travel differs.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from kgsynth import cache_layout
 from kgsynth.config import LLMConfig
 from kgsynth.errors import ConfigError, LLMAuthError
 from kgsynth.llm.cache import (
@@ -280,6 +284,11 @@ class LLMClient:
         self._key = _Secret(key)
         self._refusal = (normalise_endpoint(cfg.base_url), hashlib.sha256(key.encode()).hexdigest())
         self.cache = ResponseCache(cache_path(cache_dir)) if cfg.cache and cache_dir else None
+        # batch mode's records of submitted batches (resume polling after a kill): kept
+        # beside the response cache, which is what a resumed build reads its replies from
+        self.batch_dir = (
+            cache_layout.llm_batches(cache_dir) if self.cache is not None and cache_dir else None
+        )
         self.usage = Usage()
         self._rng = random.Random(jitter_seed)  # backoff jitter only; not the sampling seed
         self._params: dict[str, Any] = {
@@ -323,6 +332,38 @@ class LLMClient:
         )
         self.cache.put(self.key(req), entry, req.step)
 
+    def body(self, req: Request) -> dict[str, Any]:
+        """The chat completion request body: the same online and in a batch file."""
+        cfg = self.cfg
+        body: dict[str, Any] = {
+            "model": cfg.model,
+            "messages": req.messages,
+            "temperature": cfg.temperature,
+            "max_tokens": cfg.max_tokens,
+        }
+        if cfg.seed is not None:
+            body["seed"] = cfg.seed
+        if req.response_format is not None:
+            body["response_format"] = req.response_format
+        return body
+
+    def refused_key(self, status: int) -> LLMAuthError:
+        """The error that stops the run when the endpoint refuses the key (remembered for a
+        while, so that the next shard's client fails without sending)."""
+        cfg = self.cfg
+        err = LLMAuthError(
+            f"the endpoint at {normalise_endpoint(cfg.base_url)} rejected the API "
+            f"key in ${cfg.api_key_env} (HTTP {status})"
+        )
+        _REFUSED[self._refusal] = (err, time.monotonic())
+        return err
+
+    def check_refused(self) -> None:
+        """Raise at once when this key was refused by this endpoint lately."""
+        denied = _REFUSED.get(self._refusal)
+        if denied is not None and time.monotonic() - denied[1] < REFUSAL_MEMORY_S:
+            raise denied[0]
+
     def lease_s(self) -> float:
         """How long a claim on an in-flight key lasts without renewal: two full retry
         rounds, so that only an owner that stopped renewing loses it."""
@@ -359,7 +400,11 @@ class LLMClient:
         done = len(requests) - len(misses)
         if progress and done:
             progress(done, len(requests))
-        if misses:
+        if misses and self.cfg.mode == "batch":
+            from kgsynth.llm.batch import send_batch  # only batch builds load it
+
+            await send_batch(self, requests, keys, misses, results, progress)
+        elif misses:
             await self._send_all(requests, keys, misses, results, refused, progress)
         out = [r for r in results if r is not None]
         assert len(out) == len(requests), "a request was left without a result"
@@ -391,9 +436,7 @@ class LLMClient:
         import openai
 
         cfg = self.cfg
-        denied = _REFUSED.get(self._refusal)
-        if denied is not None and time.monotonic() - denied[1] < REFUSAL_MEMORY_S:
-            raise denied[0]
+        self.check_refused()
         async with openai.AsyncOpenAI(
             base_url=cfg.base_url, api_key=self._key.value, max_retries=0, timeout=cfg.timeout_s
         ) as client:
@@ -525,11 +568,7 @@ class LLMClient:
                 attempt += 1
                 if f.status in AUTH_STATUSES:
                     su.errors += 1
-                    s.stop = s.stop or LLMAuthError(
-                        f"the endpoint at {normalise_endpoint(cfg.base_url)} rejected the API "
-                        f"key in ${cfg.api_key_env} (HTTP {f.status})"
-                    )
-                    _REFUSED[self._refusal] = (s.stop, time.monotonic())
+                    s.stop = s.stop or self.refused_key(f.status)
                     raise s.stop from None
                 if not f.retryable or attempt > cfg.max_retries:
                     su.errors += 1
@@ -587,16 +626,7 @@ class LLMClient:
             if s.stop is not None:  # the key was refused while this one queued
                 raise s.stop
             su.requests += 1
-            body: dict[str, Any] = {
-                "model": cfg.model,
-                "messages": req.messages,
-                "temperature": cfg.temperature,
-                "max_tokens": cfg.max_tokens,
-            }
-            if cfg.seed is not None:
-                body["seed"] = cfg.seed
-            if req.response_format is not None:
-                body["response_format"] = req.response_format
+            body = self.body(req)
             options: dict[str, Any] = {
                 "timeout": cfg.timeout_s,
                 # our retry count, where the SDK would put its own

@@ -5,7 +5,7 @@ limits, retries with backoff on 429/5xx/timeouts/dropped connections, and the pe
 response cache under the build's cache dir (a re-run sends nothing, a killed build resumes).
 The API key is read from the environment variable named in config and never logged or stored.
 
-The prompt (thinking_path.v3) is a differential: the findings (present ones and pertinent
+The prompt (thinking_path.v4) is a differential: the findings (present ones and pertinent
 negatives), every option's KG evidence for and against it, and the row's kept paths.
 
 A reply that is empty or lacks the three sections gets one repair request (the reply goes
@@ -86,6 +86,7 @@ def prompt_evidence(item: PathedQA) -> list[dict[str, Any]]:
                     "score": None,
                     "supports": [],
                     "contradictions": [],
+                    "unmatched": [],
                 }
             )
             continue
@@ -102,6 +103,7 @@ def prompt_evidence(item: PathedQA) -> list[dict[str, Any]]:
                     {"finding": s.finding_name, "path": format_path(s.path)}
                     for s in o.contradictions
                 ],
+                "unmatched": [{"relation": f.relation, "name": f.name} for f in o.unmatched],
             }
         )
     return out

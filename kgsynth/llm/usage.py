@@ -2,6 +2,9 @@
 
 Only live responses cost money in this run; replies served from the cache are counted
 separately (hits and the tokens they saved), so a fully cached re-run reports zero cost.
+Tokens of replies that came through the Batch API ([llm] mode = "batch") are part of the
+prompt/completion totals and also counted apart (`batch_*`), priced at the model's batch
+rates (`ModelPrice.batch_rates`: half the online price unless the config says otherwise).
 """
 
 from __future__ import annotations
@@ -24,13 +27,22 @@ class StepUsage:
     completion_tokens: int = 0
     cached_prompt_tokens: int = 0  # tokens the cache saved this run
     cached_completion_tokens: int = 0
+    # of prompt_tokens / completion_tokens: those of Batch API replies (the batch price)
+    batch_prompt_tokens: int = 0
+    batch_completion_tokens: int = 0
 
     def cost(self, prices: dict[str, ModelPrice]) -> float | None:
         price = prices.get(self.model)
         if price is None:
             return None
+        b_in, b_out = price.batch_rates()
+        online_p = self.prompt_tokens - self.batch_prompt_tokens
+        online_c = self.completion_tokens - self.batch_completion_tokens
         return (
-            self.prompt_tokens * price.input_per_1m + self.completion_tokens * price.output_per_1m
+            online_p * price.input_per_1m
+            + online_c * price.output_per_1m
+            + self.batch_prompt_tokens * b_in
+            + self.batch_completion_tokens * b_out
         ) / 1e6
 
 
@@ -73,7 +85,8 @@ class Usage:
         return {
             "steps": steps,
             "total": total,
-            "prices": {m: prices[m].model_dump() for m in models if m in prices},
+            # batch rates only where set (the default, half the price, is said in the docs)
+            "prices": {m: prices[m].model_dump(exclude_none=True) for m in models if m in prices},
         }
 
 

@@ -43,9 +43,11 @@ class Stage(StrEnum):
     SAMPLE = "sample"  # KG-first synthesis: a chain walked from a rare entity
     UNIQUE = "unique"  # ... its answer unique in the KG, not a repeat
     DISTRACTORS = "distractors"  # ... with distractors that fail the chain
+    # no benchmark item overlaps it: before any LLM call (a build's entity extraction, a
+    # KG-first run's question writing)
+    DECONTAM = "decontam"
     LINK = "link"
     EVIDENCE = "evidence"
-    DECONTAM = "decontam"  # no benchmark item overlaps it (before any text is generated)
     PATHS = "paths"
     GENERATE = "generate"
     VERIFY = "verify"
@@ -67,9 +69,9 @@ _LABELS = {
     Stage.SAMPLE: "chain walked from a rare start entity",
     Stage.UNIQUE: "answer unique in the KG (and not a repeat)",
     Stage.DISTRACTORS: "with enough distractors that fail the chain",
+    Stage.DECONTAM: "not found in a benchmark (decontamination)",
     Stage.LINK: "linked (question + answer entity)",
     Stage.EVIDENCE: "KG evidence singles out the gold option",
-    Stage.DECONTAM: "not found in a benchmark (decontamination)",
     Stage.PATHS: "with a KG path",
     Stage.GENERATE: "with a written thinking path",
     Stage.VERIFY: "passed the checks",

@@ -2,7 +2,9 @@
 
 It counts the rows it exports, checks that input = exported + rejected (nothing lost
 silently) and only then writes (kgsynth.export.write), whole or not at all, replacing an
-existing dataset only with the config's `overwrite` (kgsynth.export.out).
+existing dataset only with the config's `overwrite` (kgsynth.export.out). The rows come as
+records, or as the part files a streamed build wrote as its shards finished
+(kgsynth.export.parts.RowParts: already in the exported table's form).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from typing import Any
 
 import polars as pl
 
+from kgsynth.export.parts import RowParts
 from kgsynth.export.rows import rows_frame
 from kgsynth.export.write import write_dataset
 from kgsynth.records import VerifiedQA
@@ -45,16 +48,23 @@ class ExportStage(StageBase):
         self.summary = summary or {}
         self.chain = chain
 
-    def run(self, batch: list[VerifiedQA], ctx: BuildContext) -> StageResult[VerifiedQA]:
-        report, kg = ctx.report, ctx.graph
+    def run(self, batch: list[VerifiedQA] | RowParts, ctx: BuildContext) -> StageResult[VerifiedQA]:
+        report = ctx.report
         assert report is not None
-        result = StageResult(kept=batch)
-        report.record(self.stage, result)
+        if isinstance(batch, RowParts):
+            result: StageResult[VerifiedQA] = StageResult(kept=[])
+            report.counts[self.stage] = report.counts.get(self.stage, 0) + batch.height
+        else:
+            result = StageResult(kept=batch)
+            report.record(self.stage, result)
         report.check_balance()
-        if self.frame is not None:
+        rows: pl.DataFrame | RowParts
+        if isinstance(batch, RowParts):
+            rows = batch
+        elif self.frame is not None:
             rows = self.frame(batch)
         else:
-            rows = rows_frame(batch, kg.name, kg.hash, chain=self.chain)
+            rows = rows_frame(batch, ctx.graph.name, ctx.graph.hash, chain=self.chain)
         summary = report.summary() | self.summary
         files = write_dataset(
             self.out or ctx.cfg.out,

@@ -61,12 +61,16 @@ class LinkStage(StageBase):
     def __init__(self, cfg: BuildConfig) -> None:
         self.linking, self.chain, self.cache_dir = cfg.linking, cfg.chain, cfg.cache_dir
 
-    def run(self, batch: list[QARecord], ctx: BuildContext) -> StageResult[LinkedQA]:
+    def run(self, batch: list[QARecord | LinkedQA], ctx: BuildContext) -> StageResult[LinkedQA]:
         linker = resources.worker_linker(ctx.graph, self.linking, self.cache_dir)
-        items = [linker(qa) for qa in tracked(self.stage, batch)]
+        # rows the decontam stage linked (with this linker) before checking them come linked
+        items = [
+            qa if isinstance(qa, LinkedQA) else linker(qa) for qa in tracked(self.stage, batch)
+        ]
         out = StageResult[LinkedQA](kept=[])
         if ctx.chain is not None and self.chain.extract_entities:
             # MedReason: the LLM's typed entities beside the scispaCy mentions
+            linked = items
             extracted = extract_entities(
                 items,
                 ctx.chain,
@@ -76,9 +80,9 @@ class LinkStage(StageBase):
                 max_entities=self.linking.max_entities,
             )
             items = []
-            for qa, got in zip(batch, extracted, strict=True):
+            for lk, got in zip(linked, extracted, strict=True):
                 if isinstance(got, StepFailure):
-                    out.rejects.append(llm_reject(qa, got))
+                    out.rejects.append(llm_reject(lk.qa, got))
                 else:
                     items.append(got)
         max_unlinked = self.linking.max_unlinked_options

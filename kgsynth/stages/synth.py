@@ -192,8 +192,8 @@ FUNNEL = (
     Stage.SAMPLE,
     Stage.UNIQUE,
     Stage.DISTRACTORS,
+    Stage.DECONTAM,  # by the KG before the question is written, by its text after
     Stage.GENERATE,
-    Stage.DECONTAM,
     Stage.VERIFY,
 )
 

@@ -6,7 +6,7 @@ history; (b) what they point to, the kept (discriminative) paths in prose; (c) e
 weighed in turn with the KG facts for and against it (kgsynth.records.OptionEvidence);
 (d) the conclusion the evidence ranking gives (`EvidenceReport.best`), never the gold answer.
 
-Phrasing lives in a versioned data file (phrases.v1.toml, version "differential.v1"): several
+Phrasing lives in a versioned data file (phrases.v2.toml, version "differential.v2"): several
 variants per move and per relation, picked per row from a hash of the row id, so one row
 always reads the same and different rows read differently.
 
@@ -40,11 +40,12 @@ from kgsynth.sections import join_sections
 from kgsynth.writer.hops import HopSentences, join_names
 
 OFFLINE_MODEL = "kgsynth-offline-2"
-PHRASES = "phrases.v1"
+PHRASES = "phrases.v2"
 MAX_PRESENT = 4  # present findings named in (a)
 MAX_NEGATIVES = 3
 MAX_POINTS = 3  # kept paths told in prose in (b)
 MAX_BEST_FINDINGS = 3
+NOT_FINDING_TYPES = frozenset({"drug", "pharmacologic_class"})
 
 __all__ = ["OFFLINE_MODEL", "PHRASES", "OfflineWriter", "join_names", "phrases"]
 
@@ -179,7 +180,9 @@ class OfflineWriter:
 
     def _key_findings(self, voice: _Voice, by: dict[str, list[EntityLink]]) -> list[str]:
         out: list[str] = []
-        for i, e in enumerate(by.get("present", [])[:MAX_PRESENT]):
+        # a medication the patient takes is no finding the patient "has"
+        present = [e for e in by.get("present", []) if e.type not in NOT_FINDING_TYPES]
+        for i, e in enumerate(present[:MAX_PRESENT]):
             out.append(voice.say("key_finding" if i == 0 else "other_finding", finding=e.name))
         for kind in ("family", "historical"):
             out += [voice.say(kind, finding=e.name) for e in by.get(kind, [])[:2]]
@@ -251,10 +254,23 @@ class OfflineWriter:
             opt = options.get(letter) or OptionEvidence(
                 letter=letter, text=text, kg_ids=[], score=0.0
             )
-            steps.append(
-                " ".join(self._distractor(voice, opt, text, best_text, anchors, top_finding))
-            )
+            said = self._distractor(voice, opt, text, best_text, anchors, top_finding)
+            steps.append(" ".join(said + self._missing(voice, opt, text)))
         return steps
+
+    def _missing(self, voice: _Voice, opt: OptionEvidence, text: str) -> list[str]:
+        """What the option would bring that the case does not show: the reason a clinician
+        gives for setting it aside (its features, or a drug's uses)."""
+        features = [f.name for f in opt.unmatched if f.relation == "has_phenotype"]
+        uses = [f.name for f in opt.unmatched if f.relation == "used_for"]
+        out: list[str] = []
+        if len(features) == 1:
+            out.append(voice.say("missing_one", option=text, feature=features[0]))
+        elif features:
+            out.append(voice.say("missing_many", option=text, features=" or ".join(features)))
+        if uses and not features:
+            out.append(voice.say("used_for", option=text, uses=join_names(uses)))
+        return out
 
     def _against(self, voice: _Voice, opt: OptionEvidence, text: str, *, lead: bool) -> list[str]:
         out: list[str] = []
