@@ -201,6 +201,17 @@ class RecordedRequest:
 # -- the deterministic default writer ---------------------------------------------------------
 
 
+LOOPBACK = "127.0.0.1,localhost"
+
+
+def use_key(env: Any, key_env: str, api_key: str) -> None:
+    """Put a test's API key in its variable (`env`: a pytest MonkeyPatch) and keep any
+    proxy configured in the environment off the loopback server."""
+    env.setenv(key_env, api_key)
+    for var in ("NO_PROXY", "no_proxy"):
+        env.setenv(var, LOOPBACK)
+
+
 def prompt_options(prompt: str) -> dict[str, str]:
     """Option letter -> text, from the "Options:" block of a rendered prompt."""
     lines = prompt.splitlines()

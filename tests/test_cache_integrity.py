@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 from build_digest import dataset_digest
-from llm_server import LLMServer
+from llm_server import LLMServer, use_key
 from typer.testing import CliRunner
 
 from kgsynth import cache_layout as layout
@@ -292,9 +292,7 @@ KEY_ENV = "KGSYNTH_TEST_CACHE_KEY"
 
 @pytest.fixture
 def llm_server(monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setenv(KEY_ENV, "sk-cache-test")
-    for var in ("NO_PROXY", "no_proxy"):
-        monkeypatch.setenv(var, "127.0.0.1,localhost")
+    use_key(monkeypatch, KEY_ENV, "sk-cache-test")
     with LLMServer(api_key="sk-cache-test") as srv:
         yield srv
 

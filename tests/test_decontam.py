@@ -546,7 +546,7 @@ def test_chain_build_spends_no_llm_call_on_a_benchmark_row(
 ):
     """With the LLM writer (entity extraction on), rows a benchmark holds leave before the
     first LLM request: the server never sees their questions; the others are asked."""
-    from llm_server import LLMServer
+    from llm_server import LLMServer, use_key
 
     from flows.build import build_dataset
     from kgsynth.config import load_config
@@ -555,8 +555,7 @@ def test_chain_build_spends_no_llm_call_on_a_benchmark_row(
     held = rows[::2]  # every other sample row is in the benchmark
     bench = write_jsonl(tmp_path / "bench.jsonl", held)
     key_env, key = "KGSYNTH_DECONTAM_TEST_KEY", "sk-decontam-test"
-    monkeypatch.setenv(key_env, key)
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    use_key(monkeypatch, key_env, key)
     with LLMServer(api_key=key, responder=lambda p: "not json") as srv:
         cfg = load_config(
             None,

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 import numpy as np
 import polars as pl
 import pytest
+from kg_rows import kg_from_rows
 
 from kgsynth.config import BuildConfig, EvidenceConfig, PathsConfig, VerifyConfig
 from kgsynth.evidence.score import EvidenceScorer, judge
@@ -367,22 +368,15 @@ def _kg_of(
     edges: list[tuple[str, str, str]],
     meta: dict[str, str] | None = None,
 ) -> KnowledgeGraph:
-    frame = pl.DataFrame(
-        [(i, n, t, []) for i, (n, t) in nodes.items()],
-        schema={
-            "id": pl.String,
-            "name": pl.String,
-            "type": pl.String,
-            "synonyms": pl.List(pl.String),
-        },
-        orient="row",
-    )
-    return KnowledgeGraph.from_frames(
-        "t",
-        frame,
-        pl.DataFrame(edges, schema=["head", "relation", "tail"], orient="row"),
-        meta or {},
-    )
+    return kg_from_rows("t", [(i, n, t) for i, (n, t) in nodes.items()], edges, meta=meta)
+
+
+def _facts(g, w, option, mentioned=(), text="", exclude=frozenset()):
+    """unmatched_facts for one option of a case with these findings and this text."""
+    from kgsynth.evidence.features import case_view, unmatched_facts
+
+    case = case_view(g, np.asarray(mentioned, np.int64), text)
+    return unmatched_facts(g, w, np.asarray(option), case, exclude)
 
 
 def _linked(g: KnowledgeGraph, findings: list[str], options: dict[str, str]) -> LinkedQA:
@@ -484,21 +478,21 @@ def test_usual_annotations_keep_only_features_most_patients_have(tmp_path):
 def test_a_distractors_unmatched_facts_are_usual_unmentioned_features(hpo_kg):
     """On the built-in KG: a disease option's listed features are ones it usually shows
     (HPO frequency >= 80 %), never a finding of the case or an is_a neighbour of one."""
-    from kgsynth.evidence.features import MAX_FACTS, unmatched_facts
+    from kgsynth.evidence.features import MAX_FACTS
     from kgsynth.evidence.hallmarks import is_usual
 
     g = hpo_kg
     w = specificity(g)
     d = g.index_of("ORPHA:324")  # Fabry disease (its Orphanet entry gives frequencies)
     assert d is not None
-    facts = unmatched_facts(g, w, np.array([d]), np.array([], np.int64))
+    facts = _facts(g, w, [d])
     assert 1 <= len(facts) <= MAX_FACTS
     ids = np.array([g.index_of(f.id) for f in facts])
     assert is_usual(g, d, ids).all()
     assert all(f.relation == "has_phenotype" for f in facts)
     # the case reports the first: it is no longer missing, nor is anything one is_a step away
     first = g.index_of(facts[0].id)
-    again = unmatched_facts(g, w, np.array([d]), np.array([first]))
+    again = _facts(g, w, [d], [first])
     assert facts[0].id not in {f.id for f in again}
     rel = g.relations.index("is_a")
     a, b = g.indptr[first], g.indptr[first + 1]
@@ -507,7 +501,6 @@ def test_a_distractors_unmatched_facts_are_usual_unmentioned_features(hpo_kg):
 
 
 def test_a_drug_is_set_aside_by_its_uses_only_on_trusted_edges_and_when_the_case_lacks_them():
-    from kgsynth.evidence.features import unmatched_facts
 
     nodes = {
         "X:drug": ("Drugamide", "drug"),
@@ -519,23 +512,23 @@ def test_a_drug_is_set_aside_by_its_uses_only_on_trusted_edges_and_when_the_case
     g = _kg_of(nodes, edges)
     w = np.full(g.n_nodes, 0.5)
     drug = np.array([g.index_of("X:drug")])
-    facts = unmatched_facts(g, w, drug, np.array([], np.int64))
+    facts = _facts(g, w, drug)
     assert [(f.relation, f.name) for f in facts] == [("used_for", "Epilepsy"), ("used_for", "Gout")]
     # below the build's confidence floor, or derived by the KG: no fact to dismiss by
-    assert unmatched_facts(g, w, drug, np.array([], np.int64), "", frozenset({"used_for"})) == []
+    assert _facts(g, w, drug, exclude=frozenset({"used_for"})) == []
     derived = _kg_of(nodes, edges, {"relation_confidence": '{"used_for": 0.7}'})
-    assert unmatched_facts(derived, w, drug, np.array([], np.int64)) == []
+    assert _facts(derived, w, drug) == []
     # the case has one of its uses: the drug is not set aside by the others
     epi = np.array([g.index_of("D:epi")])
-    assert unmatched_facts(g, w, drug, epi) == []
+    assert _facts(g, w, drug, epi) == []
     # a use the question names in words counts as present too
-    assert unmatched_facts(g, w, drug, np.array([], np.int64), "a known gout patient") == []
+    assert _facts(g, w, drug, text="a known gout patient") == []
 
 
 def test_laboratory_findings_and_named_features_are_never_said_missing(hpo_kg):
     """A case gives labs as numbers the linker does not read: no blood, chemistry or
     measurement term is said to be missing; nor a feature whose name the question holds."""
-    from kgsynth.evidence.features import clinical_features, unmatched_facts
+    from kgsynth.evidence.features import clinical_features
 
     g = hpo_kg
     clinical = clinical_features(g)
@@ -548,10 +541,8 @@ def test_laboratory_findings_and_named_features_are_never_said_missing(hpo_kg):
     assert elevated and not clinical[elevated].any()
     d = g.index_of("ORPHA:324")
     w = specificity(g)
-    facts = unmatched_facts(g, w, np.array([d]), np.array([], np.int64))
-    said = unmatched_facts(
-        g, w, np.array([d]), np.array([], np.int64), f"The exam shows {facts[0].name.lower()}."
-    )
+    facts = _facts(g, w, [d])
+    said = _facts(g, w, [d], text=f"The exam shows {facts[0].name.lower()}.")
     assert facts[0].id not in {f.id for f in said}
 
 
@@ -596,7 +587,6 @@ def test_a_feature_the_case_words_cover_counts_as_mentioned(name, text, named):
 
 
 def test_a_feature_that_restates_the_option_is_no_reason():
-    from kgsynth.evidence.features import unmatched_facts
 
     nodes = {
         "D:pkd": ("Polycystic kidney disease", "disease"),
@@ -607,10 +597,8 @@ def test_a_feature_that_restates_the_option_is_no_reason():
     edges = [("X:drug", "used_for", "D:kid"), ("X:drug", "used_for", "D:liv")]
     g = _kg_of(nodes, edges)
     w = np.full(g.n_nodes, 0.5)
-    facts = unmatched_facts(g, w, np.array([g.index_of("X:drug")]), np.array([], np.int64))
+    facts = _facts(g, w, [g.index_of("X:drug")])
     assert {f.name for f in facts} == {"Polycystic kidney dysplasia", "Hepatic fibrosis"}
     renamed = _kg_of(nodes | {"X:drug": ("Polycystic kidney drug", "drug")}, edges)
-    facts = unmatched_facts(
-        renamed, w, np.array([renamed.index_of("X:drug")]), np.array([], np.int64)
-    )
+    facts = _facts(renamed, w, [renamed.index_of("X:drug")])
     assert {f.name for f in facts} == {"Hepatic fibrosis"}

@@ -15,7 +15,7 @@ from pathlib import Path
 import jinja2
 import polars as pl
 import pytest
-from llm_server import Fault, LLMServer, default_reply
+from llm_server import Fault, LLMServer, default_reply, use_key
 
 from kgsynth.config import LLMConfig, load_config
 from kgsynth.errors import ConfigError, LLMAuthError
@@ -222,10 +222,7 @@ def llm_server():
 @pytest.fixture
 def server(llm_server: LLMServer, monkeypatch: pytest.MonkeyPatch) -> LLMServer:
     llm_server.reset()
-    monkeypatch.setenv(KEY_ENV, API_KEY)
-    # a proxy configured in the environment must not intercept the loopback server
-    for var in ("NO_PROXY", "no_proxy"):
-        monkeypatch.setenv(var, "127.0.0.1,localhost")
+    use_key(monkeypatch, KEY_ENV, API_KEY)
     return llm_server
 
 

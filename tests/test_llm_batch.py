@@ -27,7 +27,7 @@ from typing import Any
 import polars as pl
 import pytest
 from build_digest import dataset_digest
-from llm_server import BatchPlan, Fault, LLMServer, RecordedRequest
+from llm_server import BatchPlan, Fault, LLMServer, RecordedRequest, use_key
 
 from kgsynth.config import DEFAULT_SAMPLE_QA, LLMConfig, ModelPrice, load_config
 from kgsynth.errors import LLMAuthError
@@ -48,9 +48,7 @@ N_SAMPLE = 34  # rows of the sample QA; 30 of them reach the thinking path
 
 @pytest.fixture
 def server(monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setenv(KEY_ENV, API_KEY)
-    for var in ("NO_PROXY", "no_proxy"):  # a configured proxy must not catch the loopback
-        monkeypatch.setenv(var, "127.0.0.1,localhost")
+    use_key(monkeypatch, KEY_ENV, API_KEY)
     with LLMServer(api_key=API_KEY) as srv:
         yield srv
 
@@ -329,8 +327,7 @@ def online_build(cache_dir: Path, hpo_kg, tmp_path_factory) -> Path:
     its replies are its own in the shared cache)."""
     out = tmp_path_factory.mktemp("online") / "out"
     with pytest.MonkeyPatch.context() as mp:
-        mp.setenv(KEY_ENV, API_KEY)
-        mp.setenv("NO_PROXY", "127.0.0.1,localhost")
+        use_key(mp, KEY_ENV, API_KEY)
         with LLMServer(api_key=API_KEY) as srv:
             build(build_cfg(srv, cache_dir, out, "online"))
             assert srv.chat_requests and not srv.batches

@@ -16,7 +16,7 @@ from email.utils import format_datetime
 from pathlib import Path
 
 import pytest
-from llm_server import Fault, LLMServer
+from llm_server import Fault, LLMServer, use_key
 from pydantic import BaseModel, Field
 
 from kgsynth.config import LLMConfig, ModelPrice
@@ -39,9 +39,7 @@ def llm_server():
 @pytest.fixture
 def server(llm_server: LLMServer, monkeypatch: pytest.MonkeyPatch) -> LLMServer:
     llm_server.reset()
-    monkeypatch.setenv(KEY_ENV, API_KEY)
-    for var in ("NO_PROXY", "no_proxy"):  # a configured proxy must not catch the loopback
-        monkeypatch.setenv(var, "127.0.0.1,localhost")
+    use_key(monkeypatch, KEY_ENV, API_KEY)
     return llm_server
 
 

@@ -23,7 +23,7 @@ from typing import Any
 
 import polars as pl
 import pytest
-from llm_server import Fault, LLMServer, RecordedRequest, default_reply, schema_reply
+from llm_server import Fault, LLMServer, RecordedRequest, default_reply, schema_reply, use_key
 from test_llm import make_item
 from typer.testing import CliRunner
 
@@ -49,9 +49,7 @@ REPAIR_MARK = REPAIR_ASK.split("{", 1)[0]
 
 @pytest.fixture
 def server(monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setenv(KEY_ENV, API_KEY)
-    for var in ("NO_PROXY", "no_proxy"):  # a configured proxy must not catch the loopback
-        monkeypatch.setenv(var, "127.0.0.1,localhost")
+    use_key(monkeypatch, KEY_ENV, API_KEY)
     with LLMServer(api_key=API_KEY) as srv:
         yield srv
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import polars as pl
+from kg_rows import kg_from_rows
 
 from kgsynth.config import VerifyConfig
 from kgsynth.kg import KnowledgeGraph
@@ -34,19 +34,7 @@ EDGES = [
 
 
 def kg() -> KnowledgeGraph:
-    nodes = pl.DataFrame(
-        [(i, n, t, []) for i, n, t in NODES],
-        schema={
-            "id": pl.String,
-            "name": pl.String,
-            "type": pl.String,
-            "synonyms": pl.List(pl.String),
-        },
-        orient="row",
-    )
-    return KnowledgeGraph.from_frames(
-        "t", nodes, pl.DataFrame(EDGES, schema=["head", "relation", "tail"], orient="row"), {}
-    )
+    return kg_from_rows("t", NODES, EDGES)
 
 
 QA = QARecord(

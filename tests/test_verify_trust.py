@@ -15,7 +15,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from llm_server import LLMServer
+from llm_server import LLMServer, use_key
 from typer.testing import CliRunner
 
 from flows.build import build_dataset
@@ -66,9 +66,7 @@ class Canary:
 def test_the_dataset_cannot_send_a_key_to_an_endpoint_it_names(
     dataset: Path, tmp_path: Path, cache_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv(SECRET_ENV, SECRET)
-    for var in ("NO_PROXY", "no_proxy"):
-        monkeypatch.setenv(var, "127.0.0.1,localhost")
+    use_key(monkeypatch, SECRET_ENV, SECRET)
     with LLMServer(api_key=SECRET) as listener:
         url = listener.base_url
         hostile = hostile_copy(

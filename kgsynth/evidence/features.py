@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import re
 import weakref
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -122,26 +123,38 @@ def _is_a_neighbours(kg: KnowledgeGraph, nodes: np.ndarray) -> np.ndarray:
     return np.unique(np.concatenate(out))
 
 
+@dataclass(frozen=True)
+class Case:
+    """What a case already says, made once per row and shared by its options."""
+
+    seen: np.ndarray  # node mask: its findings (any assertion) and their is_a neighbours
+    stems: set[str]  # its words (`_stems`)
+
+
+def case_view(kg: KnowledgeGraph, mentioned: np.ndarray, text: str = "") -> Case:
+    """A case from its linked findings (node indices) and its question text."""
+    seen = np.zeros(kg.n_nodes, bool)
+    seen[_is_a_neighbours(kg, mentioned)] = True
+    return Case(seen=seen, stems=_stems(text))
+
+
 def unmatched_facts(
     kg: KnowledgeGraph,
     weight: np.ndarray,
     option: np.ndarray,
-    mentioned: np.ndarray,
-    text: str = "",
+    case: Case,
     exclude_relations: frozenset[str] = frozenset(),
 ) -> list[OptionFact]:
     """The option's most specific features (or uses) that the case does not mention, most
-    specific first, at most MAX_FACTS; a feature whose name the case's `text` covers counts
+    specific first, at most MAX_FACTS; a feature whose name the case's words cover counts
     as mentioned, linked or not (`named_in`)."""
-    text_stems = _stems(text)
+    if not len(option):
+        return []
     # a feature named by the option's own words restates it ("autosomal recessive
     # polycystic kidney disease would show polycystic kidney dysplasia")
     own_stems = _stems(" ".join(kg.names[o] for o in option.tolist()))
     exclude_relations = exclude_relations | kg.relations_below(MIN_CONFIDENCE)
-    if not len(option):
-        return []
-    seen = np.zeros(kg.n_nodes, bool)
-    seen[_is_a_neighbours(kg, mentioned)] = True
+    seen = case.seen.copy()
     seen[option] = True
     clinical = clinical_features(kg)
     found: dict[tuple[str, int], float] = {}
@@ -159,7 +172,7 @@ def unmatched_facts(
             if rel_name == FEATURE_RELATION:  # only what the disease usually shows
                 targets = targets[is_usual(kg, o, targets)]
             for t in targets.tolist():
-                named = seen[t] or named_in(kg.names[t], text_stems)
+                named = seen[t] or named_in(kg.names[t], case.stems)
                 if rel_name == USE_RELATION and named:
                     uses_hit = True  # the drug is for something the case has: no dismissal
                 if named or weight[t] < MIN_WEIGHT or named_in(kg.names[t], own_stems):

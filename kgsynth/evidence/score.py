@@ -35,7 +35,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from kgsynth.config import EvidenceConfig, PathsConfig
-from kgsynth.evidence.features import unmatched_facts
+from kgsynth.evidence.features import case_view, unmatched_facts
 from kgsynth.evidence.specificity import IS_A, specificity
 from kgsynth.kg.graph import KnowledgeGraph
 from kgsynth.paths.filters import PathFilter, compile_filter
@@ -345,6 +345,7 @@ class EvidenceScorer:
             elif lk.assertion == "absent":
                 absent.append((i, lk))
         self._unify = self._coverage([f for f, _ in present])
+        case = case_view(kg, np.array(mentioned, np.int64), item.qa.question)
         gold = gold_letter(item)
         opts = options_of(item)
         all_nodes = [self._nodes(links) for _, _, links in opts]
@@ -400,14 +401,7 @@ class EvidenceScorer:
                     score=round(total, _ROUND),
                     supports=supports,
                     contradictions=contras,
-                    unmatched=unmatched_facts(
-                        kg,
-                        self.weight,
-                        nodes,
-                        np.array(mentioned, np.int64),
-                        item.qa.question,
-                        self.low,
-                    ),
+                    unmatched=unmatched_facts(kg, self.weight, nodes, case, self.low),
                 )
             )
         ranking = [o.letter for o in sorted(evidence, key=lambda o: (-o.score, o.letter))]
