@@ -3,10 +3,10 @@
 Prefect wiring only; every stage lives in kgsynth/stages:
 read -> dedup (whole input) -> load KG -> decontam -> link -> evidence -> paths -> generate
 -> verify (-> quality), shard by shard on the configured task runner with each shard's
-result cached (kgsynth/runs.py), each shard's kept rows written to Parquet parts as it
-finishes (kgsynth/export/parts.py) -> export (Parquet + card, from the parts). Every row
-that leaves becomes a Reject, so input = exported + rejected holds (checked before anything
-is written).
+result cached (kgsynth/runs.py), the input waiting on disk for its shard and each shard's
+kept rows and rejects written to Parquet parts as it finishes (kgsynth/export/parts.py) ->
+export (Parquet + card, from the parts). Every row that leaves becomes a Reject, so input =
+exported + rejected holds (checked before anything is written).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from prefect.utilities.annotations import quote
 from kgsynth import resources, runs
 from kgsynth.config import BuildConfig
 from kgsynth.export.card import dataset_card
-from kgsynth.export.parts import RowParts, spooled_rows
+from kgsynth.export.parts import RowParts, spooled_build
 from kgsynth.export.rows import rows_frame
 from kgsynth.kg import KnowledgeGraph, load_kg
 from kgsynth.paths_check import check_build_paths
@@ -122,18 +122,18 @@ def build_dataset(config: BuildConfig) -> BuildResult:
         VerifyStage(cfg),
         QualityStage(cfg),
     )
-    # rows leave memory as their shards finish, as the exported table's Parquet parts
+    # the input waits on disk for its shard; rows and rejects leave memory as their shards
+    # finish, as Parquet parts (run_shards empties `records`)
     when = datetime.now(UTC)
     frame = partial(rows_frame, kg_name=kg.name, kg_hash=kg.hash, created_at=when)
-    with spooled_rows(cfg.out, partial(frame, chain=chain_steps(cfg))) as parts:
+    with spooled_build(cfg.out, partial(frame, chain=chain_steps(cfg))) as spool:
         with report.timed("shards"):
-            sharded = runs.run_shards(stages, records, kg.hash, cfg, sink=parts.add)
+            sharded = runs.run_shards(stages, records, kg.hash, cfg, spool=spool)
         report.absorb(sharded)
         # an LLM outage fails the build here, before export writes a thinned dataset
         report.check_llm_failures(cfg.llm.max_failure_ratio)
 
         with report.timed("export"):
-            # quoted: Prefect would otherwise walk every reject looking for futures (there
-            # are none), a second or more on a large build
-            files = export(quote(parts), kg, quote(report), cfg)
+            # quoted: Prefect would otherwise walk these looking for futures (there are none)
+            files = export(quote(spool.rows), kg, quote(report), cfg)
     return BuildResult(report=report, files=files)

@@ -28,7 +28,7 @@ DECONTAM = "decontam"
 KINDS = (KG, ALIASES, LINKER, SHARDS, LLM, DECONTAM)
 
 # bump a version when what is stored (or how) changes: an older entry is then not read
-KG_VERSION = "kg-v1"
+KG_VERSION = "kg-v2"  # v1: the KG hash did not cover synonyms
 ALIASES_VERSION = "aliases-v2"  # v1: a bare Parquet file per key, without a manifest
 LINKER_STORE_VERSION = "store-v3"  # the index folder's files; v2 had an HNSW graph
 INDEX_VERSION = "v5"  # the vectoriser and search; part of the folder name (v4: HNSW)

@@ -179,7 +179,11 @@ def run_flow(title: str, start: Callable[[], T], unit: str = "input") -> T:
     """One CLI command's run: quiet Prefect, `start()` (load the config, call the flow) under
     progress bars, a KGSynthError ends the command with status 2, then the summary table."""
     from kgsynth.errors import KGSynthError
+    from kgsynth.export.plots import start_worker
 
+    # the card's plots: matplotlib imports in a child process, on the other core, while
+    # Prefect imports here (kgsynth.export.plots)
+    start_worker()
     quiet_prefect()
     try:
         from kgsynth.prefect_server import prefect_api

@@ -93,6 +93,35 @@ class EvidenceConfig(_Strict):
     # through a gene ("Nausea - CDKN2B - Melanoma") is no clinical reason when a disease
     # that has the finding leads there too
     avoid_intermediate_types: list[str] = Field(default_factory=lambda: ["gene"])
+    # support paths take the shapes of clinical reasoning only (kgsynth.evidence.clinical):
+    # the option has the finding, possibly through is_a steps on either side (or, for a
+    # drug, is used for it or a class of it). A finding joined to the option through
+    # another disease or a gene ("a feature of rare syndrome B, which has the option") made
+    # 69 of the 110 gold supports of the 38 rows (of 50) whose paths a physician found
+    # unsound in the medkg MedQA audit. False: any path within max_hops, as before
+    clinical_paths: bool = True
+    # with clinical_paths: may a finding of an is_a *subtype* of a disease (or drug) count
+    # for the class? Off: in medkg the subtypes that list a finding are mostly
+    # susceptibility loci and monogenic forms ("thyrotoxic periodic paralysis,
+    # susceptibility to, 2"), not the class's picture; what a class has, its kinds inherit
+    subtype_support: bool = False
+    # with clinical_paths: the most is_a steps a path takes from the finding, up or down,
+    # before its clinical edge. A finding stands for its parent or child term, not for a
+    # whole branch: two steps down from "Neoplasm" or "Pain" reach "Neoplasm of the skin"
+    # or "Episodic abdominal pain", which many options of that organ have. The same bound
+    # holds for an option that is a kind of the finding (Enzymes > Multienzyme complexes >
+    # the option: a category word of the question, no clue); a pure is_a chain up from the
+    # finding to the option, and the option's own classes, may be longer
+    finding_is_a_steps: int = Field(1, ge=0, le=6)
+    # a support counts as specifically as its finding (kgsynth.evidence.specificity), or as
+    # the class a clinical path climbs to by is_a, if less ("Petechiae is a kind of
+    # Purpura, which the option has" is evidence of Purpura); below this floor it counts for
+    # nothing: "Signs and Symptoms" or "Abnormality of the skin" fit nearly any option
+    min_support_weight: float = Field(0.2, ge=0.0, le=1.0)
+    # a finding that supports more than this share of the linked options (and at least
+    # two) supports none: fever, headache or bleeding signs that the options share do not
+    # tell them apart, and would only decide by accidents of path length
+    max_shared_share: float = Field(0.5, ge=0.0, le=1.0)
     # gold's score minus the best other option's must reach this (and be > 0)
     min_margin: float = Field(0.05, ge=0.0)
     # precision over yield: keep a row only when every linked distractor has a KG reason
@@ -137,6 +166,10 @@ class LLMBatchConfig(_Strict):
     # longest this process waits for one batch: the window plus time to finalise; a batch
     # still running then is kept on record, so the next run polls it instead of resubmitting
     max_wait_s: float = Field(26 * 3600.0, gt=0)
+    # one batch file holds at most this many lines and bytes (OpenAI's limits: 50,000 lines,
+    # 200 MB); a step with more requests goes out as several batches, polled side by side
+    max_lines: int = Field(50_000, ge=1, le=50_000)
+    max_bytes: int = Field(190_000_000, ge=10_000, le=200_000_000)
 
 
 class LLMConfig(_Strict):

@@ -3,23 +3,30 @@
 Counts are keyed by Stage: `input` is the rows a run read (attempts, for KG-first
 synthesis), every other stage's count is the rows it kept. A stage that did not run has no
 count. input = exported + rejected must hold before anything is written (`check_balance`),
-and so must the LLM failure limit (`check_llm_failures`).
+and so must the LLM failure limit (`check_llm_failures`). Both, and every summary, read the
+rejects' counts by (stage, reason) (`Rejects.counts`): a streamed build's rejects are on
+disk, not in memory.
 """
 
 from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
+import polars as pl
 from pydantic import BaseModel
 
 from kgsynth.errors import LLMFailureError
 from kgsynth.records import Reject
 from kgsynth.stages import Stage, StageInfo, StageResult
+
+if TYPE_CHECKING:
+    from kgsynth.export.parts import RejectParts
 
 
 class WorkerInfo(BaseModel):
@@ -41,15 +48,130 @@ class RunInfo(BaseModel):
     workers: list[WorkerInfo]  # the processes that ran shards this time (cached ones did not)
 
 
+class Rejects:
+    """Every row a run rejected, in the order they are written: those held in memory (a
+    shard's, a flow's own reading stages'), then those a streamed build spooled to Parquet
+    parts as its shards finished (`spool`: read back stage by stage, kgsynth.export.parts)
+    or, once the dataset is written, those in its rejects.parquet (`stored`). The counts by
+    (stage, reason) cover all of them, so the summaries, the balance and the LLM failure
+    limit read no file; iterating reads the spooled ones back, a Reject each (for a small
+    run or a test: a large build's rejects are read with polars, `scan`)."""
+
+    def __init__(self, held: Iterable[Reject] = ()) -> None:
+        self.held: list[Reject] = []
+        self.counts: Counter[tuple[str, str]] = Counter()
+        self.spool: RejectParts | None = None
+        self.stored: Path | None = None
+        self += held
+
+    def spool_into(self, parts: RejectParts) -> None:
+        """From now on, each batch added is written to `parts` as one part, not held."""
+        assert self.spool is None and self.stored is None
+        self.spool = parts
+
+    def __iadd__(self, other: Iterable[Reject]) -> Rejects:
+        if isinstance(other, Rejects):
+            if other.spool is not None or other.stored is not None:
+                # another's spool comes after what this one holds (a flow takes its
+                # shards' rejects once: kgsynth.runs.run_shards)
+                assert self.spool is None and self.stored is None, "two spools of rejects"
+                self.spool, self.stored = other.spool, other.stored
+                self.held += other.held
+                self.counts += other.counts
+                return self
+            other = other.held
+        batch = list(other)
+        self.counts.update((r.stage, r.reason) for r in batch)
+        if self.spool is not None:
+            self.spool.add(batch)
+        else:
+            self.held += batch
+        return self
+
+    def stored_at(self, path: Path) -> None:
+        """Every reject is now in the Parquet file `path` (a written dataset's rejects): read
+        them back from there (the spool is about to be removed)."""
+        self.held, self.spool, self.stored = [], None, path
+
+    def sort_held(self) -> None:
+        """The held rejects stage by stage in pipeline order (a stable sort: rows in their
+        order within a stage), as one run over every row reports them."""
+        self.held.sort(key=lambda r: stage_rank(r.stage))
+
+    def __len__(self) -> int:
+        return self.counts.total()
+
+    def __iter__(self) -> Iterator[Reject]:
+        yield from self.held
+        if self.spool is None and self.stored is None:
+            return
+        rest = self.spool.scan() if self.spool is not None else pl.scan_parquet(self.stored)
+        for row in rest.collect().iter_rows(named=True):
+            yield Reject(**row)
+
+    def __getitem__(self, i: int) -> Reject:
+        return self.held[i] if self.spool is None and self.stored is None else list(self)[i]
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Rejects | list):
+            return NotImplemented
+        return len(self) == len(other) and list(self) == list(other)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"Rejects({len(self)} rows, {len(self.held)} held)"
+
+    # -- as a table (kgsynth.export.write): the Table members the hub's front matter reads
+
+    @property
+    def spooled(self) -> bool:
+        return self.spool is not None or self.stored is not None
+
+    def scan(self) -> pl.LazyFrame:
+        """Every reject as the rejects table (REJECT_SCHEMA), lazily, in order."""
+        from kgsynth.export.rows import rejects_frame
+
+        held = rejects_frame(self.held).lazy()
+        if self.spool is not None:
+            return pl.concat([held, self.spool.scan()])
+        if self.stored is not None:
+            return pl.concat([held, pl.scan_parquet(self.stored)])
+        return held
+
+    @property
+    def schema(self) -> pl.Schema:
+        from kgsynth.export.rows import REJECT_SCHEMA
+
+        return REJECT_SCHEMA
+
+    @property
+    def height(self) -> int:
+        return len(self)
+
+    def estimated_size(self) -> int:
+        """The table's in-memory size, estimated from the parts' (the hub's `num_bytes`)."""
+        from kgsynth.export.rows import rejects_frame
+
+        spooled = self.spool.estimated_size() if self.spool is not None else 0
+        return rejects_frame(self.held).estimated_size() + spooled
+
+
 @dataclass
 class BuildReport:
     counts: dict[Stage, int] = field(default_factory=dict)
-    rejects: list[Reject] = field(default_factory=list)
+    rejects: Rejects = field(default_factory=Rejects)  # a list given is held as Rejects
     seconds: dict[str, float] = field(default_factory=dict)  # stage or task -> wall time
     info: dict[Stage, StageInfo] = field(default_factory=dict)  # what each stage reported
     kg: dict[str, str] = field(default_factory=dict)  # name, hash, release, nodes, edges
     llm_usage: dict[str, Any] = field(default_factory=dict)  # kgsynth.llm.usage report; {} offline
     run: RunInfo | None = None  # shards, cache hits, workers (sharded builds)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        # `rejects` is always a Rejects: a flow or a caller may hand it a list
+        if name == "rejects" and not isinstance(value, Rejects):
+            value = Rejects(value)
+        super().__setattr__(name, value)
 
     @property
     def exported(self) -> int:
@@ -106,7 +228,7 @@ class BuildReport:
         return info.model_dump(mode="json") if info is not None else {}
 
     def rejected_by_reason(self) -> list[tuple[str, str, int]]:
-        c = Counter((r.stage, r.reason) for r in self.rejects)
+        c = self.rejects.counts
         return sorted(((s, r, n) for (s, r), n in c.items()), key=lambda x: (-x[2], x[0], x[1]))
 
     def summary(self) -> dict[str, Any]:
@@ -137,39 +259,44 @@ class BuildReport:
                 f"+ rejected {len(self.rejects)}"
             )
 
-    def llm_failures(self) -> list[Reject]:
-        """Rows that left for want of a usable LLM reply (see `is_llm_failure`)."""
-        return [r for r in self.rejects if is_llm_failure(r)]
+    def llm_failures(self) -> Counter[tuple[str, str]]:
+        """Rows that left for want of a usable LLM reply (see `is_llm_failure`), counted by
+        (stage, reason)."""
+        return Counter({k: n for k, n in self.rejects.counts.items() if is_llm_failure(*k)})
 
     def check_llm_failures(self, max_ratio: float, unit: str = "input rows") -> None:
         """Raise LLMFailureError, in one line, when more than `max_ratio` of the input left
         for want of a usable LLM reply: a run checks this before it writes, so an outage
         fails the run instead of publishing a thinned dataset."""
         failed = self.llm_failures()
-        if not failed or not self.n_input:
+        n_failed = failed.total()
+        if not n_failed or not self.n_input:
             return
-        ratio = len(failed) / self.n_input
+        ratio = n_failed / self.n_input
         if ratio <= max_ratio:
             return
-        top = Counter(f"{r.stage}/{r.reason}" for r in failed).most_common(3)
-        reasons = ", ".join(f"{k}: {n}" for k, n in top)
+        top = sorted(failed.items(), key=lambda kv: (-kv[1], kv[0]))[:3]
+        reasons = ", ".join(f"{s}/{r}: {n}" for (s, r), n in top)
         raise LLMFailureError(
-            f"{len(failed)} of {self.n_input} {unit} ({ratio:.1%}) got no usable LLM reply "
+            f"{n_failed} of {self.n_input} {unit} ({ratio:.1%}) got no usable LLM reply "
             f"({reasons}), more than llm.max_failure_ratio = {max_ratio:g}; nothing was "
             "written. Check the endpoint and run again: replies received so far are cached "
             "and only the failed requests are sent again."
         )
 
 
-def is_llm_failure(r: Reject) -> bool:
-    """A row an LLM step gave no usable reply for: every reject at stage llm, and a thinking
-    path still unparseable after its repair request."""
-    return r.stage == Stage.LLM or (
-        r.stage == Stage.GENERATE and r.reason == "unparseable_response"
-    )
+def is_llm_failure(stage: str, reason: str) -> bool:
+    """A row an LLM step gave no usable reply for (a reject's stage and reason): every
+    reject at stage llm, and a thinking path still unparseable after its repair request."""
+    return stage == Stage.LLM or (stage == Stage.GENERATE and reason == "unparseable_response")
 
 
 _ORDER = {s: i for i, s in enumerate(Stage)}
+
+
+def stage_rank(stage: str) -> int:
+    """A stage's place in pipeline order; a stage outside `Stage` after all of them."""
+    return _ORDER.get(stage, len(_ORDER))  # type: ignore[call-overload]
 
 
 def _order(stage: Stage) -> int:

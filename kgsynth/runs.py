@@ -8,9 +8,10 @@ shard's result is persisted under a key made of everything that decides it (its 
 stages, the config, the KG content and the kgsynth code), so a re-run after a crash takes
 finished shards from disk and redoes only the rest; shards are handed on in input order
 (`ShardMerger`), so the rows do not depend on the shard size or the number of workers. A
-build streams: a bounded window of shards is in flight (`in_flight`), and each finished
-shard's rows go to a sink (the build's Parquet parts, kgsynth.export.parts) and leave memory
-as its turn comes, so memory does not grow with the input. A shard
+build streams: its input waits on disk until each shard is submitted, a bounded window of
+shards is in flight (`in_flight`), and as each finished shard's turn comes its rows and its
+rejects are written to Parquet parts (the build's spool, kgsynth.export.parts) and leave
+memory, so memory does not grow with the input: the report keeps counts only. A shard
 with rows that got no usable LLM reply is not kept in that cache (`_settle_cache`):
 its replies are worth asking for again once the endpoint works, and a re-run must not take
 the failures from disk. An endpoint that refuses the API key stops every shard at once.
@@ -21,11 +22,12 @@ sealed as soon as the shard is handed on and unsealed ones are moved aside befor
 
 from __future__ import annotations
 
+import ctypes
 import hashlib
 import logging
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -36,8 +38,8 @@ from kgsynth.errors import KGSynthError, LLMAuthError
 from kgsynth.llm.usage import Usage
 from kgsynth.progress import progress
 from kgsynth.redact import redact_url
-from kgsynth.report import BuildReport, RunInfo, WorkerInfo
-from kgsynth.stages import PipelineStage, Stage, StageContext
+from kgsynth.report import BuildReport, Rejects, RunInfo, WorkerInfo
+from kgsynth.stages import PipelineStage, StageContext
 
 if TYPE_CHECKING:
     from prefect import Task
@@ -47,6 +49,7 @@ if TYPE_CHECKING:
     from prefect.task_runners import TaskRunner
 
     from kgsynth.config import BuildConfig, RunConfig
+    from kgsynth.export.parts import BuildSpool, RejectParts
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -305,31 +308,43 @@ def run_shards(
     records: list[Any],
     kg_hash: str,
     cfg: BuildConfig,
-    sink: Callable[[list[Any]], None] | None = None,
+    spool: BuildSpool | None = None,
 ) -> ShardedReport:
     """Every shard through the stages on the configured task runner, merged back in input
-    order into one report. Shards run in a sliding window of `in_flight` at a time; as each
-    one's turn comes (input order) its kept rows go to `sink` and leave memory (without a
-    sink they are gathered into the report's `kept`: see `merge_shards`), so a build of any
-    size holds the rows of a few shards. Raises the first failed shard's error once every
-    shard has ended (the finished ones are cached for next time; `sink` gets no rows after
-    a failure, the build writes nothing)."""
-    chunks = split(records, cfg.run.shard_size)
+    order into one report. Shards run in a sliding window of `in_flight` at a time. With a
+    `spool` (a streamed build) the input records wait in it until their shard is submitted,
+    and as each shard's turn comes (input order) its kept rows and its rejects are written
+    to it and leave memory, so a build of any size holds the records of a few shards and the
+    report counts its rejects; without one, the rows are gathered into the report's `kept`
+    and the rejects held (see `merge_shards`). `records` is emptied: the shards hold its
+    rows from now on. Raises the first failed shard's error once every shard has ended (the
+    finished ones are cached for next time; the spool gets no rows after a failure, the
+    build writes nothing)."""
+    chunks: list[list[Any]] = split(records, cfg.run.shard_size)
+    records.clear()  # the caller's list (and Prefect's reference to it): shards hold the rows
+    sizes = [len(c) for c in chunks]
     shard_task = configure_shard_task(_shard_task(), cfg)
     stage_names = [s.stage.value for s in stages]
     keys = [shard_key(c, cfg, kg_hash, stage_names) for c in chunks]
+    if spool is not None:  # the input waits on disk, not in memory, while the shards run
+        for i, chunk in enumerate(chunks):
+            spool.inputs.put(chunk)
+            chunks[i] = []
+        release_freed_heap()
     if cfg.run.cache_results:  # Prefect unpickles what it finds: only records kgsynth sealed
         shard_store.admit(result_dir(cfg), keys)
     one = len(chunks) == 1  # one shard shows its stage bars; several, one bar over all rows
-    merged = ShardMerger(cfg, keep_rows=sink is None)
+    rejects = spool.rejects if spool is not None else None
+    merged = ShardMerger(cfg, keep_rows=spool is None, spool=rejects)
     error: BaseException | None = None
     window = in_flight(cfg.run)
     with task_runner(cfg.run) as runner:
 
         def submit(i: int) -> Any:
+            rows = spool.inputs.take(i) if spool is not None else chunks[i]
             params = {
                 "index": i,
-                "rows": ShardRows(chunks[i]),
+                "rows": ShardRows(rows),
                 "stages": list(stages),
                 "cfg": cfg,
                 "kg_hash": kg_hash,
@@ -340,7 +355,7 @@ def run_shards(
         pending: deque[tuple[int, Any]] = deque()
         nxt = done = 0
         if not one:
-            progress.start("rows", len(records))
+            progress.start("rows", sum(sizes))
         while pending or nxt < len(chunks):
             while nxt < len(chunks) and len(pending) < window:
                 pending.append((nxt, submit(nxt)))
@@ -359,10 +374,11 @@ def run_shards(
             if shard is not None:
                 if cfg.run.cache_results:
                     _settle_cache(keys[i], shard, hit, i, cfg)
-                if sink is not None and error is None:
-                    sink(shard.kept)
+                if spool is not None and error is None:
+                    spool.rows.add(shard.kept)
                 merged.add(shard, hit)
-            done += len(chunks[i])
+            done += sizes[i]
+            chunks[i] = []  # handed on: its input records may go (retries ran already)
             if not one:
                 progress.advance("rows", done)
         if not one:
@@ -372,10 +388,22 @@ def run_shards(
     return merged.finish(len(chunks))
 
 
+def release_freed_heap() -> None:
+    """Give the C heap's free pages back to the OS (glibc's malloc_trim; elsewhere nothing).
+    Reading a large input leaves hundreds of MB freed but kept by malloc once its records
+    are on disk; the shards' models (KG, linker) would otherwise load on top of them, and
+    the build's peak would grow with its input."""
+    try:
+        trim = ctypes.CDLL(None).malloc_trim
+    except (AttributeError, OSError):  # not glibc
+        return
+    trim(0)
+
+
 def _settle_cache(key: str, shard: ShardResult, hit: bool, index: int, cfg: BuildConfig) -> None:
     """Seal the record a shard that ran just wrote, at once (a build killed later resumes
     from it), unless rows of it got no usable LLM reply: then its record is dropped."""
-    failed = len(shard.report.llm_failures())
+    failed = shard.report.llm_failures().total()
     if failed:
         shard_store.forget(result_dir(cfg), [key])
         log.info("shard %d: %d rows without a usable LLM reply; not cached", index, failed)
@@ -400,29 +428,38 @@ def _hit(fut: Any) -> bool:
 @dataclass
 class ShardedReport(BuildReport):
     """The shards' reports folded into one, with the rows that came out of the last stage
-    (none when a sink took them as the shards finished: see `run_shards`)."""
+    (none when a spool took them as the shards finished: see `run_shards`)."""
 
     kept: list[Any] = field(default_factory=list)
 
 
 class ShardMerger:
     """Folds shards, handed over in input order, into one report as one run over all rows
-    would have filled it; keeps their rows only with `keep_rows` (else they were written)."""
+    would have filled it; keeps their rows only with `keep_rows` (else they were written),
+    and writes their rejects to `spool` (one part per shard) when given one."""
 
-    def __init__(self, cfg: BuildConfig, keep_rows: bool = True) -> None:
+    def __init__(
+        self, cfg: BuildConfig, keep_rows: bool = True, spool: RejectParts | None = None
+    ) -> None:
         self.cfg = cfg
         self.keep_rows = keep_rows
         self.out = ShardedReport()
+        if spool is not None:
+            self.out.rejects.spool_into(spool)
         self.usage = Usage()
         self.workers: dict[tuple[str, int], WorkerInfo] = {}
         self.cached = 0
 
     def add(self, sh: ShardResult, hit: bool) -> None:
-        # time and LLM usage of this run: a shard taken from the cache cost nothing now
+        # time and LLM usage of this run: a shard taken from the cache cost nothing now;
+        # its rejects join the report's (held, or written to the spool)
         self.out.absorb(sh.report, timings=not hit)
         if self.keep_rows:
             self.out.kept += sh.kept
-        sh.kept = []  # the shard's rows are handed on: nothing here holds them any more
+        # the shard's rows and rejects are handed on: nothing here holds them any more (the
+        # task runner may still hold the shard)
+        sh.kept = []
+        sh.report.rejects = Rejects()
         self.cached += hit
         if hit:
             return
@@ -439,9 +476,9 @@ class ShardMerger:
     def finish(self, n_shards: int) -> ShardedReport:
         out, cfg = self.out, self.cfg
         # stage by stage in pipeline order, shards in input order within a stage (a stable
-        # sort): the reject order one shard over all rows gives
-        order = {s.value: i for i, s in enumerate(Stage)}
-        out.rejects.sort(key=lambda r: order.get(r.stage, len(order)))
+        # sort): the reject order one shard over all rows gives (a spool reads its parts
+        # back in that order: kgsynth.export.parts.RejectParts)
+        out.rejects.sort_held()
         if needs_llm(cfg):
             out.llm_usage = self.usage.report(cfg.llm.prices)
         out.run = RunInfo(

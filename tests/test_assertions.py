@@ -99,6 +99,11 @@ def test_each_assertion_kind(ctx: ConText, text: str, mention: str, expected: st
         # a negated act of the patient's asserts nothing of the findings after it
         ("He did not see a physician and controlled the pain with painkillers.", "pain", "present"),
         ("She did not seek care for her worsening cough.", "cough", "present"),
+        # a possessive is no new subject: the negation runs on through the list
+        ("He denies swelling of his digits and fever.", "fever", "absent"),
+        ("There is no redness of her eyelids or discharge.", "discharge", "absent"),
+        # "brought by his mother with": the patient's complaint, not the mother's
+        ("A boy is brought by his mother with swelling of his jaw.", "swelling", "present"),
     ],
 )
 def test_scope_ends_where_the_clause_ends(
@@ -171,6 +176,24 @@ def test_forward_scope_is_capped_in_words(ctx: ConText) -> None:
     assert said(ctx, far, "fever") == "present"
     near = "No " + " ".join(["x"] * (rules.max_forward - 1)) + " fever."
     assert said(ctx, near, "fever") == "absent"
+
+
+def test_a_list_trigger_keeps_its_scope_through_a_long_list(ctx: ConText) -> None:
+    # MedQA-style: the last items of a denied list are 19 words after "denies"
+    text = (
+        "He denies joint swelling, color changes in his digits, dryness of mucous membranes, "
+        "and constitutional symptoms such as fever and chills. He has a rash."
+    )
+    assert said(ctx, text, "fever") == "absent"
+    assert said(ctx, text, "chills") == "absent"
+    assert said(ctx, text, "rash") == "present"  # the sentence end still ends it
+    rules = load_rules()
+    assert rules.max_list > rules.max_forward
+    far = "He denies " + " ".join(["x"] * rules.max_list) + " fever."
+    assert said(ctx, far, "fever") == "present"
+    # a plain "no" keeps the shorter window
+    plain = "No " + " ".join(["x"] * rules.max_forward) + " fever."
+    assert said(ctx, plain, "fever") == "present"
 
 
 def test_trigger_inside_the_mention_does_not_count(ctx: ConText) -> None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +12,7 @@ import pytest
 import scipy.sparse as sp
 
 from kgsynth.config import DEFAULT_SAMPLE_QA, BuildConfig, DedupConfig, load_config
-from kgsynth.qa import read_qa
+from kgsynth.qa import dedup, read_qa
 from kgsynth.qa.dedup import (
     find_duplicates,
     jaccard,
@@ -116,7 +118,8 @@ def test_first_occurrence_is_kept_and_counts_add_up():
     assert len(res.kept) + len(res.rejects) == len(recs)
 
 
-def test_deterministic_and_independent_of_the_sketch_seed():
+def test_deterministic_and_independent_of_the_sketch_seed(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setattr(dedup, "ALL_PAIRS_MAX", 0)  # sketches even for three rows
     recs = [qa(i, diag().replace("fatigue", w)) for i, w in enumerate(["fatigue", "malaise"])]
     recs += [qa(9, "Another unrelated question?")]
     runs = [find_duplicates(recs, DedupConfig(seed=s)) for s in (1, 1, 7)]
@@ -137,6 +140,37 @@ def test_switches_and_batch_invariant():
     assert {r.stage for r in res.rejects} == {Stage.DEDUP.value}
     summary = res.info.model_dump() if res.info is not None else {}
     assert summary["exact"] == 1 and summary["near"] == 1
+
+
+def test_small_inputs_compare_all_pairs_and_agree_with_lsh(monkeypatch: pytest.MonkeyPatch):
+    recs = read_qa([DEFAULT_SAMPLE_QA]).records
+    recs += [qa(100, diag()), qa(101, diag().replace("fatigue", "tiredness"))]
+    recs += [qa(102, diag().replace("three months", "two months").replace("fatigue", "pain"))]
+    cfg = DedupConfig(threshold=0.5)
+    exact = find_duplicates(recs, cfg)
+    assert exact.summary["method"] == "all pairs" and exact.summary["lsh"] is None
+    assert [p.id for p in exact.pairs] == ["q101", "q102"]
+    monkeypatch.setattr(dedup, "ALL_PAIRS_MAX", 0)
+    lsh = find_duplicates(recs, cfg)
+    assert lsh.summary["method"] == "lsh" and lsh.summary["lsh"]
+    assert lsh.pairs == exact.pairs
+    assert [r.model_dump() for r in lsh.rejects] == [r.model_dump() for r in exact.rejects]
+    # all pairs see every pair kept apart; LSH only its candidates, so never a closer one
+    top = exact.summary["closest_kept"][0]["jaccard"]
+    assert all(p["jaccard"] <= top for p in lsh.summary["closest_kept"])
+
+
+def test_a_small_input_does_not_import_the_sketch_library():
+    # datasketch pulls in scipy: ~0.6 s of an ad-hoc build's start-up
+    code = (
+        "import sys; from kgsynth.config import DedupConfig, DEFAULT_SAMPLE_QA;"
+        "from kgsynth.qa import read_qa; from kgsynth.qa.dedup import find_duplicates;"
+        "r = find_duplicates(read_qa([DEFAULT_SAMPLE_QA]).records, DedupConfig());"
+        "assert r.summary['method'] == 'all pairs';"
+        "print(sorted(m for m in ('datasketch', 'scipy') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
 
 
 def test_lsh_bands_catch_pairs_at_the_threshold():

@@ -26,7 +26,7 @@ REPO = Path(__file__).resolve().parents[1]
 KGSYNTH = str(Path(sys.executable).parent / "kgsynth")
 BUILD = "build_dataset/nightly-build"
 SYNTH = "synth_from_kg/weekly-synth"
-LIMIT = 60
+LIMIT = 160  # the first hpo row that passes every check is the 159th
 RUN_TIMEOUT_S = 300
 
 
@@ -55,7 +55,7 @@ def _run_build(
         "limit": LIMIT,
         "out": str(out),
         "cache_dir": str(cache_dir),  # the session's: the KG is parsed already
-        "run": {"shard_size": 25, "result_dir": str(tmp / "results")},
+        "run": {"shard_size": 60, "result_dir": str(tmp / "results")},
     }
     with srv.api():
         flow_run = run_deployment(BUILD, parameters={"config": config}, timeout=RUN_TIMEOUT_S)
@@ -71,7 +71,7 @@ def _check_dataset(out: Path) -> None:
     summary = json.loads((out / "build.json").read_text())
     assert summary["counts"]["input"] == LIMIT
     assert summary["exported"] + summary["rejected"] == LIMIT
-    assert summary["run"]["shards"] == 3  # 60 rows, 25 per shard
+    assert summary["run"]["shards"] == 3  # 160 rows, 60 per shard
     rows = read_dataset(out)
     assert rows.height == summary["exported"] > 0
 

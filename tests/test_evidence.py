@@ -100,11 +100,11 @@ def test_specificity_is_an_idf_over_the_diseases_a_finding_explains():
 
 def test_a_specific_finding_outweighs_a_hub_finding():
     g = kg()
-    report = (
-        EvidenceScorer(g, EvidenceConfig())
-        .score(row([("P:fever", "present"), ("P:rare", "present")]))
-        .report
-    )
+    item = row([("P:fever", "present"), ("P:rare", "present")])
+    # Fever explains four of the six diseases: below min_support_weight it supports nothing
+    report = EvidenceScorer(g, EvidenceConfig()).score(item).report
+    assert all(s.finding_id != "P:fever" for o in report.options for s in o.supports)
+    report = EvidenceScorer(g, EvidenceConfig(min_support_weight=0.0)).score(item).report
     opts = by_letter(report)
     # Fever reaches Beta directly, Rare sign reaches Alpha directly: Rare sign wins
     assert [s.finding_id for s in opts["B"].supports if len(s.path.hops) == 1] == ["P:fever"]
@@ -159,8 +159,10 @@ def test_the_stage_rejects_rows_whose_evidence_does_not_single_out_gold():
     good = row([("P:rare", "present")]).model_copy(
         update={"qa": row([]).qa.model_copy(update={"id": "good"})}
     )
-    hub = row([("P:fever", "present")])  # Fever reaches Beta directly, Alpha in three hops
-    lost = row([("P:fever", "present")], gold="D")  # Zeta: nothing reaches it
+    # Cough reaches Beta directly (and Gamma through its kind Productive cough), Mild sign
+    # only Alpha: the more specific Cough puts Beta first
+    hub = row([("P:mild", "present"), ("P:cough", "present")])
+    lost = row([("P:rare", "present")], gold="D")  # Zeta: nothing reaches it
     res = EvidenceStage(BuildConfig()).run([good, hub, lost], ctx())
     assert [p.linked.qa.id for p in res.kept] == ["good"]
     assert res.kept[0].evidence is not None and res.kept[0].paths == []
@@ -245,8 +247,9 @@ def test_the_differential_checks_pass_an_honest_row():
 
 def test_the_differential_checks_fail_rows_built_to_fail():
     c = check_ctx()
-    # Fever puts Beta first
-    (v,) = evidence_margin(c, [generated(row([("P:fever", "present")]), ADDRESSED)])
+    # Cough puts Beta first
+    beta = row([("P:mild", "present"), ("P:cough", "present")])
+    (v,) = evidence_margin(c, [generated(beta, ADDRESSED)])
     assert v.passed is False and "not_discriminative" in v.reasons[0] and "B 0." in v.reasons[0]
     # Beta named without a reason, Gamma and Zeta not at all
     bare = text("1. Rare sign is annotated to Alpha syndrome.\n2. Beta disease is unlikely.")
@@ -357,8 +360,12 @@ def test_a_drug_class_is_never_the_middle_of_an_evidence_path():
         answer_entities=[link("D:acet")],
         option_entities={"A": [link("D:acet")], "B": [link("D:other")]},
     )
-    with_class = EvidenceScorer(g, EvidenceConfig(skip_intermediate_types=[])).score(item)
-    assert with_class.report.options[0].supports  # the role path, when classes may pass
+    # the role path, when classes may pass and any path counts (not a clinical shape)
+    free = EvidenceConfig(skip_intermediate_types=[], clinical_paths=False, min_support_weight=0)
+    with_class = EvidenceScorer(g, free).score(item)
+    assert with_class.report.options[0].supports
+    classes_only = free.model_copy(update={"clinical_paths": True})
+    assert EvidenceScorer(g, classes_only).score(item).report.options[0].supports == []
     report = EvidenceScorer(g, EvidenceConfig()).score(item).report
     assert report.options[0].supports == [] and report.options[0].score == 0
 
@@ -426,7 +433,9 @@ def test_paths_run_through_a_unifying_disease_before_a_gene():
     nodes |= {"P:x1": ("Other sign 1", "phenotype"), "P:x2": ("Other sign 2", "phenotype")}
     g = _kg_of(nodes, edges)
     item = _linked(g, ["P:tremor", "P:wl"], {"A": "X:drug", "B": "X:other"})
-    cfg = EvidenceConfig(max_intermediate_degree=None)
+    # the ranking of a free search (clinical paths never run through a disease other than
+    # the option, nor a gene: tests/test_evidence_clinical.py)
+    cfg = EvidenceConfig(max_intermediate_degree=None, clinical_paths=False, min_support_weight=0)
 
     def via(cfg: EvidenceConfig, graph: KnowledgeGraph, it: LinkedQA) -> str:
         a = EvidenceScorer(graph, cfg).score(it).report.options[0]

@@ -18,13 +18,13 @@ from typer.testing import CliRunner
 from kgsynth.cli import app
 from kgsynth.config import DEFAULT_SAMPLE_QA
 from kgsynth.export import DatasetError, read_dataset, read_rejects
-from kgsynth.export.hub import DATA_GLOB, data_file, read_front_matter
-from kgsynth.export.plots import (
+from kgsynth.export.figures import (
     checks_figure,
     entity_types_figure,
     path_lengths_figure,
     relations_figure,
 )
+from kgsynth.export.hub import DATA_GLOB, data_file, read_front_matter
 from kgsynth.export.rows import REJECT_SCHEMA, row_schema, rows_frame
 from kgsynth.export.stats import (
     check_rates,

@@ -1,14 +1,19 @@
 """The linker's shortcuts give what the slower ways they replace gave: dict matching equals
 spaCy's PhraseMatcher + filter_spans, the vocabulary filter never drops a fuzzy candidate that
 the word guard would keep, the bit-parallel LCS is exact, a text without "(" has no
-abbreviation for scispaCy either, and the cached alias frame equals a fresh one.
+abbreviation for scispaCy either, and the cached alias frame equals a fresh one; spaCy is
+imported without thinc's torch bridge.
 (The full MedQA digest, tests/test_build_flow.py, checks all of it end to end.)
 """
 
 from __future__ import annotations
 
 import copy
+import json
+import os
 import random
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -241,3 +246,34 @@ def test_fuzzy_cache_is_per_threshold(small_linker: Linker) -> None:
     assert small_linker._fuzzy(["Arachnodactily"])[0]  # ~0.89 >= 0.85
     assert strict._fuzzy(["Arachnodactily"]) == [[]]
     assert small_linker._fuzzy(["Arachnodactily"])[0]
+
+
+def _import_report(env: dict[str, str]) -> dict[str, object]:
+    code = (
+        "import json, sys, time; t = time.perf_counter();"
+        "from kgsynth.linking.linker import Linker;"
+        "nlp = Linker._make_nlp(None); import thinc.compat;"
+        "seen = 'torch' in sys.modules; has = thinc.compat.has_torch;"
+        "doc = nlp('Chronic lymphocytic leukemia (CLL) is common.');"
+        "import torch; real = bool(torch.zeros(2).sum() == 0);"
+        "print(json.dumps({'torch_at_link': seen, 'thinc_torch': has, 'real_torch_later': real,"
+        "'abbreviations': [a.text for a in doc._.abbreviations]}))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_linking_imports_spacy_without_torch_and_torch_still_works_later():
+    pytest.importorskip("torch")  # the verifier's extra; without it there is nothing to hide
+    env = {k: v for k, v in os.environ.items() if k != "KGSYNTH_SPACY_TORCH"}
+    got = _import_report(env)
+    assert got == {
+        "torch_at_link": False,  # thinc did not import it (2.4 s of every linking process)
+        "thinc_torch": False,
+        "real_torch_later": True,  # imported afterwards, it is the real module
+        "abbreviations": ["CLL"],  # and the pipeline still parses
+    }
+    # a NER model that needs torch: the switch imports spaCy as usual
+    assert _import_report(env | {"KGSYNTH_SPACY_TORCH": "1"})["thinc_torch"] is True

@@ -182,7 +182,7 @@ def test_offline_is_deterministic_and_well_formed(options: bool):
         assert parts is not None and parts[2] == gen.conclusion
         assert gen.generator == "offline"
         assert gen.model == OFFLINE_MODEL
-        assert gen.prompt_version == phrases()["version"] == "differential.v2"
+        assert gen.prompt_version == phrases()["version"] == "differential.v3"
         qa = item.linked.qa
         assert qa.answer in gen.conclusion
         if qa.answer_idx:

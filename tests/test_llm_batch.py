@@ -32,7 +32,7 @@ from llm_server import BatchPlan, Fault, LLMServer, RecordedRequest, use_key
 from kgsynth.config import DEFAULT_SAMPLE_QA, LLMConfig, ModelPrice, load_config
 from kgsynth.errors import LLMAuthError
 from kgsynth.export.card import usage_lines
-from kgsynth.llm.batch import parse_record, record_name
+from kgsynth.llm.batch import batch_line, chunks, parse_record, record_name
 from kgsynth.llm.cache import ResponseCache, cache_path
 from kgsynth.llm.client import LLMClient, Request
 from kgsynth.llm.usage import Usage
@@ -129,6 +129,30 @@ def test_batch_lines_carry_the_online_bodies_and_replies_match(server: LLMServer
     assert records(tmp_path) == []
     for f in tmp_path.rglob("*"):
         assert not f.is_file() or API_KEY.encode() not in f.read_bytes()
+
+
+def test_many_requests_go_out_as_several_batches_within_the_limits(server: LLMServer, tmp_path):
+    # 7 requests, at most 3 lines a batch: 3 + 3 + 1, side by side, in request order
+    settings = llm(server, batch={"max_lines": 3})
+    reqs = prompts(7)
+    client = LLMClient(LLMConfig(**settings), cache_dir=tmp_path)
+    got = client.run_batch(reqs)
+    assert all(r.ok for r in got) and len(got) == 7
+    sizes = sorted(len(input_lines(server, b)) for b in batch_ids(server))
+    assert sizes == [1, 3, 3]
+    sent = [ln["custom_id"] for b in batch_ids(server) for ln in input_lines(server, b)]
+    assert sorted(sent) == sorted(client.key(r) for r in reqs)  # each line once
+    assert records(tmp_path) == []
+    # and by bytes: lines of ~4.2 KB under a 10 KB cap go two to a batch
+    server.batches.clear()
+    big = [Request.user(f"Case {i}: " + "the deltoid " * 350, tag=f"b{i}") for i in range(5)]
+    by_bytes = LLMClient(LLMConfig(**llm(server, batch={"max_bytes": 10_000})), tmp_path / "b")
+    line = len(batch_line(by_bytes, by_bytes.key(big[0]), big[0])) + 1
+    assert 3 * line > 10_000 >= 2 * line
+    parts = chunks(by_bytes, {by_bytes.key(r): r for r in big})
+    assert [len(p) for p in parts] == [2, 2, 1]
+    assert all(r.ok for r in by_bytes.run_batch(big))
+    assert sorted(len(input_lines(server, b)) for b in batch_ids(server)) == [1, 2, 2]
 
 
 def test_partial_failures_only_those_go_out_again(server: LLMServer, tmp_path):

@@ -44,6 +44,8 @@ KEY_ENV = "KGSYNTH_TEST_FAILURES_KEY"
 API_KEY = "sk-kgsynth-failures-S3CRET-4b1d"
 LIMIT = 60
 SHARD = 20  # 3 shards
+# rows read where one must pass the evidence stage: the first hpo row that does is the 159th
+LATE_LIMIT = 160
 REPAIR_MARK = REPAIR_ASK.split("{", 1)[0]
 
 
@@ -258,11 +260,12 @@ def test_persistent_503_fails_or_rejects_then_a_rerun_recovers(
 def test_a_later_step_without_a_reply_rejects_its_row_at_stage_llm(
     step: str, server: LLMServer, medqa_path: Path, cache_dir: Path, hpo_kg, tmp_path: Path
 ):
-    """Of these 60 rows one reaches the paths stage and every LLM step after it; that step
+    """Of these 160 rows one reaches the paths stage and every LLM step after it; that step
     failing for good takes the row out at llm/http_503, not as that stage's own verdict
-    (no path, unparseable, quality filter). One row in 60 is under the default limit."""
+    (no path, unparseable, quality filter). One row in 160 is under the default limit."""
     server.fault_for = lambda rec: Fault(503) if step_name(rec) == step else None
-    rep = build(build_cfg(medqa_path, cache_dir, tmp_path, llm(server.base_url))).report
+    cfg = build_cfg(medqa_path, cache_dir, tmp_path, llm(server.base_url), limit=LATE_LIMIT)
+    rep = build(cfg).report
     failed = [r for r in rep.rejects if r.stage == Stage.LLM]
     assert len(failed) == 1 and failed[0].reason == "http_503", rep.rejects
     assert failed[0].detail.startswith(f"{step}: ") and "HTTP 503" in failed[0].detail

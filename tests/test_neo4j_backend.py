@@ -565,16 +565,19 @@ def test_same_content_again_is_a_noop(neo4j_server: Neo4jConnection, driver: Dri
     assert kg_info(driver, kg.name)["pushed_at"] != pushed_at
 
 
-def test_same_hash_new_synonyms_or_an_interrupted_push_is_pushed_again(
+def test_new_synonyms_are_another_kg_and_an_interrupted_push_is_pushed_again(
     neo4j_server: Neo4jConnection, driver: Driver
 ) -> None:
     name = unique("resync")
     kg = small_kg(name)
     push_kg(kg)
-    # the content hash leaves synonyms out; the push digest does not
+    # synonyms are in the content hash (the linker matches them): a KG that gained one is
+    # another KG, refused under the name unless it replaces the copy there
     renamed = make_kg(name, SMALL_NODES, SMALL_EDGES, {"A": ["a new synonym"]})
-    assert renamed.hash == kg.hash
-    report = push_kg(renamed)
+    assert renamed.hash != kg.hash
+    with pytest.raises(Neo4jKGConflict):
+        push_kg(renamed)
+    report = push_kg(renamed, replace=True)
     assert not report.unchanged
     rows = query(driver, "MATCH (n:Entity {kg: $kg, id: 'A'}) RETURN n.synonyms AS s", kg=name)
     assert rows == [{"s": ["a new synonym"]}]

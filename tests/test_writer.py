@@ -237,7 +237,7 @@ def test_three_sections_with_the_kept_paths_and_a_versioned_phrasing():
     ]
     assert reasoning and conclusion == gen.conclusion
     assert gen.generator == "offline" and gen.model == OFFLINE_MODEL
-    assert gen.prompt_version == phrases()["version"] == "differential.v2"
+    assert gen.prompt_version == phrases()["version"] == "differential.v3"
 
 
 def test_conclusion_is_the_evidence_best():
@@ -271,13 +271,20 @@ def test_every_option_is_weighed_with_a_named_reason():
 
 def test_distractor_reasons_come_from_their_evidence():
     text = process(write(make_row()))
-    # C's support and what it leaves unexplained; D's contradiction; A and E: no KG link
+    # C's support and what it leaves unexplained; D's contradiction; A and E: none of the
+    # findings is among their recorded features (never "no KG path": a path through another
+    # disease may exist, it just is no support)
     assert (
         "Astrocytoma has Ataxia" in text
         or "Ataxia is a recognised feature of Astrocytoma" in (text)
         or "Astrocytoma typically presents with Ataxia" in text
     )
-    assert "no KG link" in text or "no KG path" in text or "Nothing connects" in text
+    assert (
+        "among its recorded features" in text
+        or "recorded as a feature" in text
+        or ("records none of these findings" in text)
+    )
+    assert "no KG path" not in text and "no KG link" not in text
     low = text.lower()
     assert "fever" in low and "vascular malformations" in low
 
@@ -291,6 +298,15 @@ def test_pertinent_negatives_are_said_as_negatives():
     ), first
     # the most specific present finding leads
     assert first.index("Sensorineural hearing loss") < first.index("Gait ataxia")
+    # a denied substance ("denies alcohol use" linked to Alcohols) is no pertinent negative
+    row = make_row()
+    alcohol = _link(("MESH:D000438", "Alcohols", "drug"), "alcohol", "absent")
+    entities = [*row.linked.question_entities, alcohol]
+    row = row.model_copy(
+        update={"linked": row.linked.model_copy(update={"question_entities": entities})}
+    )
+    first = process(write(row)).splitlines()[0]
+    assert "Fever" in first and "Alcohols" not in first
 
 
 def test_history_findings_are_said_as_history():
@@ -439,7 +455,7 @@ def test_option_text_is_cleaned_of_stray_breaks_and_quotes():
     options = qa.options | {"E": 'Telangiectasias\n"'}
     linked = item.linked.model_copy(update={"qa": qa.model_copy(update={"options": options})})
     text = write(item.model_copy(update={"linked": linked})).reasoning
-    assert "option E, Telangiectasias" in text and '"' not in text
+    assert "option e, telangiectasias" in text.lower() and '"' not in text
 
 
 def test_a_distractor_is_set_aside_by_what_it_would_usually_show():
@@ -492,3 +508,25 @@ def test_prompt_gives_each_option_what_it_would_usually_show():
     c = prompt.split("Option C (", 1)[1].split("Option D (", 1)[0]
     assert "- against: it is used for Epilepsy, which is not among the findings" in c
     assert "would usually show" not in prompt.split("Option B (", 1)[1].split("Option C (", 1)[0]
+
+
+def test_an_option_with_no_kg_concept_is_said_to_have_none():
+    # E links to nothing: the KG neither supports nor excludes it; A links but nothing
+    # supports it: none of the findings is among its recorded features
+    text = process(write(make_row()))
+    (e_line,) = [ln for ln in text.splitlines() if "Telangiectasias" in ln]
+    assert "no concept the KG holds" in e_line or "The KG has no concept for option E" in e_line
+    assert "recorded" not in e_line
+    (a_line,) = [ln for ln in text.splitlines() if "Renal cell carcinoma" in ln]
+    assert "recorded" in a_line or "records none" in a_line
+
+
+def test_a_mention_no_evidence_used_is_no_key_finding():
+    row = make_row()
+    generic = ("MONDO:0000001", "Disease", "disease")
+    entities = [*row.linked.question_entities, _link(generic, "condition")]
+    row = row.model_copy(
+        update={"linked": row.linked.model_copy(update={"question_entities": entities})}
+    )
+    key = process(write(row)).splitlines()[0]
+    assert "Sensorineural hearing loss" in key and "Disease" not in key

@@ -4,8 +4,13 @@ For every option (a row without options has one: its gold answer) and every *pre
 question finding f (EntityLink.assertion == "present"), the best KG path f -> option within
 `max_hops` whose intermediate nodes have degree <= `max_intermediate_degree` and a type not in
 `skip_intermediate_types` (one search per
-pair against the option's whole node set; hub-aware ranking among equally short paths). A
-finding the option itself names is no evidence (the question would give the option away).
+pair against the option's whole node set; hub-aware ranking among equally short paths). With
+`clinical_paths` (the default) only paths of the shapes of clinical reasoning count
+(kgsynth.evidence.clinical): the option has the finding, through is_a steps on either side
+at most; never "f is a feature of another disease (or a gene) that is linked to the option".
+A finding the option itself names is no evidence (the question would give the option away);
+nor is one below `min_support_weight`, or one that supports more than `max_shared_share` of
+the linked options (it does not tell them apart).
 
     score(option) = sum over supports of      w(f) * hop_decay ** (hops - 1)
                   - sum over contradictions of contradiction * w(f)
@@ -18,7 +23,8 @@ condition that accounts for most of the picture, not through a different rare en
 finding.
 
 w(f) is the finding's specificity (kgsynth.evidence.specificity: an IDF over the diseases it
-explains), so "Fever" or "Pain" add little and a rare sign a lot; shorter paths count more
+explains; on a clinical path that climbs is_a first, the class's if lower), so "Fever" or
+"Pain" add little and a rare sign a lot; shorter paths count more
 (a direct annotation is worth 1, each further hop halves it by default). A contradiction is
 an *absent* (denied) finding that the option predicts: an option node with a KG edge to it,
 or to an is_a child of it (the option predicts a more specific form of what was denied).
@@ -35,6 +41,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from kgsynth.config import EvidenceConfig, PathsConfig
+from kgsynth.evidence.clinical import ClinicalPaths, IsAChain, Side, climbed
 from kgsynth.evidence.features import case_view, unmatched_facts
 from kgsynth.evidence.specificity import IS_A, specificity
 from kgsynth.kg.graph import KnowledgeGraph
@@ -52,6 +59,8 @@ from kgsynth.records import (
 )
 
 _ROUND = 6  # scores are stored rounded, so ties are ties
+FindingSide = tuple[Side, Side] | np.ndarray  # clinical chains, or BFS depths (any path)
+OptionSide = tuple[IsAChain, IsAChain] | np.ndarray  # clinical chains, or capped neighbours
 
 
 @dataclass(frozen=True)
@@ -138,6 +147,20 @@ class EvidenceScorer:
         self.entry_ok = compile_filter(kg, PathFilter(exclude_relations=low)).entry_ok
         self._is_a = kg.relations.index(IS_A) if IS_A in kg.relations else None
         self._marked: tuple[bytes, np.ndarray] | None = None
+        self.clinical = (
+            ClinicalPaths(
+                kg,
+                max_hops=cfg.max_hops,
+                entry_ok=self.entry_ok,
+                mid_ok=self.mid_ok,
+                costs=self.costs,
+                avoided=self.avoided,
+                subtypes=cfg.subtype_support,
+                finding_steps=cfg.finding_is_a_steps,
+            )
+            if cfg.clinical_paths
+            else None
+        )
 
     # -- pieces ------------------------------------------------------------------------
     def _nodes(self, links: list[EntityLink]) -> np.ndarray:
@@ -328,6 +351,97 @@ class EvidenceScorer:
                 return KGPath(start_id=kg.ids[g], end_id=kg.ids[o], hops=hops, score=score)
         return None
 
+    # -- the two searches: clinical shapes (the default) or any path --------------------
+    # what is found once per finding (its is_a chains, or its BFS depths) and once per
+    # option (its is_a chains, or its capped neighbours), shared by the pair searches
+    def _sides(self, f: int) -> FindingSide:
+        if self.clinical is not None:
+            return self.clinical.finding_side(f)
+        return self._reach(f, self.cfg.max_hops - 1)
+
+    def _near(self, nodes: np.ndarray) -> OptionSide:
+        if self.clinical is not None:
+            return self.clinical.option_side(nodes)
+        return self._rim(nodes)
+
+    def _best(
+        self, f: int, side: FindingSide, nodes: np.ndarray, near: OptionSide
+    ) -> tuple[KGPath, int] | None:
+        if isinstance(side, np.ndarray) or isinstance(near, np.ndarray):
+            assert isinstance(side, np.ndarray) and isinstance(near, np.ndarray)
+            return self.best_path(f, side, nodes, near)
+        assert self.clinical is not None
+        return self.clinical.best(f, side, nodes, near)
+
+    def _supports(
+        self,
+        present: list[tuple[int, EntityLink]],
+        reach: list[FindingSide | None],
+        nodes: np.ndarray,
+    ) -> list[tuple[FindingSupport, int]]:
+        """One option's supports, each with how many shortest paths its finding has."""
+        near = self._near(nodes)
+        out = []
+        for (f, lk), side in zip(present, reach, strict=True):
+            if side is None or f in nodes:
+                continue
+            found = self._best(f, side, nodes, near)
+            if found is None:
+                continue
+            path, count = found
+            w = self._support_weight(f, path)
+            if w < self.cfg.min_support_weight:
+                continue
+            s = FindingSupport(
+                finding_id=lk.kg_id,
+                finding_name=self.kg.names[f],
+                assertion="present",
+                weight=round(w, _ROUND),
+                path=path,
+            )
+            out.append((s, count))
+        return out
+
+    def _support_weight(self, f: int, path: KGPath) -> float:
+        """The finding's specificity; on a clinical path that first climbs is_a (the option
+        has a class the finding is a kind of), the least specific class's, if lower: the
+        evidence is then "the case shows some Purpura", not "it shows Petechiae"."""
+        if self.clinical is None:
+            return float(self.weight[f])
+        return float(self.weight[climbed(self.kg, path)].min())
+
+    def _drop_shared(
+        self, found: list[list[tuple[FindingSupport, int]]], linked: int
+    ) -> list[list[tuple[FindingSupport, int]]]:
+        """Without the findings that support more than max_shared_share of the linked
+        options (and at least two): they do not tell the options apart."""
+        per: dict[str, int] = {}
+        for sup in found:
+            for s, _ in sup:
+                per[s.finding_id] = per.get(s.finding_id, 0) + 1
+        cap = self.cfg.max_shared_share * linked
+        shared = {f for f, n in per.items() if n >= 2 and n > cap}
+        return [[(s, c) for s, c in sup if s.finding_id not in shared] for sup in found]
+
+    def _contradictions(
+        self, absent: list[tuple[int, EntityLink]], nodes: np.ndarray
+    ) -> list[FindingSupport]:
+        """The denied findings the option predicts (`contradiction`)."""
+        out = []
+        for g, lk in absent:
+            path = self.contradiction(g, nodes) if len(nodes) else None
+            if path is not None:
+                out.append(
+                    FindingSupport(
+                        finding_id=lk.kg_id,
+                        finding_name=self.kg.names[g],
+                        assertion=lk.assertion,
+                        weight=round(float(self.weight[g]), _ROUND),
+                        path=path,
+                    )
+                )
+        return out
+
     # -- a row ---------------------------------------------------------------------------
     def score(self, item: LinkedQA) -> Scored:
         kg, cfg = self.kg, self.cfg
@@ -345,51 +459,27 @@ class EvidenceScorer:
             elif lk.assertion == "absent":
                 absent.append((i, lk))
         self._unify = self._coverage([f for f, _ in present])
+        if self.clinical is not None:
+            self.clinical.unify = self._unify
         case = case_view(kg, np.array(mentioned, np.int64), item.qa.question)
         gold = gold_letter(item)
         opts = options_of(item)
         all_nodes = [self._nodes(links) for _, _, links in opts]
-        # one BFS per finding tells which options it reaches at all: the pair searches
-        # (which build and rank paths) run only where a path exists
+        # what each finding reaches is searched once per row, then met by each option's side
         any_nodes = any(len(n) for n in all_nodes)
-        reach = [self._reach(f, cfg.max_hops - 1) if any_nodes else None for f, _ in present]
+        reach = [self._sides(f) if any_nodes else None for f, _ in present]
+        found = [
+            self._supports(present, reach, nodes) if present and len(nodes) else []
+            for nodes in all_nodes
+        ]
+        found = self._drop_shared(found, sum(len(n) > 0 for n in all_nodes))
         gold_paths = 0
         evidence = []
-        for (letter, text, _links), nodes in zip(opts, all_nodes, strict=True):
-            supports, contras = [], []
-            rim = self._rim(nodes) if present else nodes
-            for (f, lk), depth in zip(present, reach, strict=True):
-                if depth is None or not len(nodes) or f in nodes:
-                    continue
-                found = self.best_path(f, depth, nodes, rim)
-                if found is None:
-                    continue
-                path, count = found
-                w = round(float(self.weight[f]), _ROUND)
-                supports.append(
-                    FindingSupport(
-                        finding_id=lk.kg_id,
-                        finding_name=kg.names[f],
-                        assertion="present",
-                        weight=w,
-                        path=path,
-                    )
-                )
-                if letter == gold:
-                    gold_paths += count
-            for g, lk in absent:
-                path = self.contradiction(g, nodes) if len(nodes) else None
-                if path is not None:
-                    w = round(float(self.weight[g]), _ROUND)
-                    contras.append(
-                        FindingSupport(
-                            finding_id=lk.kg_id,
-                            finding_name=kg.names[g],
-                            assertion=lk.assertion,
-                            weight=w,
-                            path=path,
-                        )
-                    )
+        for (letter, text, _links), nodes, sup in zip(opts, all_nodes, found, strict=True):
+            supports = [s for s, _ in sup]
+            if letter == gold:
+                gold_paths = sum(c for _, c in sup)
+            contras = self._contradictions(absent, nodes)
             total = sum(contribution(s, decay) for s in supports) - against * sum(
                 c.weight for c in contras
             )

@@ -139,10 +139,15 @@ def dedup_lines(dedup: dict[str, Any]) -> list[str]:
         return []
     if not dedup.get("enabled"):
         return ["", "## Duplicates", "Deduplication was off (`dedup.enabled = false`)."]
+    lsh = dedup.get("lsh")
+    how = (
+        f"MinHash, {dedup['num_perm']} permutations, LSH {lsh['bands']} bands x"
+        f" {lsh['rows']} rows; every candidate confirmed by its exact Jaccard"
+        if lsh
+        else "every pair compared exactly: a small input needs no sketches"
+    )
     near = (
-        f"near: Jaccard >= {dedup['threshold']} of {dedup['shingles']}"
-        f" (MinHash, {dedup['num_perm']} permutations, LSH {dedup['lsh']['bands']} bands x"
-        f" {dedup['lsh']['rows']} rows; every candidate confirmed by its exact Jaccard)"
+        f"near: Jaccard >= {dedup['threshold']} of {dedup['shingles']} ({how})"
         if dedup.get("near_enabled")
         else "near duplicates not searched (`dedup.near = false`)"
     )
@@ -170,7 +175,7 @@ def dedup_lines(dedup: dict[str, Any]) -> list[str]:
         pairs = ", ".join(
             f"`{p['a']}` / `{p['b']}` ({p['jaccard']:.3f})" for p in dedup["closest_kept"]
         )
-        lines.append(f"\nMost similar LSH candidates kept apart (below the threshold): {pairs}.")
+        lines.append(f"\nMost similar candidates kept apart (below the threshold): {pairs}.")
     return lines
 
 

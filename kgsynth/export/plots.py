@@ -1,194 +1,144 @@
-"""The dataset card's PNG plots, drawn from the DatasetStats frames (matplotlib, Agg).
+"""The dataset card's plots: their names, and where they are drawn.
 
-Figures are built with matplotlib's object API (Figure + its Agg canvas), never pyplot, so
-there is no global figure state and no GUI backend: flows may run tasks in threads. Every
-plot is drawn even with nothing to show, with a note saying so, so the card's image links
-always resolve.
+Drawing (kgsynth.export.figures) needs matplotlib: ~0.6 s to import and ~0.6 s to draw the
+five figures, a fifth of an ad-hoc sample build. So `kgsynth build` starts a plot worker
+(`start_worker`) first thing, when a core is idle: a child process that imports matplotlib
+on that core while the build imports Prefect and runs its stages, and draws when
+`write_plots` hands it the stats. Without a worker (flows run by Prefect, tests, a busy
+machine) or when the worker fails, the plots are drawn in this process; either way the files
+hold the same bytes.
+
+The worker takes one request from its parent's pipe (a folder of Arrow files and the folder
+to draw into, both made by the parent) and exits; it reads nothing else.
 """
 
 from __future__ import annotations
 
+import atexit
+import dataclasses
+import json
+import logging
+import os
+import subprocess
+import sys
+import tempfile
 from pathlib import Path
 
 import polars as pl
-from matplotlib.axes import Axes
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 
 from kgsynth.export.stats import DatasetStats
 
-TOP = 15  # bars in the relation and reject plots
-DPI = 110
-_BLUE, _ORANGE, _GREEN, _RED = "#4C72B0", "#DD8452", "#55A868", "#C44E52"
+log = logging.getLogger(__name__)
 
-
-def _figure(n_bars: int = 0, width: float = 7.0) -> tuple[Figure, Axes]:
-    # horizontal bar charts grow with their bars so labels never overlap
-    fig = Figure(figsize=(width, max(3.2, 1.2 + 0.32 * n_bars)), dpi=DPI, layout="constrained")
-    FigureCanvasAgg(fig)
-    return fig, fig.add_subplot()
-
-
-def _note(ax: Axes, text: str) -> None:
-    ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes, color="grey")
-    ax.set_xticks([])
-    ax.set_yticks([])
-
-
-def _label_bars(ax: Axes, values: list[int], horizontal: bool, fmt: str = "{:,}") -> None:
-    bars = ax.containers[-1]
-    ax.bar_label(bars, labels=[fmt.format(v) for v in values], padding=2, fontsize=8)
-    if horizontal:
-        ax.set_xlim(0, max(values) * 1.15 if values and max(values) > 0 else 1)
-    else:
-        ax.set_ylim(0, max(values) * 1.12 if values and max(values) > 0 else 1)
-
-
-def path_lengths_figure(counts: pl.DataFrame) -> Figure:
-    """Paths by number of hops (one bar per hop count, none skipped between)."""
-    fig, ax = _figure()
-    n_paths = int(counts["paths"].sum()) if counts.height else 0
-    ax.set_title(f"KG path length ({n_paths:,} paths in exported rows)")
-    if counts.is_empty():
-        _note(ax, "no paths: no exported rows")
-    else:
-        hops = counts["hops"].to_list()
-        by_hop = dict(zip(hops, counts["paths"].to_list(), strict=True))
-        xs = list(range(min(hops), max(hops) + 1))
-        ys = [by_hop.get(x, 0) for x in xs]
-        ax.bar(xs, ys, color=_BLUE, width=0.7)
-        _label_bars(ax, ys, horizontal=False)
-        ax.set_xticks(xs)
-        ax.set_xlabel("hops per path")
-        ax.set_ylabel("paths")
-    return fig
-
-
-def entity_types_figure(types: pl.DataFrame) -> Figure:
-    """Linked entities by type, question and answer side by side."""
-    fig, ax = _figure(2 * types.height)
-    ax.set_title("Linked entity types (exported rows)")
-    if types.is_empty():
-        _note(ax, "no linked entities: no exported rows")
-    else:
-        names = types["type"].to_list()[::-1]  # commonest at the top
-        q = types["question"].to_list()[::-1]
-        a = types["answer"].to_list()[::-1]
-        ys = list(range(len(names)))
-        ax.barh([y + 0.2 for y in ys], q, height=0.4, color=_BLUE, label="question entities")
-        _label_bars(ax, q, horizontal=True)
-        ax.barh([y - 0.2 for y in ys], a, height=0.4, color=_ORANGE, label="answer entities")
-        _label_bars(ax, a, horizontal=True)
-        ax.set_xlim(0, max(q + a) * 1.18 if max(q + a) > 0 else 1)
-        ax.set_yticks(ys, names)
-        ax.set_xlabel("entity links")
-        fig.legend(loc="outside lower center", ncol=2, fontsize=8, frameon=False)
-    return fig
-
-
-def _ranked_figure(
-    frame: pl.DataFrame,
-    top: int,
-    counts: str,
-    labels: list[str],
-    title: str,
-    empty: str,
-    color: str,
-    more: str = "",
-) -> Figure:
-    """The first `top` rows of a frame ranked by `counts`, one bar each; the title says the
-    total over all rows (`{total}`) and how many were left out (`{rest}`)."""
-    fig, ax = _figure(min(frame.height, top))
-    total = int(frame[counts].sum()) if frame.height else 0
-    rest = f", top {top} of {frame.height}{more}" if frame.height > top else ""
-    ax.set_title(title.format(total=f"{total:,}", rest=rest))
-    if frame.is_empty():
-        _note(ax, empty)
-    else:
-        _ranked_bars(ax, labels[:top], frame[counts].head(top).to_list(), color, counts)
-    return fig
-
-
-def relations_figure(rels: pl.DataFrame, top: int = TOP) -> Figure:
-    """The commonest relations over every hop of every path."""
-    return _ranked_figure(
-        rels,
-        top,
-        "hops",
-        rels["relation"].to_list() if rels.height else [],
-        "Relations on KG paths ({total} hops{rest})",
-        "no hops: no exported rows",
-        _GREEN,
-    )
-
-
-def checks_figure(checks: pl.DataFrame) -> Figure:
-    """Pass rate per check over the rows that reached it (exported + rejected there): the
-    passed share in green, the failed share in red, labelled passed / judged."""
-    fig, ax = _figure(checks.height)
-    ax.set_title(
-        "Pass rate by check\n(rows that reached it: exported + rejected at its stage)",
-        fontsize=10,
-    )
-    if checks.is_empty():
-        _note(ax, "no check ran: nothing reached verification")
-    else:
-        rows = checks.reverse()  # first check at the top
-        names = rows["check"].to_list()
-        judged = rows["judged"].to_list()
-        passed = rows["passed"].to_list()
-        ok = [100 * p / j if j else 0.0 for p, j in zip(passed, judged, strict=True)]
-        bad = [100 - v if j else 0.0 for v, j in zip(ok, judged, strict=True)]
-        ax.barh(names, ok, color=_GREEN, label="passed")
-        ax.barh(names, bad, left=ok, color=_RED, label="failed")
-        labels = [f"{p:,}/{j:,}" for p, j in zip(passed, judged, strict=True)]
-        ax.bar_label(ax.containers[-1], labels=labels, padding=3, fontsize=8)
-        ax.set_xlim(0, 120)
-        ax.set_xticks([0, 25, 50, 75, 100])
-        ax.set_xlabel("% of the rows the check judged")
-        fig.legend(loc="outside lower center", ncol=2, fontsize=8, frameon=False)
-    return fig
-
-
-def rejects_figure(rejects: pl.DataFrame, top: int = TOP) -> Figure:
-    """Rejected rows by stage and reason, most first."""
-    labels = [f"{s} / {r}" for s, r in rejects.select("stage", "reason").iter_rows()]
-    return _ranked_figure(
-        rejects,
-        top,
-        "rows",
-        labels,
-        "Rejected rows by stage / reason ({total} rows{rest})",
-        "no rejected rows",
-        _RED,
-        more=" reasons",
-    )
-
-
-def _ranked_bars(ax: Axes, labels: list[str], vals: list[int], color: str, unit: str) -> None:
-    """Horizontal bars, the first (largest) at the top, each labelled with its value."""
-    ax.barh(labels[::-1], vals[::-1], color=color)
-    _label_bars(ax, vals[::-1], horizontal=True)
-    ax.set_xlabel(unit)
-
-
-# file stem -> (alt text, figure from the stats)
+# file stem -> alt text, in the card's order (the figures: kgsynth.export.figures.FIGURES)
 PLOTS = {
-    "path_lengths": ("KG path length", lambda s: path_lengths_figure(s.path_lengths)),
-    "entity_types": ("Linked entity types", lambda s: entity_types_figure(s.entity_types)),
-    "relations": ("Relations on KG paths", lambda s: relations_figure(s.relations)),
-    "check_pass_rates": ("Pass rate by check", lambda s: checks_figure(s.checks)),
-    "rejects": ("Rejected rows by stage and reason", lambda s: rejects_figure(s.rejects)),
+    "path_lengths": "KG path length",
+    "entity_types": "Linked entity types",
+    "relations": "Relations on KG paths",
+    "check_pass_rates": "Pass rate by check",
+    "rejects": "Rejected rows by stage and reason",
 }
+WORKER_TIMEOUT_S = 300.0  # a worker that has not drawn by then is killed; the plots are drawn here
+
+_worker: subprocess.Popen[bytes] | None = None
+
+
+def start_worker(*, force: bool = False) -> None:
+    """Start the plot worker (once per process), so that matplotlib is imported off the
+    critical path; `write_plots` uses it. Only with a core to spare (or `force`): on a busy
+    machine the worker's own start-up (~1 s of CPU) competes with the build for one core,
+    and the build ends later, not sooner."""
+    global _worker
+    idle = (os.cpu_count() or 1) - os.getloadavg()[0] >= 1.0
+    if _worker is None and (idle or force):
+        _worker = subprocess.Popen(
+            [sys.executable, "-m", "kgsynth.export.plots"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+        )
+        atexit.register(stop_worker)
+
+
+def stop_worker() -> None:
+    """End an unused worker (a build that failed before its export)."""
+    global _worker
+    w, _worker = _worker, None
+    if w is not None and w.poll() is None:
+        w.kill()
+        w.communicate()
+
+
+def _save_stats(folder: Path, stats: DatasetStats) -> None:
+    counts = {}
+    for f in dataclasses.fields(stats):
+        value = getattr(stats, f.name)
+        if isinstance(value, pl.DataFrame):
+            value.write_ipc(folder / f"{f.name}.arrow")
+        else:
+            counts[f.name] = value
+    (folder / "counts.json").write_text(json.dumps(counts))
+
+
+def _load_stats(folder: Path) -> DatasetStats:
+    counts = json.loads((folder / "counts.json").read_text())
+    frames = {
+        f.name: pl.read_ipc(folder / f"{f.name}.arrow")
+        for f in dataclasses.fields(DatasetStats)
+        if f.name not in counts
+    }
+    return DatasetStats(**counts, **frames)
+
+
+def _draw_in_worker(w: subprocess.Popen[bytes], folder: Path, stats: DatasetStats) -> bool:
+    with tempfile.TemporaryDirectory(prefix="kgsynth-plots-") as tmp:
+        _save_stats(Path(tmp), stats)
+        request = json.dumps({"stats": tmp, "folder": str(folder)}).encode() + b"\n"
+        try:
+            out, _ = w.communicate(request, timeout=WORKER_TIMEOUT_S)
+        except (subprocess.TimeoutExpired, OSError) as e:
+            w.kill()
+            w.communicate()
+            log.warning("plot worker failed (%s); drawing the plots here", type(e).__name__)
+            return False
+    try:
+        reply = json.loads(out.decode().strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        reply = {"error": f"no reply (exit status {w.returncode})"}
+    if reply.get("ok") and all((folder / f"{n}.png").is_file() for n in PLOTS):
+        return True
+    log.warning("plot worker failed (%s); drawing the plots here", reply.get("error"))
+    return False
 
 
 def write_plots(folder: Path, stats: DatasetStats) -> dict[str, Path]:
-    """Every plot as folder/<name>.png; returns name -> path."""
-    folder.mkdir(parents=True, exist_ok=True)
-    out: dict[str, Path] = {}
-    for name, (_, draw) in PLOTS.items():
-        path = folder / f"{name}.png"
-        # no Software/date metadata: the same stats give the same bytes
-        draw(stats).savefig(path, format="png", metadata={"Software": None})
-        out[name] = path
-    return out
+    """Every plot as folder/<name>.png (by the worker when one was started); returns name ->
+    path."""
+    global _worker
+    w, _worker = _worker, None
+    if w is None or w.poll() is not None or not _draw_in_worker(w, folder, stats):
+        from kgsynth.export.figures import draw_plots
+
+        draw_plots(folder, stats)
+    return {name: folder / f"{name}.png" for name in PLOTS}
+
+
+def _serve() -> None:
+    """The worker: import the figures, then draw the one request its parent sends."""
+    from kgsynth.export.figures import draw_plots  # the point: before the request comes
+
+    line = sys.stdin.readline()
+    if not line:  # the parent ended without asking
+        return
+    try:
+        req = json.loads(line)
+        draw_plots(Path(req["folder"]), _load_stats(Path(req["stats"])))
+        reply: dict[str, object] = {"ok": True}
+    except Exception as e:  # noqa: BLE001 - the parent draws instead and logs why
+        reply = {"ok": False, "error": f"{type(e).__name__}: {e}"}
+    sys.stdout.write(json.dumps(reply) + "\n")
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    _serve()

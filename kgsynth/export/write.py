@@ -10,7 +10,9 @@ A build's card and a KG-first synthesis' card each bring their own body; the fro
 statistics, plots and file list are added here, the same for both. The rows come as a frame
 or, from a streamed build, as part files (kgsynth.export.parts): those are streamed into the
 data file and the statistics are computed from that file lazily, so the export holds no
-more than polars' streaming buffers and the small aggregates.
+more than polars' streaming buffers and the small aggregates. Its rejects likewise come as
+part files (kgsynth.report.Rejects, spooled): streamed into rejects.parquet, of which only
+the stage and reason columns are read back for the statistics.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from kgsynth.export.plots import PLOTS, write_plots
 from kgsynth.export.rows import rejects_frame
 from kgsynth.export.stats import dataset_stats
 from kgsynth.records import Reject
+from kgsynth.report import Rejects
 
 ROW_GROUP_ROWS = 10_000
 
@@ -59,7 +62,7 @@ def _title(card: str) -> str:
 def write_dataset(
     out: Path,
     rows: pl.DataFrame | RowParts,
-    rejects: list[Reject],
+    rejects: list[Reject] | Rejects,
     card: str,
     summary: dict[str, Any],
     overwrite: bool = False,
@@ -69,21 +72,36 @@ def write_dataset(
 
     The folder is written whole beside `out` and renamed into place (kgsynth.export.out):
     `out` must be new, empty or, with `overwrite`, a kgsynth dataset of kgsynth's files only,
-    else OutputError and nothing is touched."""
+    else OutputError and nothing is touched. Spooled rejects are read back from the written
+    rejects.parquet from then on (their spool is about to be removed)."""
     with staged_dataset(out, overwrite) as tmp:
         written = _write_files(tmp, rows, rejects, card, summary)
+    if isinstance(rejects, Rejects) and rejects.spooled:
+        rejects.stored_at(out / written["rejects"])
     return {name: out / rel for name, rel in written.items()}
+
+
+def _write_rejects(rejects: list[Reject] | Rejects, path: Path) -> tuple[pl.DataFrame, Any]:
+    """rejects.parquet; returns the frame the statistics read (stage, reason: all they read)
+    and the table the front matter describes (the frame itself when it was in memory)."""
+    if not (isinstance(rejects, Rejects) and rejects.spooled):
+        rejected = rejects_frame(list(rejects))
+        _write_parquet(rejected, path)
+        return rejected, rejected
+    tmp = path.with_suffix(".parquet.tmp")  # as _write_parquet: whole or absent
+    rejects.scan().sink_parquet(tmp, row_group_size=ROW_GROUP_ROWS)
+    tmp.replace(path)
+    return pl.read_parquet(path, columns=["stage", "reason"]), rejects
 
 
 def _write_files(
     out: Path,
     rows: pl.DataFrame | RowParts,
-    rejects: list[Reject],
+    rejects: list[Reject] | Rejects,
     card: str,
     summary: dict[str, Any],
 ) -> dict[str, Path]:
     """The dataset's files into the (new, empty) folder `out`; name -> path relative to it."""
-    rejected = rejects_frame(rejects)
     paths = {
         "data": Path(data_file()),
         "rejects": Path(REJECTS_FILE),
@@ -99,12 +117,12 @@ def _write_files(
     else:
         _write_parquet(rows, out / paths["data"])
         scanned = rows
-    _write_parquet(rejected, out / paths["rejects"])
+    rejected, rejects_table = _write_rejects(rejects, out / paths["rejects"])
 
     stats = dataset_stats(scanned, rejected)
     plots = write_plots(out / paths["plots"], stats)
     links = {name: p.relative_to(out).as_posix() for name, p in plots.items() if name in PLOTS}
-    meta = front_matter(rows, rejected, _title(card))
+    meta = front_matter(rows, rejects_table, _title(card))
     text = (
         render_front_matter(meta)
         + card.rstrip("\n")

@@ -214,10 +214,17 @@ class KnowledgeGraph:
 def content_hash(
     nodes: pl.DataFrame, h: np.ndarray, r: np.ndarray, t: np.ndarray, relations: list[str]
 ) -> str:
-    """sha256 over sorted node ids/names/types and the sorted edge arrays."""
+    """sha256 over sorted node ids/names/types/synonyms and the sorted edge arrays.
+
+    Synonyms count: they are what the linker matches, and the on-disk graph store finds a
+    graph by this hash, so two graphs that differed only in synonyms would share a file."""
     d = hashlib.sha256()
     for col in ("id", "name", "type"):
         d.update("\x1f".join(nodes[col].to_list()).encode())
+        d.update(b"\x1e")
+    if "synonyms" in nodes.columns:
+        syn = nodes["synonyms"].list.sort().list.join("\x1d").fill_null("")  # any order
+        d.update("\x1f".join(syn.to_list()).encode())
         d.update(b"\x1e")
     d.update("\x1f".join(relations).encode())
     for arr in (h, r, t):

@@ -39,7 +39,7 @@ _TOKEN = re.compile(r"[^\W_]+|[.?!](?=\s|$)|;|\n")
 _NUMBER = "#"  # in a phrase: any number
 _BREAKS = frozenset({".", "?", "!", ";", "\n"})
 
-Direction = Literal["forward", "backward"]  # "adjacent" triggers make forward scopes
+Direction = Literal["forward", "backward"]  # "adjacent" and "list" triggers: forward scopes
 
 
 def _words(phrase: str) -> tuple[str, ...]:
@@ -62,6 +62,7 @@ class Rules:
     # category only of events (see the module doc)
     phrases: dict[tuple[str, ...], tuple[tuple[str, str, bool], ...]]
     longest: int  # words in the longest phrase
+    max_list: int = 30  # words a list trigger's scope may run ("denies A, B, ... and Z")
     events: frozenset[tuple[str, ...]] = frozenset()  # words that name an event (stemmed)
     ongoing: frozenset[str] = frozenset()  # words that make it last ("chronic", "recurrent")
 
@@ -91,6 +92,8 @@ class Rules:
             sec = data.get(cat, {})
             for p in sec.get("forward", []):
                 add(p, cat, "forward")
+            for p in sec.get("list_forward", []):
+                add(p, cat, "list")
             for p in sec.get("backward", []):
                 add(p, cat, "backward")
             for p in sec.get("sentence_forward", []):
@@ -118,6 +121,7 @@ class Rules:
             priority=priority,
             max_forward=int(data.get("max_forward_words", 15)),
             max_backward=int(data.get("max_backward_words", 8)),
+            max_list=int(data.get("max_list_words", 30)),
             phrases=phrases,
             longest=max(len(k) for k in phrases),
             events=frozenset(tuple(_stem(w) for w in _words(e)) for e in events),
@@ -204,10 +208,11 @@ class ConText:
             if direction == "adjacent":
                 if b < len(toks) and b not in stops:
                     out.append(Scope(kind, toks[b][1], toks[b][2], trigger, "forward", rec))
-            elif direction in ("forward", "sentence"):
+            elif direction in ("forward", "sentence", "list"):
                 ends = strong if direction == "sentence" else stops
+                width = rules.max_list if direction == "list" else rules.max_forward
                 last = b - 1
-                for j in range(b, min(len(toks), b + rules.max_forward)):
+                for j in range(b, min(len(toks), b + width)):
                     if j in ends:
                         break
                     last = j

@@ -15,12 +15,11 @@ import logging
 from pathlib import Path
 
 import numpy as np
-from scispacy.candidate_generation import CandidateGenerator
-from scispacy.linking_utils import KnowledgeBase
 
 from kgsynth import cache_layout, manifest
 from kgsynth.atomic import staged_folder
 from kgsynth.linking import store
+from kgsynth.linking.scispacy_import import CandidateGenerator, KnowledgeBase
 
 log = logging.getLogger(__name__)
 

@@ -15,12 +15,12 @@ from pathlib import Path
 
 import numpy as np
 import polars as pl
-from scispacy.linking_utils import Entity, KnowledgeBase
 
 from kgsynth import cache_layout, manifest
 from kgsynth.atomic import staged_folder
 from kgsynth.kg.graph import KnowledgeGraph
-from kgsynth.linking.normalise import STOP_WORDS, content_tokens, norm_key, raw_tokens
+from kgsynth.linking.normalise import STOP_WORDS, content_tokens, norm_key, raw_tokens, word_bag
+from kgsynth.linking.scispacy_import import Entity, KnowledgeBase
 
 
 def descendants(kg: KnowledgeGraph, roots: list[str], relation: str = "is_a") -> set[int]:
@@ -49,7 +49,7 @@ def alias_frame(
     exact_synonyms_only: bool = True,
 ) -> pl.DataFrame:
     """One row per (node, alias) the linker may use: columns idx, alias, key, is_name,
-    acronym.
+    acronym, bag (the key's `word_bag`, null when it has none).
 
     Drops aliases that are stop words or shorter than 3 characters, loose synonyms (see
     `loose_synonym`), and nodes that are bookkeeping rather than medicine (HPO's
@@ -101,7 +101,14 @@ def alias_frame(
         .sort(["idx", "is_name"], descending=[False, True])
         .unique(["idx", "key"], keep="first", maintain_order=True)
     )
-    return frame
+    # the key's word-order form (normalise.word_bag), for answers written in another order:
+    # made here, once per cached frame, not by each linker (seconds on medkg)
+    bags = (
+        frame.select("key")
+        .unique()
+        .with_columns(pl.col("key").map_elements(word_bag, return_dtype=pl.String).alias("bag"))
+    )
+    return frame.join(bags, on="key", how="left", maintain_order="left")
 
 
 # what alias_frame's result depends on besides the KG and its arguments: this module, the

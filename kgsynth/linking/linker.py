@@ -27,12 +27,9 @@ import tomllib
 import warnings
 from collections import Counter
 from collections.abc import Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
-
-import spacy
-from scispacy.abbreviation import AbbreviationDetector  # noqa: F401  (registers the factory)
 
 from kgsynth.config import LinkingConfig
 from kgsynth.errors import ConfigError
@@ -43,12 +40,17 @@ from kgsynth.linking.kb import cached_alias_frame, is_acronym, scispacy_kb
 from kgsynth.linking.normalise import (
     KeyVocabulary,
     adds_subtype,
+    answer_forms,
     keys_opposed,
     norm_key,
     norm_token,
     raw_tokens,
     same_concept_words,
+    word_bag,
 )
+
+# spaCy through kgsynth's import (thinc without torch); the detector registers its factory
+from kgsynth.linking.scispacy_import import AbbreviationDetector, spacy  # noqa: F401
 from kgsynth.records import EntityLink, LinkedQA, QARecord
 
 log = logging.getLogger(__name__)
@@ -58,6 +60,7 @@ warnings.filterwarnings("ignore", message=r"\[W036\]", category=UserWarning)
 _TRAILING_PAREN = re.compile(r"\s*\([^()]{1,15}\)$")
 EXACT_SCORE = 1.0
 NORMALISED_SCORE = 0.97
+REWORDED_SCORE = 0.9  # an answer linked by its word-order form or a rewording (link_answers)
 
 # A mention directly followed by one of these words modifies it and means another thing:
 # "human immunodeficiency virus", "electric shock sensation", "flu-like", "CD4 count".
@@ -273,6 +276,7 @@ class Linker:
             lengths.setdefault(words[0], set()).add(len(words))
         self._key_lengths = {w: tuple(sorted(ns, reverse=True)) for w, ns in lengths.items()}
         self._vocabulary: KeyVocabulary | None = None  # made on the first fuzzy lookup
+        self._bags: dict[str, list[str]] | None = None  # word_bag -> keys; made when needed
         # (threshold, mention text) -> its guarded fuzzy candidates: options and
         # abbreviations recur across rows, and each lookup costs a TF-IDF transform and an
         # HNSW query (the threshold is in the key: a copy with another config shares this)
@@ -303,8 +307,8 @@ class Linker:
         return nlp
 
     # -- candidates --------------------------------------------------------------------
-    def _exact(self, text: str) -> list[_Candidate]:
-        key = norm_key(text)
+    def _exact(self, text: str, key: str | None = None) -> list[_Candidate]:
+        key = norm_key(text) if key is None else key
         out = []
         for idx, is_name, acronym in self._by_key.get(key, []):
             if self.kg.types[idx] == "gene" and self.kg.names[idx] not in text:
@@ -632,7 +636,8 @@ class Linker:
         self, answer: str, abbreviations: dict[str, str] | None = None
     ) -> list[EntityLink]:
         """The gold answer as a whole: exact/normalised alias, an abbreviation defined in the
-        question, or a word-guarded TF-IDF candidate. Never a fragment of the answer."""
+        question, or a word-guarded TF-IDF candidate; else its word-order form or a rewording
+        (`_reworded`). Never a fragment of the answer."""
         return self.link_answers([answer], abbreviations)[0]
 
     def link_answers(
@@ -657,6 +662,9 @@ class Linker:
             n = len(prepared[i][1])
             best[i] = self._best([c for cands in fuzzy[at : at + n] for c in cands])
             at += n
+        for i, (_, variants, _) in enumerate(prepared):
+            if best[i] is None and variants:
+                best[i] = self._reworded(variants)
         out: list[list[EntityLink]] = []
         for answer, (text, _, prefix), b in zip(answers, prepared, best, strict=True):
             if b is None or b.score < self.cfg.threshold:
@@ -665,6 +673,38 @@ class Linker:
             start = answer.find(text)
             out.append([self._link(b, text, start, start + len(text), prefix + b.method)])
         return out
+
+    def _reworded(self, texts: list[str]) -> _Candidate | None:
+        """An answer's exact link in another word order (`word_bag`: "Deficiency of X" is
+        "X deficiency"), else of a rewording (`answer_forms`: "Oral acyclovir" is acyclovir),
+        to a node of the types the rewording allows; None when neither links."""
+        if self._bags is None:  # from the alias frame's bag column, once
+            bags: dict[str, list[str]] = {}
+            pairs = self.aliases.select("key", "bag").drop_nulls().unique(maintain_order=True)
+            for key, bag in zip(pairs["key"].to_list(), pairs["bag"].to_list(), strict=True):
+                bags.setdefault(bag, []).append(key)
+            self._bags = bags
+
+        def bagged(text: str) -> list[_Candidate]:
+            keys = self._bags.get(word_bag(norm_key(text)) or "", []) if self._bags else []
+            return [c for k in keys for c in self._exact(text, key=k)]
+
+        for text in texts:
+            found = self._best(bagged(text))
+            if found is not None:
+                return replace(found, score=REWORDED_SCORE, method="word_order")
+        for text in texts:
+            for form, types in answer_forms(text):  # the first rewording that links
+                found = self._best(
+                    [
+                        c
+                        for c in self._exact(form) + bagged(form)
+                        if types is None or self.kg.types[c.idx] in types
+                    ]
+                )
+                if found is not None:
+                    return replace(found, score=REWORDED_SCORE, method="reworded")
+        return None
 
     def _top(self, links: list[EntityLink]) -> list[EntityLink]:
         # one link per KG node: its first present mention, else its first mention; best

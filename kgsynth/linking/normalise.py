@@ -1,7 +1,9 @@
 """Text normalisation shared by alias keys and mention matching.
 
 Both sides go through the same function, so a mention matches an alias when they agree up to
-case, accents, plurals, hyphens/punctuation, possessive 's and British/American spelling.
+case, accents, plurals, hyphens/punctuation, possessive 's, British/American spelling and
+Greek letters written out. Answers also get a word-order form (`word_bag`) and rewordings
+(`answer_forms`) that the linker tries when the answer as written links to nothing.
 """
 
 from __future__ import annotations
@@ -78,6 +80,24 @@ def _strip_accents(w: str) -> str:
 _ROMAN = {"i": "1", "ii": "2", "iii": "3", "iv": "4", "v": "5", "vi": "6", "vii": "7"}
 
 
+# Greek letters as the names KG aliases spell them ("TNF-α" is "TNF-alpha", "TNFα" is
+# "TNFalpha"); the German sharp s stands for beta only as a word of its own ("ß-hCG").
+_GREEK = {
+    "α": "alpha",
+    "β": "beta",
+    "γ": "gamma",
+    "δ": "delta",
+    "ẟ": "delta",
+    "ε": "epsilon",
+    "κ": "kappa",
+    "λ": "lambda",
+    "μ": "mu",
+    "µ": "mu",
+    "ω": "omega",
+}
+_GREEK_CHARS = re.compile("[" + "".join(_GREEK) + "]")
+
+
 # cached: the same words and alias strings recur across every row of a build (the linker
 # normalises each question token, candidate alias and option text)
 @lru_cache(maxsize=1 << 17)
@@ -85,6 +105,10 @@ def norm_token(tok: str) -> str:
     w = _strip_accents(tok.lower())
     if w in _ROMAN:
         return _ROMAN[w]
+    if w == "ß":
+        return "beta"
+    if not w.isascii():
+        w = _GREEK_CHARS.sub(lambda m: _GREEK[m.group()], w)
     if len(w) > 5 and w.isalpha():
         # haemorrhage/hemorrhage, oedema/edema, foetal/fetal
         w = w.replace("ae", "e").replace("oe", "e")
@@ -128,8 +152,19 @@ FILLER = frozenset(
 )
 
 
+# ... except where such a word heads the phrase: "disorder of lysosomal enzymes" is no
+# lysosomal enzyme, "syndrome of inappropriate ADH" no hormone
+_HEAD_FILLER = frozenset({"syndrome", "disorder", "condition", "finding"})
+
+
 def content_tokens(key: str) -> list[str]:
-    return [t for t in key.split() if t not in STOP_WORDS and t not in FILLER]
+    words = key.split()
+    return [
+        t
+        for i, t in enumerate(words)
+        if t not in STOP_WORDS
+        and (t not in FILLER or (t in _HEAD_FILLER and words[i + 1 : i + 2] == ["of"]))
+    ]
 
 
 # Polarity: words (after norm_token, so "high"/"elevated" are already "increased") and
@@ -189,10 +224,46 @@ def keys_opposed(a_key: str, b_key: str) -> bool:
     return any(_conflict(p, q) for p in a_pol - b_pol for q in b_pol - a_pol)
 
 
+# Prefixes that negate or reverse the word they join: "noncaseating" is not "caseating",
+# "acalculous" not "calculous", "dephosphorylated" not "hyperphosphorylated", "demyelination"
+# not "remyelination" (each pair spells alike: SequenceMatcher scores them >= 0.85).
+_OPPOSING_PREFIXES = ("non", "un", "an", "a", "de", "dis", "in", "im", "ir", "anti", "re")
+
+
+def _prefix_and_stem(w: str) -> tuple[str, str]:
+    """(prefix, rest) for the longest of _OPPOSING_PREFIXES or polarity prefixes that leaves
+    at least four letters; ("", w) for a word with none."""
+    for p in sorted((*_OPPOSING_PREFIXES, *(p for p, _ in _POLARITY_PREFIXES)), key=len)[::-1]:
+        if w.startswith(p) and len(w) - len(p) >= 4:
+            return p, w[len(p) :]
+    return "", w
+
+
+def prefix_opposed(a: str, b: str) -> bool:
+    """True when a and b are one stem under different prefixes, one of which negates or
+    reverses it ("caseating"/"noncaseating", "tumescence"/"detumescence")."""
+    if a == b:
+        return False
+    for x, y in ((a, b), (b, a)):
+        if y.endswith(x) and y[: len(y) - len(x)] in _OPPOSING_PREFIXES:
+            return True  # y is x with a prefix
+    (pa, sa), (pb, sb) = _prefix_and_stem(a), _prefix_and_stem(b)
+    return sa == sb and pa != pb
+
+
+# Greek letters name a member of a family ("interferon gamma", "TNF alpha"): like digits,
+# they agree only when equal, never by spelling ("gamma" is not "gammar", IFN-gamma R)
+_GREEK_NAMES = frozenset(_GREEK.values())
+
+
 def _tokens_agree(a: str, b: str) -> bool:
     if a == b:
         return True
     if opposite_polarity(a, b):
+        return False
+    if a in _GREEK_NAMES or b in _GREEK_NAMES:
+        return False
+    if prefix_opposed(a, b):
         return False
     # digits and short tokens (type 1/2, vitamin A/K) must match exactly
     if len(a) < 5 or len(b) < 5 or not a.isalpha() or not b.isalpha():
@@ -210,15 +281,59 @@ def same_concept_words(mention_key: str, alias_key: str) -> bool:
     a, b = content_tokens(mention_key), content_tokens(alias_key)
     if not a or len(a) != len(b) or keys_opposed(mention_key, alias_key):
         return False
-    rest = list(b)
-    for tok in a:
-        for i, cand in enumerate(rest):
-            if _tokens_agree(tok, cand):
-                del rest[i]
-                break
-        else:
+    # negations and relations are stop words, yet they carry the concept: "no murmur" is not
+    # "murmur", "anemia without thrombocytopenia" not "thrombocytopenia with anemia"
+    framed_a, framed_b = _framed(mention_key), _framed(alias_key)
+    if [r for r, _ in framed_a] != [r for r, _ in framed_b]:
+        return False
+    for (_, part_a), (_, part_b) in zip(framed_a, framed_b, strict=True):
+        if len(part_a) != len(part_b):
             return False
+        rest = list(part_b)
+        for tok in part_a:
+            for i, cand in enumerate(rest):
+                if _tokens_agree(tok, cand):
+                    del rest[i]
+                    break
+            else:
+                return False
     return True
+
+
+# Words that negate what follows or relate two things: they split a key into parts that are
+# compared part by part, in order (see `same_concept_words`, `word_bag`).
+_NEGATIONS = frozenset({"no", "not", "without", "none", "never", "nor", "except"})
+_RELATIONS = frozenset(
+    {
+        "with",
+        "to",
+        "from",
+        "into",
+        "for",
+        "due",
+        "after",
+        "before",
+        "during",
+        "following",
+        "than",
+        "versus",
+        "secondary",
+        "because",
+    }
+)
+
+
+def _framed(key: str) -> list[tuple[str, list[str]]]:
+    """The key's content words in parts, each with the negation or relation word before it
+    ("" for the first): "anemia without thrombocytopenia" -> [("", ["anemia"]), ("without",
+    ["thrombocytopenia"])]. A part with no content word is left out, with its word."""
+    parts: list[tuple[str, list[str]]] = [("", [])]
+    for w in key.split():
+        if w in _NEGATIONS or w in _RELATIONS:
+            parts.append((w, []))
+        else:
+            parts[-1][1].append(w)
+    return [(word, c) for word, words in parts if (c := content_tokens(" ".join(words)))]
 
 
 def lcs_length(masks: dict[str, int], n: int, b: str) -> int:
@@ -355,10 +470,203 @@ def subtype_marks(name: str) -> tuple[str, ...]:
     )
 
 
+# the word that announces a subtype designator: the designator is the mark ("MEN 2A" says
+# what "MEN type 2A" says)
+_ANNOUNCES = frozenset({"type", "subtype"})
+
+
 def adds_subtype(name: str, mention: str) -> bool:
     """True when `name` carries a subtype mark (see _SUBTYPE_MARKS) that `mention` lacks."""
     marks = subtype_marks(name)
     if not marks:
         return False
     said = set(norm_key(mention).split())
-    return any(t not in said for t in marks)
+    return any(t not in said for t in marks if t not in _ANNOUNCES)
+
+
+# -- answer rewordings ------------------------------------------------------------------
+# An answer option often wraps a KG concept in words that say how or when it is given, not
+# what it is: "Oral acyclovir", "Administer naloxone", "Propranolol therapy", "Ketotifen eye
+# drops", "Emergent fasciotomy". The linker tries these rewordings only when the answer as
+# written links to nothing, and accepts a rewording's link only to a node of the types the
+# stripped words can apply to (a route or a dose form to a drug, urgency to a procedure).
+DRUG_TYPES = frozenset({"drug", "pharmacologic_class"})
+PROCEDURE_TYPES = frozenset({"procedure"})
+GENE_TYPES = frozenset({"gene"})
+# what is done with a drug: "administer", "start", "treatment with" ...
+_DRUG_VERBS = (
+    r"administer|administration of|give|start|begin|initiate|initiation of|add|prescribe"
+    r"|treat with|treatment with|therapy with"
+)
+# how it is given: routes of administration
+_ROUTES = (
+    r"oral|orally|intravenous|intravenously|iv|im|intramuscular|intramuscularly|subcutaneous"
+    r"|subcutaneously|topical|inhaled|intranasal|nebulized|sublingual|transdermal|intrathecal"
+    r"|parenteral"
+)
+# ... and what it is given as or for how long: the dose form, "therapy", "daily"
+_DRUG_TAILS = (
+    r"therapy|treatment|supplementation|supplements?|eye drops|drops|injections?|infusions?"
+    r"|tablets?|daily|prophylaxis|cream|ointment"
+)
+_DRUG_ACTION = re.compile(
+    rf"^(?:(?:{_DRUG_VERBS})\s+)?(?:an?\s+)?(?P<core>.+?)(?:\s+(?:{_DRUG_TAILS}))*$", re.I
+)
+_DRUG_ROUTE = re.compile(rf"^(?:(?:{_ROUTES})\s+)*(?P<core>.+?)(?:\s+(?:{_ROUTES}))?$", re.I)
+# salts and esters a drug is sold as: "metoprolol succinate" is metoprolol. Never after an
+# element or an ion alone ("magnesium citrate" is no magnesium), and never sulfates or
+# phosphates: those also name other molecules ("DHEA sulfate", "cerebroside sulfate").
+_SALT = re.compile(
+    r"^(?P<core>.+?)\s+(?:acetate|succinate|tartrate|bitartrate|hydrochloride|hcl|citrate"
+    r"|maleate|mesylate|besylate|bromide|fumarate|pamoate|hyclate|dipropionate|propionate"
+    r"|valerate|decanoate|sodium|potassium)$",
+    re.I,
+)
+_NOT_DRUG_BASES = frozenset(
+    {
+        "sodium",
+        "potassium",
+        "calcium",
+        "magnesium",
+        "lithium",
+        "iron",
+        "ferrous",
+        "ferric",
+        "zinc",
+        "aluminum",
+        "aluminium",
+        "barium",
+        "silver",
+        "copper",
+        "ammonium",
+        "hydrogen",
+        "lead",
+        "mercury",
+        "cadmium",
+        "cobalt",
+        "manganese",
+        "chromium",
+        "nickel",
+        "bismuth",
+        "gold",
+        "platinum",
+        "strontium",
+        "cesium",
+        "ethyl",
+        "methyl",
+    }
+)
+# how soon a procedure is done does not change which procedure it is
+_URGENCY = re.compile(r"^(?:emergent|emergency|urgent|immediate|prompt)\s+(?P<core>.+)$", re.I)
+# the record of an imaging study names the study: "echocardiogram" is echocardiography,
+# an "abdominal x-ray" abdominal radiography
+_GRAM = re.compile(r"(?<=\w)ogram(s?)\b", re.I)
+_XRAY = re.compile(r"\bx[- ]?rays?\b", re.I)
+# a gene written as one: "HFE gene" is the gene HFE (the case rule still applies)
+_GENE = re.compile(r"^(?P<core>\S+)\s+gene$", re.I)
+# a short form inside the answer, after the words it stands for: "Isolated
+# gonadotropin-releasing hormone (GnRH) deficiency" (a trailing one the linker drops itself)
+_INNER_SHORT_FORM = re.compile(r"\s*\((?P<short>[^()\s]{1,12})\)(?=\s+\w)")
+
+
+def _is_short_form_of(short: str, before: str) -> bool:
+    """Whether `short` ("GnRH", "CPP") abbreviates the words written before it: its first
+    letter starts one of the last few words."""
+    words = [w for w, _, _ in raw_tokens(before)][-6:]
+    first = short.lstrip("-").lower()[:1]
+    return bool(first) and any(w.lower().startswith(first) for w in words)
+
+
+def answer_forms(text: str) -> list[tuple[str, frozenset[str] | None]]:
+    """Rewordings of an answer option that name the concept it names, best first, each with
+    the node types its link may have (None: any): the drug inside a verb or dose-form
+    wrapper, then without its route too (each also without its salt); the procedure without
+    an urgency word, or with "-ography" for "-ogram" ("radiography" for "x-ray"); the gene
+    of "<symbol> gene"; the answer without a short form written inside it. [] when no rule
+    applies."""
+    text = text.strip()
+    out: list[tuple[str, frozenset[str] | None]] = []
+    # the drug without the action, then without the route too: "Administration of oral
+    # contraceptives" is oral contraceptives before it is contraceptives
+    acted = _DRUG_ACTION.match(text)
+    drug = acted.group("core").strip() if acted else text
+    routed = _DRUG_ROUTE.match(drug)
+    for form in dict.fromkeys((drug, routed.group("core").strip() if routed else drug)):
+        out.append((form, DRUG_TYPES))
+        m = _SALT.match(form)
+        if m is not None and norm_key(m.group("core")) not in _NOT_DRUG_BASES:
+            out.append((m.group("core").strip(), DRUG_TYPES))
+    procedure = text
+    m = _URGENCY.match(text)
+    if m is not None:
+        procedure = m.group("core").strip()
+        out.append((procedure, PROCEDURE_TYPES))
+    imaging = _GRAM.sub(lambda g: "ographies" if g.group(1) else "ography", procedure)
+    imaging = _XRAY.sub("radiography", imaging)
+    if imaging != procedure:
+        out.append((imaging, PROCEDURE_TYPES))
+    m = _GENE.match(text)
+    if m is not None:
+        out.append((m.group("core"), GENE_TYPES))
+    bare = text
+    for m in reversed(list(_INNER_SHORT_FORM.finditer(text))):
+        if _is_short_form_of(m.group("short"), text[: m.start()]):
+            bare = bare[: m.start()] + bare[m.end() :]
+    if bare != text:
+        out.append((bare, None))
+    return [(f, t) for f, t in out if norm_key(f) and norm_key(f) != norm_key(text)]
+
+
+# Word order: "Hyperplasia of the adrenal cortex" is "adrenal cortex hyperplasia", "Deficiency
+# of X" is "X deficiency", "Carcinoma, squamous cell" is "squamous cell carcinoma". A bag of
+# the words, without the articles and prepositions that only order them, matches such forms;
+# every other word counts. Negations and words that relate two things split the bag, in
+# order: "anemia without thrombocytopenia" is not "thrombocytopenia without anemia".
+_BAG_GLUE = frozenset({"a", "an", "the", "of", "in", "on", "at", "by"})
+# words that say what is measured, not what: dropped only beside a direction word, where
+# "increased serum X level" and "increased X" are one finding (never "X level" for X)
+_BAG_MEASURE = frozenset({"serum", "plasma", "blood", "circulating", "concentration", "level"})
+_BAG_DIRECTION = frozenset({"increased", "decreased"})
+# nouns of the direction words (norm_token maps the adjectives)
+_BAG_SAME = {
+    "increase": "increased",
+    "elevation": "increased",
+    "decrease": "decreased",
+    "reduction": "decreased",
+    "syndrome": "disorder",
+}
+
+
+def _designator(after: list[str]) -> bool:
+    """Whether the word list starts with a subtype designator: a number, a number with a
+    letter ("2a") or one letter."""
+    return bool(after) and (after[0][:1].isdigit() or len(after[0]) == 1)
+
+
+@lru_cache(maxsize=1 << 17)
+def word_bag(key: str) -> str | None:
+    """The order-free form of a normalised key (see _BAG_GLUE), or None for a key too short
+    to compare this way: fewer than two words, or no word of three letters (a bag of "type
+    2" or "5" would match unrelated names)."""
+    toks = key.split()
+    # "type" before a subtype designator only announces it: "MEN 2A" is "MEN type 2A"
+    words = [
+        _BAG_SAME.get(w, w)
+        for i, w in enumerate(toks)
+        if w not in _BAG_GLUE and not (w == "type" and _designator(toks[i + 1 : i + 2]))
+    ]
+    if _BAG_DIRECTION & set(words):
+        words = [w for w in words if w not in _BAG_MEASURE]
+    if "infectious" in words and "disease" in words:  # MONDO's "X infectious disease"
+        words.remove("infectious")
+        words.remove("disease")
+        words.append("infection")
+    if len(words) < 2 or not any(w.isalpha() and len(w) >= 3 for w in words):
+        return None
+    segments: list[list[str]] = [[]]
+    for w in words:
+        if w in _NEGATIONS or w in _RELATIONS:
+            segments += [[w], []]
+        else:
+            segments[-1].append(w)
+    return " | ".join(" ".join(sorted(seg)) for seg in segments if seg)

@@ -1,6 +1,7 @@
 """The Batch API path of the LLM client (`[llm] mode = "batch"`).
 
-One `LLMClient.arun_batch` call (one chain step) sends its cache misses as one batch: each
+One `LLMClient.arun_batch` call (one chain step) sends its cache misses as one batch (or
+several side by side, each within `batch.max_lines` lines and `batch.max_bytes` bytes): each
 distinct request one JSONL line (custom_id: its cache key; body: the body the online path
 sends), uploaded to /v1/files (purpose "batch"), a batch created on /v1/chat/completions,
 polled with a growing interval until it ends, then its output and error files read back.
@@ -258,7 +259,35 @@ async def send_batch(
     async with openai.AsyncOpenAI(
         base_url=cfg.base_url, api_key=client._key.value, max_retries=0, timeout=cfg.timeout_s
     ) as oc:
-        await _BatchRun(client, oc, first, finish).run()
+        parts = chunks(client, first)
+        if len(parts) > 1:
+            log.info("LLM batch: %d requests go out as %d batches", len(first), len(parts))
+        # side by side: each part has its own record (its own set of keys), so a re-run
+        # resumes each where it is
+        await asyncio.gather(*(_BatchRun(client, oc, part, finish).run() for part in parts))
+
+
+def chunks(client: LLMClient, first: dict[str, Request]) -> list[dict[str, Request]]:
+    """The requests in batches of at most `batch.max_lines` lines and `batch.max_bytes`
+    bytes of JSONL, in request order: the same misses give the same parts, which a resumed
+    build needs to find their records."""
+    cap_lines, cap_bytes = client.cfg.batch.max_lines, client.cfg.batch.max_bytes
+    parts: list[dict[str, Request]] = [{}]
+    size = 0
+    for key, req in first.items():
+        n = len(batch_line(client, key, req)) + 1
+        if parts[-1] and (len(parts[-1]) >= cap_lines or size + n > cap_bytes):
+            parts.append({})
+            size = 0
+        parts[-1][key] = req
+        size += n
+    return parts
+
+
+def batch_line(client: LLMClient, key: str, req: Request) -> bytes:
+    """One request's line of the batch file."""
+    line = {"custom_id": key, "method": "POST", "url": ENDPOINT, "body": client.body(req)}
+    return json.dumps(line, ensure_ascii=False).encode("utf-8")
 
 
 class _BatchRun:
@@ -425,19 +454,7 @@ class _BatchRun:
             await asyncio.sleep(delay)
 
     async def _submit(self, keys: list[str]) -> str:
-        lines = (
-            json.dumps(
-                {
-                    "custom_id": key,
-                    "method": "POST",
-                    "url": ENDPOINT,
-                    "body": self.client.body(self.first[key]),
-                },
-                ensure_ascii=False,
-            )
-            for key in keys
-        )
-        data = ("\n".join(lines) + "\n").encode("utf-8")
+        data = b"".join(batch_line(self.client, key, self.first[key]) + b"\n" for key in keys)
         upload = await self._call(
             "batch file upload",
             lambda: self.oc.files.create(

@@ -9,16 +9,19 @@ duplicates, so input = exported + rejected still holds.
 - Near: word n-gram shingles of that same text, MinHash sketches in an LSH index of the rows
   kept so far; each LSH candidate is confirmed by the exact Jaccard of the shingle sets, so a
   merge never rests on an estimate. A row joins the kept row it is most similar to (earliest
-  on ties); kept rows are pairwise below the threshold among themselves.
+  on ties); kept rows are pairwise below the threshold among themselves. Up to
+  ALL_PAIRS_MAX distinct texts every kept row is a candidate instead: the exact answer LSH
+  approximates, cheaper at that size than sketching (and than importing datasketch, which
+  pulls in scipy: ~0.6 s of an ad-hoc build's start).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
 import polars as pl
-from datasketch import MinHash, MinHashLSH
 
 from kgsynth.config import DedupConfig
 from kgsynth.records import QARecord, Reject
@@ -28,6 +31,7 @@ from kgsynth.records import QARecord, Reject
 LSH_RECALL = 0.99
 N_EXAMPLES = 10  # duplicate pairs kept in the summary (card, build.json), half of each kind
 SNIPPET = 90  # characters of each question shown beside a pair
+ALL_PAIRS_MAX = 300  # distinct texts up to which every pair is compared exactly (no LSH)
 
 
 @dataclass(frozen=True)
@@ -101,29 +105,42 @@ def lsh_params(threshold: float, num_perm: int, recall: float = LSH_RECALL) -> t
 
 def _near(
     texts: list[str], cfg: DedupConfig
-) -> tuple[dict[int, tuple[int, float]], list[tuple[int, int, float]], tuple[int, int]]:
+) -> tuple[dict[int, tuple[int, float]], list[tuple[int, int, float]], tuple[int, int] | None]:
     """Near duplicates among distinct texts (indices into `texts`), in order.
 
     Returns {dropped: (kept, jaccard)}, the closest candidate pairs left apart (for the card)
-    and the LSH (bands, rows)."""
+    and the LSH (bands, rows), None when every pair was compared (small inputs)."""
     sets = [shingles(t, cfg.ngram) for t in texts]
-    bands, rows = lsh_params(cfg.threshold, cfg.num_perm)
-    lsh = MinHashLSH(num_perm=cfg.num_perm, params=(bands, rows))
-    sketches = MinHash.generator(
-        ([s.encode("utf-8") for s in sh] for sh in sets), num_perm=cfg.num_perm, seed=cfg.seed
-    )
     dropped: dict[int, tuple[int, float]] = {}
     apart: list[tuple[int, int, float]] = []
-    for i, mh in enumerate(sketches):
-        scored = sorted((-jaccard(sets[i], sets[k]), k) for k in lsh.query(mh))
+    lsh_params_used: tuple[int, int] | None = None
+    kept: list[int] = []  # the rows kept so far: every pair's candidates when no LSH
+    query: Callable[[int], Iterable[int]] = lambda _i: kept  # noqa: E731
+    insert: Callable[[int], None] = kept.append
+    if len(texts) > ALL_PAIRS_MAX:
+        from datasketch import MinHash, MinHashLSH  # here: heavy, and small inputs skip it
+
+        bands, rows = lsh_params_used = lsh_params(cfg.threshold, cfg.num_perm)
+        lsh = MinHashLSH(num_perm=cfg.num_perm, params=(bands, rows))
+        sketches = list(
+            MinHash.generator(
+                ([s.encode("utf-8") for s in sh] for sh in sets),
+                num_perm=cfg.num_perm,
+                seed=cfg.seed,
+            )
+        )
+        query = lambda i: lsh.query(sketches[i])  # noqa: E731
+        insert = lambda i: lsh.insert(i, sketches[i])  # noqa: E731
+    for i in range(len(texts)):
+        scored = sorted((-jaccard(sets[i], sets[k]), k) for k in query(i))
         if scored and -scored[0][0] >= cfg.threshold:
             dropped[i] = (scored[0][1], -scored[0][0])
             continue
         if scored:
             apart.append((scored[0][1], i, -scored[0][0]))
-        lsh.insert(i, mh)
+        insert(i)
     apart.sort(key=lambda p: (-p[2], p[0], p[1]))
-    return dropped, apart[:3], (bands, rows)
+    return dropped, apart[:3], lsh_params_used
 
 
 def _reject(qa: QARecord, reason: str, detail: str) -> Reject:
@@ -188,6 +205,8 @@ def find_duplicates(records: list[QARecord], cfg: DedupConfig) -> DedupResult:
         + (" and its options" if cfg.include_options else ""),
         "num_perm": cfg.num_perm,
         "lsh": {"bands": lsh[0], "rows": lsh[1]} if lsh else None,
+        # "all pairs" for small inputs: every pair compared exactly, no sketches
+        "method": ("lsh" if lsh else "all pairs") if cfg.near else None,
         "checked": len(records),
         "exact": n_exact,
         "near": len(ordered) - n_exact,
@@ -203,6 +222,6 @@ def find_duplicates(records: list[QARecord], cfg: DedupConfig) -> DedupResult:
             for p in [q for q in ordered if q.kind == "exact"][: N_EXAMPLES // 2]
             + [q for q in ordered if q.kind == "near"][: N_EXAMPLES // 2]
         ],
-        "closest_kept": closest,  # the most similar LSH candidates that stayed apart
+        "closest_kept": closest,  # the most similar candidates that stayed apart
     }
     return DedupResult(kept, rejects, ordered, summary)

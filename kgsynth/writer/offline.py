@@ -6,7 +6,7 @@ history; (b) what they point to, the kept (discriminative) paths in prose; (c) e
 weighed in turn with the KG facts for and against it (kgsynth.records.OptionEvidence);
 (d) the conclusion the evidence ranking gives (`EvidenceReport.best`), never the gold answer.
 
-Phrasing lives in a versioned data file (phrases.v2.toml, version "differential.v2"): several
+Phrasing lives in a versioned data file (phrases.v3.toml, version "differential.v3"): several
 variants per move and per relation, picked per row from a hash of the row id, so one row
 always reads the same and different rows read differently.
 
@@ -40,7 +40,7 @@ from kgsynth.sections import join_sections
 from kgsynth.writer.hops import HopSentences, join_names
 
 OFFLINE_MODEL = "kgsynth-offline-2"
-PHRASES = "phrases.v2"
+PHRASES = "phrases.v3"
 MAX_PRESENT = 4  # present findings named in (a)
 MAX_NEGATIVES = 3
 MAX_POINTS = 3  # kept paths told in prose in (b)
@@ -178,15 +178,25 @@ class OfflineWriter:
         by["present"] = sorted(present, key=lambda e: (-weights.get(e.kg_id, 0.0), order[e.kg_id]))
         return by
 
-    def _key_findings(self, voice: _Voice, by: dict[str, list[EntityLink]]) -> list[str]:
+    def _key_findings(
+        self, voice: _Voice, by: dict[str, list[EntityLink]], weights: dict[str, float]
+    ) -> list[str]:
         out: list[str] = []
         # a medication the patient takes is no finding the patient "has"
         present = [e for e in by.get("present", []) if e.type not in NOT_FINDING_TYPES]
+        # key: the findings the evidence weighed; a mention no option's evidence used ("which
+        # of these neoplasms" read as Neoplasm) is no clue of this case
+        present = [e for e in present if weights.get(e.kg_id, 0.0) > 0] or present
         for i, e in enumerate(present[:MAX_PRESENT]):
             out.append(voice.say("key_finding" if i == 0 else "other_finding", finding=e.name))
+
+        # nor is a substance one: "denies alcohol use" is no "there is no Alcohols"
+        def said(kind: str) -> list[EntityLink]:
+            return [e for e in by.get(kind, []) if e.type not in NOT_FINDING_TYPES]
+
         for kind in ("family", "historical"):
-            out += [voice.say(kind, finding=e.name) for e in by.get(kind, [])[:2]]
-        out += [voice.say("negative", finding=e.name) for e in by.get("absent", [])[:MAX_NEGATIVES]]
+            out += [voice.say(kind, finding=e.name) for e in said(kind)[:2]]
+        out += [voice.say("negative", finding=e.name) for e in said("absent")[:MAX_NEGATIVES]]
         return out
 
     def _points_to(self, voice: _Voice, paths: list[KGPath]) -> list[str]:
@@ -325,6 +335,11 @@ class OfflineWriter:
             return out + self._against(voice, opt, text, lead=False)
         if opt.contradictions:
             return self._against(voice, opt, text, lead=True)
+        if not opt.kg_ids:  # no KG concept: the KG can say nothing of it, either way
+            anchor = anchors[0].finding_name if anchors else (top_finding or "the case")
+            return [
+                voice.say("unlinked", letter=opt.letter, option=text, anchor=anchor, best=best_text)
+            ]
         if anchors:
             anchor = anchors[0].finding_name
             return [
@@ -366,7 +381,7 @@ class OfflineWriter:
         by = self._findings(item, weights)
 
         steps: list[str] = []
-        if key := self._key_findings(voice, by):
+        if key := self._key_findings(voice, by, weights):
             steps.append(" ".join(key))
         if points := self._points_to(voice, item.paths):
             steps.append(" ".join(points))

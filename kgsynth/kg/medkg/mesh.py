@@ -18,6 +18,11 @@ BRANCH_TYPES = (
     ("B", "organism"),
     ("E", "procedure"),
     ("G", "biological_process"),
+    # two corners of F (behaviour) that questions ask about by name: psychotherapies
+    # ("cognitive behavioral therapy") and defense mechanisms ("projection"); the rest of F01,
+    # F02 and F04 (behaviour at large, psychology, services) names no clinical concept
+    ("F04.754", "procedure"),
+    ("F01.393", "biological_process"),
 )
 SOURCE = "mesh"
 

