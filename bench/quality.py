@@ -5,7 +5,8 @@ with --dataset) and reports: the exported share, rejects by stage and reason, th
 distribution of evidence margins, per-check pass counts, how often the conclusion names the
 evidence's best option, and paths starting at a non-present finding. When a verdict file
 from a by-eye audit exists (bench/quality_audit_verdicts.json for hpo,
-quality_audit_verdicts_KG.json for another KG; keyed by row id), its tallies are added.
+quality_audit_verdicts_KG.json for another KG; keyed by row id, each verdict naming the
+prompt version of the text it read), its tallies over the exported rows are added.
 Writes bench/results/quality.json (quality_KG.json); the last line printed is that JSON.
 
 Usage: python bench/quality.py [--dataset DIR] [--kg hpo] [--cache-dir DIR]
@@ -79,11 +80,20 @@ def audit(rows: pl.DataFrame, kg: str) -> dict[str, Any]:
     if not path.exists():
         return {}
     verdicts = json.loads(path.read_text())
-    ids = set(rows["id"].to_list())
-    judged = {k: v for k, v in verdicts.items() if k in ids}
+    version = dict(zip(rows["id"].to_list(), rows["prompt_version"].to_list(), strict=True))
+    # a verdict read one text; one that names the prompt version it read is stale once the
+    # row is written by another version
+    judged = {
+        k: v
+        for k, v in verdicts.items()
+        if k in version and v.get("prompt_version", version[k]) == version[k]
+    }
+    stale = sum(k in version for k in verdicts) - len(judged)
     keys = ("paths_support", "reads_as_reasoning", "distractors_dismissed")
     return {
         "rows_judged": len(judged),
+        "rows_exported_not_judged": len(version) - len(judged),
+        "stale_verdicts": stale,
         **{k: sum(bool(v.get(k)) for v in judged.values()) for k in keys},
     }
 

@@ -23,6 +23,7 @@ _CURRENT = {
     layout.ALIASES: layout.ALIASES_VERSION,
     layout.LINKER: layout.LINKER_STORE_VERSION,
     layout.DECONTAM: layout.DECONTAM_VERSION,
+    layout.PLOTS: layout.PLOTS_VERSION,
 }
 
 
@@ -84,6 +85,8 @@ def entries(cache_dir: Path, result_dir: Path | None = None) -> list[Entry]:
         out.append(_folder_entry(layout.LINKER, folder, kg_hash=folder.name.split("-")[0]))
     for folder in _folders(layout.decontam_root(cache_dir)):
         out.append(_folder_entry(layout.DECONTAM, folder))
+    for folder in _folders(layout.plots_root(cache_dir)):
+        out.append(_folder_entry(layout.PLOTS, folder))
     shards = result_dir or layout.shard_root(cache_dir)
     if shards.is_dir():
         for f in sorted(shards.iterdir()):
@@ -112,7 +115,7 @@ def verify(entry: Entry) -> str | None:
     """What is wrong with `entry` (every file hashed), or None when it is sound."""
     if entry.stale:
         return None  # never read by this kgsynth: `cache clear --stale` removes it
-    if entry.kind in (layout.KG, layout.ALIASES, layout.LINKER, layout.DECONTAM):
+    if entry.kind in (layout.KG, layout.ALIASES, layout.LINKER, layout.DECONTAM, layout.PLOTS):
         return manifest.problem(entry.path, entry.kind, _CURRENT[entry.kind], full=True)
     if entry.kind == layout.SHARDS:
         from kgsynth.shard_store import problem

@@ -13,6 +13,8 @@ lists, verifies and clears them without importing what builds them (spaCy, sciki
                                      kgsynth.llm.batch); gone once its replies are stored
     decontam/<key>/                  a benchmark file's decontamination index
                                      (kgsynth.decontam.index), MANIFEST.json
+    plots/<key>/                     a dataset's drawn plots (kgsynth.export.plots), keyed
+                                     by their statistics and the drawing code, MANIFEST.json
 """
 
 from __future__ import annotations
@@ -25,7 +27,8 @@ LINKER = "linker"
 SHARDS = "shards"
 LLM = "llm"
 DECONTAM = "decontam"
-KINDS = (KG, ALIASES, LINKER, SHARDS, LLM, DECONTAM)
+PLOTS = "plots"
+KINDS = (KG, ALIASES, LINKER, SHARDS, LLM, DECONTAM, PLOTS)
 
 # bump a version when what is stored (or how) changes: an older entry is then not read
 KG_VERSION = "kg-v2"  # v1: the KG hash did not cover synonyms
@@ -33,6 +36,7 @@ ALIASES_VERSION = "aliases-v2"  # v1: a bare Parquet file per key, without a man
 LINKER_STORE_VERSION = "store-v3"  # the index folder's files; v2 had an HNSW graph
 INDEX_VERSION = "v5"  # the vectoriser and search; part of the folder name (v4: HNSW)
 DECONTAM_VERSION = "decontam-v1"
+PLOTS_VERSION = "plots-v2"  # v1 had no manifest; bump when what decides the bytes changes
 
 
 def kg_graphs(cache_dir: Path) -> Path:
@@ -68,6 +72,10 @@ def llm_batches(cache_dir: Path) -> Path:
     """Records of submitted LLM batches (part of the llm kind, not listed as entries: each
     lives only while its batch runs)."""
     return cache_dir / "llm" / "batches"
+
+
+def plots_root(cache_dir: Path) -> Path:
+    return cache_dir / PLOTS
 
 
 def decontam_root(cache_dir: Path) -> Path:

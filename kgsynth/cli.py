@@ -118,6 +118,12 @@ def build(
         from flows.build import build_dataset
         from kgsynth.prefect_server import call_flow
 
+        if cfg.run.task_runner == "dask":
+            from kgsynth.export.plots import start_worker
+
+            # the stages run in Dask's processes, so none starts the plot worker here
+            # (kgsynth.progress on_work): start it now, in case the plots are not cached
+            start_worker()
         # Dask workers report their task runs to the Prefect API; a local build needs none
         return call_flow(build_dataset, cfg, needs_api=cfg.run.task_runner == "dask")
 

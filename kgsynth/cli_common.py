@@ -135,7 +135,11 @@ class KnownErrorFilter(logging.Filter):
 
 
 def _filter_console() -> None:
-    # Prefect's console handler sits on the root logger, set up when prefect is imported
+    # Prefect's console handler sits on the root logger, set up when prefect is imported.
+    # prefect.main (what `from prefect import flow` loads) sets logging up at import, even
+    # when it was set up before (again, incrementally: ~0.2 s of settings serialised into
+    # the logging template): imported first, it is set up once
+    import prefect.main  # noqa: F401
     from prefect.logging.configuration import ensure_logging_setup
 
     ensure_logging_setup()
@@ -157,7 +161,9 @@ def quiet_prefect() -> None:
 
 
 def run_with_progress(flow_fn: Callable[..., T], *args: Any) -> T:
-    """Run a flow in-process with a progress bar per stage on stderr."""
+    """Run a flow in-process with a progress bar per stage on stderr; the plot worker starts
+    once a stage does per-row work here (kgsynth.export.plots: a warm build needs none)."""
+    from kgsynth.export.plots import start_worker
     from kgsynth.progress import progress
 
     with Progress(
@@ -169,21 +175,19 @@ def run_with_progress(flow_fn: Callable[..., T], *args: Any) -> T:
         transient=False,
     ) as bar:
         progress.listener = RichListener(bar)
+        progress.on_work = start_worker
         try:
             return flow_fn(*args)
         finally:
             progress.listener = None
+            progress.on_work = None
 
 
 def run_flow(title: str, start: Callable[[], T], unit: str = "input") -> T:
     """One CLI command's run: quiet Prefect, `start()` (load the config, call the flow) under
     progress bars, a KGSynthError ends the command with status 2, then the summary table."""
     from kgsynth.errors import KGSynthError
-    from kgsynth.export.plots import start_worker
 
-    # the card's plots: matplotlib imports in a child process, on the other core, while
-    # Prefect imports here (kgsynth.export.plots)
-    start_worker()
     quiet_prefect()
     try:
         from kgsynth.prefect_server import prefect_api

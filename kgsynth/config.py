@@ -122,6 +122,16 @@ class EvidenceConfig(_Strict):
     # two) supports none: fever, headache or bleeding signs that the options share do not
     # tell them apart, and would only decide by accidents of path length
     max_shared_share: float = Field(0.5, ge=0.0, le=1.0)
+    # gold needs a support that is a clue: a finding not among the common presenting ones
+    # (None: kgsynth/evidence/common_findings.toml; ids or names) whose specificity reaches
+    # min_clue_weight. "Vomiting", "Cough" or "Chest pain" reach gold only because the KG
+    # happens not to list them for the distractors, which have them too: in the medkg MedQA
+    # audit, 11 of the 15 rows whose paths a physician found unsound rested on nothing
+    # more. The list, not the IDF alone, tells them apart from rare-syndrome signs that
+    # many syndromes share ("Ectopia lentis" 0.55, "Low posterior hairline" 0.47 on hpo),
+    # which do tell a vignette's options apart (a row leaves as `nonspecific_support`)
+    common_findings: list[str] | None = None
+    min_clue_weight: float = Field(0.45, ge=0.0, le=1.0)
     # gold's score minus the best other option's must reach this (and be > 0)
     min_margin: float = Field(0.05, ge=0.0)
     # precision over yield: keep a row only when every linked distractor has a KG reason
@@ -415,6 +425,20 @@ class BuildConfig(_Strict):
 
     def qa_files(self) -> list[Path]:
         return list(self.qa) or [DEFAULT_SAMPLE_QA]
+
+    @model_validator(mode="after")
+    def _margin_check_follows_evidence(self) -> BuildConfig:
+        # the evidence_margin check re-judges the evidence: a build that lowers its clue
+        # floor or changes its common findings must not have its own rows refused by the
+        # check's defaults
+        ev, default = self.evidence, EvidenceConfig()
+        raw = dict(self.verify.checks.get("evidence_margin", {}))
+        for key in ("min_clue_weight", "common_findings"):
+            if getattr(ev, key) != getattr(default, key) and key not in raw:
+                raw[key] = getattr(ev, key)
+        if raw:
+            self.verify.checks["evidence_margin"] = raw
+        return self
 
     @field_validator("qa", mode="before")
     @classmethod

@@ -46,6 +46,9 @@ NODES = {
     "P:mild": ("Mild sign", "phenotype"),
     "P:cough": ("Cough", "phenotype"),
     "P:wet": ("Productive cough", "phenotype"),
+    # diseases none of these findings fits: a KG knows many more diseases than one row's
+    # options, so a finding of one option only is specific (min_clue_weight)
+    **{f"D:Q{i}": (f"Other disease {i}", "disease") for i in range(6)},
 }
 EDGES = [
     *[(d, "has_phenotype", "P:fever") for d in ("D:B", "D:C", "D:X", "D:Y")],  # a hub
@@ -101,8 +104,10 @@ def test_specificity_is_an_idf_over_the_diseases_a_finding_explains():
 def test_a_specific_finding_outweighs_a_hub_finding():
     g = kg()
     item = row([("P:fever", "present"), ("P:rare", "present")])
-    # Fever explains four of the six diseases: below min_support_weight it supports nothing
-    report = EvidenceScorer(g, EvidenceConfig()).score(item).report
+    # Fever explains four of the twelve diseases: below a support floor of 0.4 it supports
+    # nothing
+    assert specificity(g)[g.index_of("P:fever")] < 0.4
+    report = EvidenceScorer(g, EvidenceConfig(min_support_weight=0.4)).score(item).report
     assert all(s.finding_id != "P:fever" for o in report.options for s in o.supports)
     report = EvidenceScorer(g, EvidenceConfig(min_support_weight=0.0)).score(item).report
     opts = by_letter(report)
@@ -268,6 +273,34 @@ def test_the_differential_checks_fail_rows_built_to_fail():
     plain = plain.model_copy(update={"pathed": plain.pathed.model_copy(update={"evidence": None})})
     for check in (evidence_margin, options_addressed, no_negated_start):
         assert check(c, [plain])[0].passed is None
+
+
+def test_the_margin_check_follows_the_builds_clue_rules():
+    from kgsynth.config import load_config
+
+    # Rare sign reaches Alpha alone: a clue by the default rules
+    rare = generated(row([("P:rare", "present")]), ADDRESSED)
+    (v,) = evidence_margin(check_ctx(), [rare])
+    assert v.passed is True, v.reasons
+    # a build that counts it among its common findings has its check refuse the row
+    cfg = load_config(None, {"evidence": {"common_findings": ["Rare sign"]}})
+    assert cfg.verify.checks["evidence_margin"] == {"common_findings": ["Rare sign"]}
+    (v,) = evidence_margin(CheckContext(kg=kg(), cfg=cfg.verify), [rare])
+    assert v.passed is False and "'Rare sign' (common)" in v.reasons[0]
+    # ... and so does one with a clue floor above its specificity
+    cfg = load_config(None, {"evidence": {"min_clue_weight": 0.95}})
+    (v,) = evidence_margin(CheckContext(kg=kg(), cfg=cfg.verify), [rare])
+    assert v.passed is False and "0.95" in v.reasons[0]
+    # Cough also reaches Gamma (through its kind): no clue for Beta, whatever the list
+    shared = generated(row([("P:cough", "present")], gold="B"), ADDRESSED)
+    cfg = load_config(None, {"evidence": {"common_findings": []}})
+    (v,) = evidence_margin(CheckContext(kg=kg(), cfg=cfg.verify), [shared])
+    assert v.passed is False and "'Cough' (shared)" in v.reasons[0]
+    # a value set for the check itself is kept; the default build leaves the check alone
+    own = {"evidence": {"min_clue_weight": 0.3}}
+    own["verify"] = {"checks": {"evidence_margin": {"min_clue_weight": 0.5}}}
+    assert load_config(None, own).verify.checks["evidence_margin"]["min_clue_weight"] == 0.5
+    assert "evidence_margin" not in load_config(None, {}).verify.checks
 
 
 def test_the_evidence_column_round_trips():
@@ -482,6 +515,39 @@ def test_usual_annotations_keep_only_features_most_patients_have(tmp_path):
         ("OMIM:1", "HP:0000005"),
         ("OMIM:2", "HP:0000009"),
     }
+
+
+def test_a_usual_feature_alone_in_its_organ_system_is_no_hallmark(tmp_path, hpo_kg):
+    from kgsynth.evidence.hallmarks import corroborated, is_usual
+
+    systems = pl.DataFrame(
+        {
+            "feature": ["HP:skin1", "HP:skin2", "HP:toe", "HP:short", "HP:loose"],
+            "system": ["HP:skin", "HP:skin", "HP:limb", "HP:0001507", None],
+        }
+    )
+    usual = pl.DataFrame(
+        {
+            "disease": ["D:1", "D:1", "D:1", "D:1"],
+            "feature": ["HP:skin1", "HP:toe", "HP:short", "HP:loose"],
+        }
+    )
+    # D:1 has a second skin feature (at any frequency); its toe is the only limb feature
+    annotated = pl.concat([usual, pl.DataFrame({"disease": ["D:1"], "feature": ["HP:skin2"]})])
+    got = set(corroborated(usual, annotated, systems).iter_rows())
+    assert got == {("D:1", "HP:skin1"), ("D:1", "HP:short"), ("D:1", "HP:loose")}
+    # on the built-in KG: Orphanet's "very frequent" clinodactyly of the 5th toe in
+    # esophageal squamous cell carcinoma and brachycephaly in CVID are no longer "usual";
+    # Fabry's angiokeratoma stays
+    g = hpo_kg
+    for disease, feature, usual_now in [
+        ("ORPHA:99977", "HP:0001864", False),
+        ("ORPHA:1572", "HP:0000248", False),
+        ("ORPHA:324", "HP:0001014", True),
+    ]:
+        d, f = g.index_of(disease), g.index_of(feature)
+        assert d is not None and f is not None
+        assert bool(is_usual(g, d, np.array([f]))[0]) is usual_now, (disease, feature)
 
 
 def test_a_distractors_unmatched_facts_are_usual_unmentioned_features(hpo_kg):

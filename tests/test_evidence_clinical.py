@@ -245,3 +245,86 @@ def test_a_finding_stands_for_its_parent_or_child_not_a_whole_branch():
     item = _linked(g, ["P:leaf"], {"A": "P:top", "B": "D:b"})
     (s,) = EvidenceScorer(g, EvidenceConfig()).score(item).report.options[0].supports
     assert _walk(s) == ["is_a", "is_a"]
+
+
+def test_a_class_of_two_options_is_the_questions_category_not_a_clue():
+    nodes = [
+        ("C:aa", "Amino acids", "chemical"),
+        ("C:cyc", "Cyclic amino acids", "chemical"),
+        ("C:gly", "Glycine", "chemical"),
+        ("C:pro", "Proline", "chemical"),
+        ("C:urea", "Urea", "chemical"),
+        *FILLER,
+    ]
+    edges = [("C:gly", "is_a", "C:aa"), ("C:cyc", "is_a", "C:aa"), ("C:pro", "is_a", "C:cyc")]
+    g = _kg(nodes, edges)
+    # "which amino acid": Glycine sits right under the category word, Proline two steps
+    # below; both are amino acids, so the word supports neither
+    item = _linked(g, ["C:aa"], {"A": "C:gly", "B": "C:pro", "C": "C:urea"})
+    report = EvidenceScorer(g, EvidenceConfig()).score(item).report
+    assert [o.supports for o in report.options] == [[], [], []]
+    # a class of one option only still supports it ("choledocholithiasis is a kind of
+    # gallstones")
+    item = _linked(g, ["C:aa"], {"A": "C:gly", "B": "C:urea"})
+    report = EvidenceScorer(g, EvidenceConfig()).score(item).report
+    assert [len(o.supports) for o in report.options] == [1, 0]
+
+
+def test_a_drug_the_patient_takes_supports_its_indication_not_the_kinds_of_it():
+    nodes = [
+        ("X:halo", "Haloperidolum", "drug"),
+        ("D:dysk", "Dyskinesia", "disease"),
+        ("D:tard", "Tardive dyskinesia", "disease"),
+        ("D:park", "Parkinsonism", "disease"),
+        *FILLER,
+    ]
+    edges = [("X:halo", "used_for", "D:dysk"), ("D:tard", "is_a", "D:dysk")]
+    g = _kg(nodes, edges)
+    # the drug is used for dyskinesias; the tardive kind is what it causes
+    item = _linked(g, ["X:halo"], {"A": "D:tard", "B": "D:park"})
+    assert EvidenceScorer(g, EvidenceConfig()).score(item).report.options[0].supports == []
+    # its indication itself is supported (the patient takes it for that)
+    item = _linked(g, ["X:halo"], {"A": "D:dysk", "B": "D:park"})
+    (s,) = EvidenceScorer(g, EvidenceConfig()).score(item).report.options[0].supports
+    assert _walk(s) == ["used_for"]
+
+
+def test_a_row_whose_only_clues_are_common_is_rejected_as_nonspecific():
+    from kgsynth.evidence.score import judge
+
+    # Alpha alone among the options is recorded with Vomiting (a common presenting finding)
+    # and with Fade sign, which fits many of the KG's diseases; Rare sign fits it alone
+    nodes = [
+        ("D:a", "Alpha", "disease"),
+        ("D:b", "Beta", "disease"),
+        ("P:vomit", "Vomiting", "phenotype"),
+        ("P:fade", "Fade sign", "phenotype"),
+        ("P:rare", "Rare sign", "phenotype"),
+        *FILLER,
+    ]
+    edges = [("D:a", "has_phenotype", p) for p in ("P:vomit", "P:fade", "P:rare")]
+    edges += [(d, "has_phenotype", "P:fade") for d, _, _ in FILLER[:6]]
+    g = _kg(nodes, edges)
+    w = specificity(g)
+    cfg = EvidenceConfig()
+    assert w[g.index_of("P:vomit")] >= cfg.min_clue_weight  # specific here, common anyway
+    assert cfg.min_support_weight <= w[g.index_of("P:fade")] < cfg.min_clue_weight
+    assert w[g.index_of("P:rare")] >= cfg.min_clue_weight
+    options = {"A": "D:a", "B": "D:b"}
+
+    def why(findings: list[str], c: EvidenceConfig = cfg):
+        return judge(EvidenceScorer(g, c).score(_linked(g, findings, options)).report, c)
+
+    got = why(["P:vomit", "P:fade"])
+    assert got is not None and got[0] == "nonspecific_support"
+    assert "'Vomiting' (common)" in got[1] and "'Fade sign' (0." in got[1]
+    assert why(["P:vomit", "P:fade", "P:rare"]) is None  # one clue is enough
+    assert why(["P:vomit"], EvidenceConfig(common_findings=[])) is None  # a user's own list
+    assert why(["P:vomit"], EvidenceConfig(common_findings=["vomiting"])) is not None
+    # the stage counts it: a reject with its reason, nothing lost
+    ctx = StageContext(cfg=BuildConfig(), kg=g)
+    item = _linked(g, ["P:vomit"], options, rid="common")
+    res = EvidenceStage(BuildConfig()).run([item], ctx)
+    assert res.kept == [] and [(r.id, r.reason) for r in res.rejects] == [
+        ("common", "nonspecific_support")
+    ]

@@ -21,6 +21,7 @@ from kgsynth.linking.normalise import (
     adds_subtype,
     answer_forms,
     content_tokens,
+    joined_keys,
     norm_key,
     prefix_opposed,
     same_concept_words,
@@ -222,6 +223,48 @@ def test_a_short_form_inside_the_answer_is_dropped_only_after_its_words() -> Non
     assert answer_forms("Cysts (rare) of the liver") == []
 
 
+# -- normalisation: Latin and Greek plurals, words the KG writes as one -------------------
+
+
+@pytest.mark.parametrize(
+    ("plural", "singular"),
+    [
+        ("Corneal arci", "Corneal arcus"),
+        ("Renal calculi", "Renal calculus"),
+        ("Group D streptococci", "Group D streptococcus"),
+        ("Esophageal varices", "Esophageal varix"),
+        ("Multiple vertebrae", "Multiple vertebra"),
+        ("Arthritides", "Arthritis"),
+        ("Condylomata acuminata", "Condyloma acuminata"),
+        ("Carotid stenoses", "Carotid stenosis"),
+    ],
+)
+def test_latin_plurals_key_as_their_singular(plural: str, singular: str) -> None:
+    assert norm_key(plural) == norm_key(singular)
+
+
+@pytest.mark.parametrize(
+    ("word", "other"),
+    [
+        ("Streptococcus pneumoniae", "Streptococcus pneumonia"),  # an epithet, no plural
+        ("Escherichia coli", "Escherichia colus"),
+        ("Doses", "Dosis"),  # an English plural
+    ],
+)
+def test_latin_plural_rules_leave_other_words(word: str, other: str) -> None:
+    assert norm_key(word) != norm_key(other)
+
+
+def test_two_words_join_where_the_kg_writes_one() -> None:
+    vocabulary = {"gallbladder", "membranoproliferative", "atypical", "glomerulonephritis"}
+    assert joined_keys("gall bladder", vocabulary) == ["gallbladder"]
+    assert joined_keys("membrano proliferative glomerulonephritis", vocabulary) == [
+        "membranoproliferative glomerulonephritis"
+    ]
+    assert joined_keys("a typical", vocabulary) == []  # "a" is a word of its own
+    assert joined_keys("gall stone", vocabulary) == []
+
+
 # -- the linker ------------------------------------------------------------------------
 
 
@@ -241,6 +284,8 @@ def _kg() -> KnowledgeGraph:
         ("X:1", "Echocardiography", "procedure"),
         ("X:2", "Multiple Endocrine Neoplasia Type 2a", "disease"),
         ("G:1", "HFE", "gene"),
+        ("A:1", "Gallbladder", "anatomy"),
+        ("O:1", "Streptococcus Group B", "organism"),
     ]
     edges = [("D:1", "treats", "P:1"), ("P:2", "is_a", "P:3")]
     return kg_from_rows("rewording", rows, edges, exact_synonyms=True)
@@ -280,6 +325,8 @@ def _linked(linker: Linker, answer: str) -> tuple[str, str] | None:
         ("Hyperplasia of the adrenal cortex", "Adrenal cortex hyperplasia", "word_order"),
         ("Increase in serum ACTH", "Increased circulating ACTH level", "word_order"),
         ("Tumor necrosis factor-α", "Tumor Necrosis Factor-alpha", "normalised"),
+        ("Gall bladder", "Gallbladder", "joined"),
+        ("Group B streptococci", "Streptococcus Group B", "word_order"),
     ],
 )
 def test_answers_link_through_rewordings(
@@ -328,3 +375,32 @@ def test_the_word_order_index_is_made_on_first_need(tmp_path: Path) -> None:
         "word_order",
     )
     assert linker._bags is not None
+
+
+def test_a_short_name_a_source_wrote_in_lower_case_needs_capitals(tmp_path: Path) -> None:
+    """MONDO lists "soft" and "soft syndrome" for a syndrome named by its features, and
+    "chILD" for childhood interstitial lung disease: as ordinary words of a vignette ("a soft
+    abdomen", "the child") they name nothing; written in capitals they name the syndrome."""
+    soft_name = "Short stature-onychodysplasia-facial dysmorphism-hypotrichosis syndrome"
+    rows = [
+        ("D:soft", soft_name, "disease", ["soft", "soft syndrome"]),
+        (
+            "D:child",
+            "Interstitial lung disease specific to childhood",
+            "disease",
+            ["chILD", "chILD syndrome"],
+        ),  # fmt: skip
+        # a one-word synonym that is a word of the name is no short form ("Lupus")
+        ("D:lupus", "Systemic lupus erythematosus", "disease", ["lupus", "lupus syndrome"]),
+        ("P:ab", "Abdominal distention", "phenotype"),
+    ]
+    edges = [("D:soft", "has_phenotype", "P:ab")]
+    linker = Linker(kg_from_rows("short", rows, edges), LinkingConfig(), tmp_path)
+    text = "The child has a soft, distended abdomen."
+    assert "D:soft" not in {lk.kg_id for lk in linker.link_text(text)}
+    assert "D:child" not in {lk.kg_id for lk in linker.link_text(text)}
+    assert [lk.kg_id for lk in linker.link_text("He was diagnosed with SOFT syndrome.")] == [
+        "D:soft"
+    ]
+    assert linker.link_answer("SOFT")[0].kg_id == "D:soft"
+    assert linker.link_answer("lupus")[0].kg_id == "D:lupus"

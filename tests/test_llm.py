@@ -182,7 +182,7 @@ def test_offline_is_deterministic_and_well_formed(options: bool):
         assert parts is not None and parts[2] == gen.conclusion
         assert gen.generator == "offline"
         assert gen.model == OFFLINE_MODEL
-        assert gen.prompt_version == phrases()["version"] == "differential.v3"
+        assert gen.prompt_version == phrases()["version"] == "differential.v4"
         qa = item.linked.qa
         assert qa.answer in gen.conclusion
         if qa.answer_idx:
@@ -259,7 +259,7 @@ def test_openai_success_rows_carry_model_and_versioned_prompt(server: LLMServer)
     for item, r in zip(items, res, strict=True):
         assert isinstance(r, Generation), r
         assert r.generator == "openai" and r.model == MODEL
-        assert r.prompt_version == "thinking_path.v4"
+        assert r.prompt_version == "thinking_path.v5"
         assert split_sections(r.reasoning) is not None
         assert Verifier.answer_agrees(item.linked.qa, r.conclusion) is None
         assert path_lines(r.reasoning) == [format_path(p) for p in item.paths]

@@ -369,7 +369,7 @@ def test_a_batch_build_exports_the_online_rows(
     usage = json.loads((out / "build.json").read_text())["llm_usage"]["total"]
     assert usage["batch_prompt_tokens"] == usage["prompt_tokens"] > 0
     assert usage["requests"] == len(server.batch_lines) and usage["errors"] == 0
-    assert result.report.exported == 30
+    assert result.report.exported == _rows(online_build).height > 20
     assert set(records(cache_dir)) == earlier  # each batch's record went once it was handled
 
 
@@ -501,8 +501,9 @@ def test_sigkill_while_polling_then_rerun_polls_the_same_batch(
         assert after["files_uploaded"] == 1 and after["batch_polls"] > before["batch_polls"]
         assert after["chat_requests"] == 0 and not rec.exists()
         summary = json.loads((out / "build.json").read_text())
-        assert summary["exported"] == 30 and summary["exported"] + summary["rejected"] == N_SAMPLE
-        assert summary["llm_usage"]["total"]["responses"] == 30
+        assert summary["exported"] + summary["rejected"] == N_SAMPLE and summary["exported"] > 20
+        # one reply per row that reached the thinking-path step, as in one uninterrupted run
+        assert summary["llm_usage"]["total"]["responses"] == summary["counts"]["generate"]
         assert not [r for r in _rejects(out) if r["stage"] == "llm"]
         for f in (tmp_path / "run1.log", out / "build.json", out / "README.md"):
             assert API_KEY not in f.read_text()

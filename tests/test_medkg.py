@@ -168,12 +168,22 @@ def test_derived_edges_are_labelled_with_their_rule_and_confidence(medkg: Knowle
     assert json.loads(medkg.meta["relation_confidence"]) == {"used_for": 0.7}
     by_source = {(s, r): n for s, r, n in json.loads(medkg.meta["edges_by_source"])}
     assert by_source[("derived:chebi_role", "used_for")] > 500
-    assert all(s in {"hpo", "mesh", "mondo", "chebi", "derived:chebi_role"} for s, _ in by_source)
+    stated = {"hpo", "mesh", "mesh_supp", "mondo", "icd10cm", "go", "chebi"}
+    assert all(s in stated | {"derived:chebi_role"} for s, _ in by_source)
 
 
 def test_every_source_states_package_version_and_licence(medkg: KnowledgeGraph):
     sources = json.loads(medkg.meta["sources"])
-    assert [s["source"] for s in sources] == ["hpo", "mesh", "mondo", "drugbank_open", "chebi"]
+    assert [s["source"] for s in sources] == [
+        "hpo",
+        "mesh",
+        "mesh_supp",
+        "mondo",
+        "drugbank_open",
+        "icd10cm",
+        "go",
+        "chebi",
+    ]
     for s in sources:
         assert s["package"] and s["version"] and s["licence"] and s["nodes"] > 0
     types = set(medkg.types)

@@ -305,7 +305,7 @@ def test_search_is_literal_and_ignores_case(client: TestClient, rows: pl.DataFra
     total, ids = listed(client.get("/rows", params={"q": word}).text)
     assert (total, ids) == (want.height, want["id"].to_list()[:PAGE_SIZE])
     # regex characters are text: "(" is no error, "." matches a dot only
-    assert listed(client.get("/rows", params={"q": "(C"}).text)[0] == 0
+    assert listed(client.get("/rows", params={"q": "(Zq"}).text)[0] == 0
     assert listed(client.get("/rows", params={"q": "y.o"}).text)[0] == 0
     assert re.search(literal_pattern("a.b (c)"), "A.B (C)")
     assert not re.search(literal_pattern("a.b"), "axb")

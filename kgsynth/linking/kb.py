@@ -90,13 +90,19 @@ def alias_frame(
         .filter(pl.col("alias").str.len_chars() >= 3)
         .with_columns(pl.col("alias").map_elements(norm_key, return_dtype=pl.String).alias("key"))
         .filter((pl.col("key").str.len_chars() >= 3) & ~pl.col("key").is_in(sorted(STOP_WORDS)))
+        # (a column of its own first: a window inside the (idx, key) window below would see
+        # only the aliases of one key)
+        .with_columns(_short_name_of_syndrome(names_of).alias("short_name"))
         .with_columns(
-            pl.col("alias")
-            .map_elements(is_acronym, return_dtype=pl.Boolean)
+            (
+                pl.col("alias").map_elements(is_acronym, return_dtype=pl.Boolean)
+                | pl.col("short_name")
+            )
             .all()
             .over(["idx", "key"])
             .alias("acronym")
         )
+        .drop("short_name")
         # a node keeps one row per key; the name row wins over a synonym with the same key
         .sort(["idx", "is_name"], descending=[False, True])
         .unique(["idx", "key"], keep="first", maintain_order=True)
@@ -170,6 +176,39 @@ def is_acronym(alias: str) -> bool:
         and not any(c.islower() for c in alias)
         and sum(c.isalpha() for c in alias) >= 2
     )
+
+
+SHORT_NAME_MAX = 6  # letters of a one-word short name ("SOFT", "chILD")
+
+
+def _short_name_of_syndrome(names_of: list[str]) -> pl.Expr:
+    """Whether an alias is a short name that a source wrote in lower case (MONDO has "soft"
+    and "soft syndrome" for "short stature-onychodysplasia-facial dysmorphism-hypotrichosis
+    syndrome", "chILD" for childhood interstitial lung disease): one word of at most
+    SHORT_NAME_MAX letters, sharing no word stem with the node's name (or with capitals
+    inside it), while the node also has the alias "<word> syndrome". Like an acronym, it
+    then matches only a mention in capitals: "soft" and "child" are ordinary words of a
+    vignette."""
+    word = pl.col("alias").str.strip_chars()
+    lower = word.str.to_lowercase()
+    one_word = ~word.str.contains(r"\s") & (word.str.len_chars() <= SHORT_NAME_MAX)
+    with_syndrome = (
+        (lower + " syndrome")
+        .is_in(pl.col("alias").str.strip_chars().str.to_lowercase())
+        .over("idx")
+    )
+    unlike_name = pl.struct("idx", "alias").map_elements(
+        lambda r: not _stem_in_name(r["alias"], names_of[r["idx"]]), return_dtype=pl.Boolean
+    )
+    # capitals inside the word mark a short form too, even one made of the name's own word
+    # ("chILD": childhood interstitial lung disease)
+    mixed = word.str.contains(r"[a-z][A-Z]")
+    return one_word & with_syndrome & (unlike_name | mixed)
+
+
+def _stem_in_name(alias: str, name: str) -> bool:
+    word = norm_key(alias)
+    return any(_stem_shared(word, w) for w in content_tokens(norm_key(name)))
 
 
 # A lone adjective describes a feature of a condition; it names the condition only when it

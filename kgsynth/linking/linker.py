@@ -41,6 +41,7 @@ from kgsynth.linking.normalise import (
     KeyVocabulary,
     adds_subtype,
     answer_forms,
+    joined_keys,
     keys_opposed,
     norm_key,
     norm_token,
@@ -277,6 +278,7 @@ class Linker:
         self._key_lengths = {w: tuple(sorted(ns, reverse=True)) for w, ns in lengths.items()}
         self._vocabulary: KeyVocabulary | None = None  # made on the first fuzzy lookup
         self._bags: dict[str, list[str]] | None = None  # word_bag -> keys; made when needed
+        self._words: frozenset[str] | None = None  # words of the alias keys; made when needed
         # (threshold, mention text) -> its guarded fuzzy candidates: options and
         # abbreviations recur across rows, and each lookup costs a TF-IDF transform and an
         # HNSW query (the threshold is in the key: a copy with another config shares this)
@@ -677,7 +679,8 @@ class Linker:
     def _reworded(self, texts: list[str]) -> _Candidate | None:
         """An answer's exact link in another word order (`word_bag`: "Deficiency of X" is
         "X deficiency"), else of a rewording (`answer_forms`: "Oral acyclovir" is acyclovir),
-        to a node of the types the rewording allows; None when neither links."""
+        to a node of the types the rewording allows, else with two words joined as the KG
+        writes them (`joined_keys`: "Gall bladder" is the gallbladder); None when none links."""
         if self._bags is None:  # from the alias frame's bag column, once
             bags: dict[str, list[str]] = {}
             pairs = self.aliases.select("key", "bag").drop_nulls().unique(maintain_order=True)
@@ -704,6 +707,16 @@ class Linker:
                 )
                 if found is not None:
                     return replace(found, score=REWORDED_SCORE, method="reworded")
+        if self._words is None:  # the words of every alias key, once
+            self._words = frozenset(w for k in self._by_key for w in k.split())
+        for text in texts:  # two words the KG writes as one ("Gall bladder")
+            for key in joined_keys(norm_key(text), self._words):
+                bag = word_bag(key)
+                keys = [key, *(self._bags.get(bag, []) if bag and self._bags else [])]
+                cands = [c for k in dict.fromkeys(keys) for c in self._exact(text, key=k)]
+                found = self._best(cands)
+                if found is not None:
+                    return replace(found, score=REWORDED_SCORE, method="joined")
         return None
 
     def _top(self, links: list[EntityLink]) -> list[EntityLink]:

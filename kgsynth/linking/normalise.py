@@ -109,11 +109,84 @@ def norm_token(tok: str) -> str:
         return "beta"
     if not w.isascii():
         w = _GREEK_CHARS.sub(lambda m: _GREEK[m.group()], w)
+    w = latin_singular(w)  # before "ae" -> "e": "vertebrae" is "vertebra", not "vertebre"
     if len(w) > 5 and w.isalpha():
         # haemorrhage/hemorrhage, oedema/edema, foetal/fetal
         w = w.replace("ae", "e").replace("oe", "e")
     w = singular(w)
     return _POLARITY.get(w, w)
+
+
+# Latin and Greek plurals that medical text writes beside the singular ("corneal arci", "renal
+# calculi", "group D streptococci"). Listed words only: a rule on "-i" or "-ae" would also
+# change species epithets ("Streptococcus pneumoniae" is no pneumonia, "E. coli" no colon).
+_LATIN_PLURALS = {
+    "arci": "arcus",
+    "calculi": "calculus",
+    "bronchi": "bronchus",
+    "bronchioli": "bronchiolus",
+    "emboli": "embolus",
+    "thrombi": "thrombus",
+    "nuclei": "nucleus",
+    "fungi": "fungus",
+    "villi": "villus",
+    "alveoli": "alveolus",
+    "glomeruli": "glomerulus",
+    "nevi": "nevus",
+    "naevi": "nevus",
+    "foci": "focus",
+    "sulci": "sulcus",
+    "gyri": "gyrus",
+    "fasciculi": "fasciculus",
+    "tophi": "tophus",
+    "menisci": "meniscus",
+    "humeri": "humerus",
+    "stimuli": "stimulus",
+    "vertebrae": "vertebra",
+    "bullae": "bulla",
+    "fimbriae": "fimbria",
+    "papillae": "papilla",
+    "ampullae": "ampulla",
+    "fistulae": "fistula",
+    "lacunae": "lacuna",
+    "maculae": "macula",
+    "sequelae": "sequela",
+    "trabeculae": "trabecula",
+    "bacteria": "bacterium",
+    "diverticula": "diverticulum",
+    "septa": "septum",
+    "atria": "atrium",
+    "ova": "ovum",
+    "varices": "varix",
+    "apices": "apex",
+    "cortices": "cortex",
+    "cervices": "cervix",
+    "appendices": "appendix",
+    "phalanges": "phalanx",
+    "metastases": "metastasis",
+    "testes": "testis",
+}
+# ... and suffixes that only Latin/Greek plurals end in: -cocci/-bacilli (the organisms'
+# plural), -itides (arthritides), -omata (condylomata), -oses/-yses (stenoses, paralyses)
+_LATIN_SUFFIXES = (
+    ("cocci", "coccus"),
+    ("bacilli", "bacillus"),
+    ("itides", "itis"),
+    ("omata", "oma"),
+    ("oses", "osis"),
+    ("yses", "ysis"),
+)
+
+
+def latin_singular(w: str) -> str:
+    """The singular of a Latin or Greek plural (a lower-case word), else the word."""
+    if w in _LATIN_PLURALS:
+        return _LATIN_PLURALS[w]
+    for plural, one in _LATIN_SUFFIXES:
+        # a stem of 3+ letters: "doses" and "poses" are English plurals of other words
+        if w.endswith(plural) and len(w) - len(plural) >= 3:
+            return w[: -len(plural)] + one
+    return w
 
 
 def singular(w: str) -> str:
@@ -615,6 +688,23 @@ def answer_forms(text: str) -> list[tuple[str, frozenset[str] | None]]:
     if bare != text:
         out.append((bare, None))
     return [(f, t) for f, t in out if norm_key(f) and norm_key(f) != norm_key(text)]
+
+
+def joined_keys(key: str, vocabulary: Collection[str]) -> list[str]:
+    """The key with two neighbouring words written as one where the KG writes them so:
+    "gall bladder" is "gallbladder", "membrano proliferative" "membranoproliferative",
+    "ifn gamma" "ifngamma" (the hyphen of "IFN-gamma" splits what "IFNgamma" joins). Only
+    words of 3+ letters and no stop word: "a typical" is not "atypical"."""
+    toks = key.split()
+    out = []
+    for i in range(len(toks) - 1):
+        a, b = toks[i], toks[i + 1]
+        if min(len(a), len(b)) < 3 or a in STOP_WORDS or b in STOP_WORDS:
+            continue
+        if not (a.isalpha() and b.isalpha()) or a + b not in vocabulary:
+            continue
+        out.append(" ".join([*toks[:i], a + b, *toks[i + 2 :]]))
+    return out
 
 
 # Word order: "Hyperplasia of the adrenal cortex" is "adrenal cortex hyperplasia", "Deficiency

@@ -32,6 +32,11 @@ def torch_hidden(hide: bool = True) -> Iterator[None]:
             del sys.modules["torch"]
 
 
+# scipy.stats (scispaCy's candidate generator imports scikit-learn, which imports it) asks
+# at import time whether arrays are torch tensors by looking torch up in sys.modules: with
+# torch hidden it finds None there and fails. Imported first, it sees the real state
+import scipy.stats  # noqa: E402, F401
+
 with torch_hidden(os.environ.get("KGSYNTH_SPACY_TORCH") != "1"):
     import spacy
     from scispacy.abbreviation import AbbreviationDetector

@@ -5,7 +5,7 @@ limits, retries with backoff on 429/5xx/timeouts/dropped connections, and the pe
 response cache under the build's cache dir (a re-run sends nothing, a killed build resumes).
 The API key is read from the environment variable named in config and never logged or stored.
 
-The prompt (thinking_path.v4) is a differential: the findings (present ones and pertinent
+The prompt (thinking_path.v5) is a differential: the findings (present ones and pertinent
 negatives), every option's KG evidence for and against it, and the row's kept paths.
 
 A reply that is empty or lacks the three sections gets one repair request (the reply goes

@@ -10,7 +10,7 @@ from jinja2 import Environment, StrictUndefined, Template
 
 # v1: paths and the reference answer only; v2: the differential evidence and the reference
 # answer; v3: the evidence without the reference answer (the model decides)
-THINKING_PATH = "thinking_path.v4"
+THINKING_PATH = "thinking_path.v5"
 RELATIONS = "relations.v2"
 KG_QUESTION = "kg_question.v1"
 

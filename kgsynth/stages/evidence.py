@@ -2,7 +2,8 @@
 
 Every option is scored from the question's present findings (specific findings and short
 paths count more; denied findings an option predicts count against it). A row leaves when no
-present finding reaches gold (`no_support`) or when gold is not first by at least
+present finding reaches gold (`no_support`), when none that does is specific
+(`nonspecific_support`, `[evidence] min_clue_weight`) or when gold is not first by at least
 `[evidence] min_margin` (`not_discriminative`, the ranking with scores as detail). The kept
 rows are PathedQA with `evidence` set and no paths yet: the paths stage picks gold's
 discriminative supports from the evidence.
@@ -11,7 +12,6 @@ discriminative supports from the evidence.
 from __future__ import annotations
 
 from kgsynth.config import BuildConfig
-from kgsynth.evidence.score import EvidenceScorer, judge
 from kgsynth.records import LinkedQA, PathedQA
 from kgsynth.stages import BuildContext, Stage, StageBase, StageInfo, StageResult, reject, tracked
 
@@ -35,6 +35,9 @@ class EvidenceStage(StageBase):
         self.settings, self.paths = cfg.evidence, cfg.paths
 
     def run(self, batch: list[LinkedQA], ctx: BuildContext) -> StageResult[PathedQA]:
+        # imported here: a build whose shards all come from the shard cache needs none of it
+        from kgsynth.evidence.score import EvidenceScorer, judge
+
         scorer = EvidenceScorer(ctx.graph, self.settings, self.paths)
         out = StageResult[PathedQA](kept=[])
         first = 0

@@ -73,6 +73,7 @@ class ExportStage(StageBase):
             self.card(report),
             summary,
             overwrite=ctx.cfg.overwrite,
+            plot_cache=ctx.cfg.cache_dir,
         )
         result.info = ExportInfo(files=files)
         return result

@@ -13,9 +13,7 @@ those verdicts: what the linker alone found is not what the row would have had.
 from __future__ import annotations
 
 from kgsynth import resources
-from kgsynth.chain.run import extract_entities
 from kgsynth.config import BuildConfig
-from kgsynth.llm.structured import StepFailure
 from kgsynth.records import LinkedQA, QARecord
 from kgsynth.stages import (
     BuildContext,
@@ -62,6 +60,10 @@ class LinkStage(StageBase):
         self.linking, self.chain, self.cache_dir = cfg.linking, cfg.chain, cfg.cache_dir
 
     def run(self, batch: list[QARecord | LinkedQA], ctx: BuildContext) -> StageResult[LinkedQA]:
+        # imported here: a build whose shards all come from the shard cache needs none of it
+        from kgsynth.chain.run import extract_entities
+        from kgsynth.llm.structured import StepFailure
+
         linker = resources.worker_linker(ctx.graph, self.linking, self.cache_dir)
         # rows the decontam stage linked (with this linker) before checking them come linked
         items = [

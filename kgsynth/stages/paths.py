@@ -12,10 +12,7 @@ stage `llm`, when its reformulation or one of its pruning requests got no usable
 
 from __future__ import annotations
 
-from kgsynth.chain.run import prune_paths, reformulate
 from kgsynth.config import BuildConfig
-from kgsynth.llm.structured import StepFailure
-from kgsynth.paths.select import PathFinder
 from kgsynth.records import KGPath, LinkedQA, PathedQA, Reject
 from kgsynth.stages import (
     BuildContext,
@@ -35,6 +32,11 @@ class PathsStage(StageBase):
         self.settings, self.chain = cfg.paths, cfg.chain
 
     def run(self, batch: list[PathedQA | LinkedQA], ctx: BuildContext) -> StageResult[PathedQA]:
+        # imported here: a build whose shards all come from the shard cache needs none of it
+        from kgsynth.chain.run import prune_paths, reformulate
+        from kgsynth.llm.structured import StepFailure
+        from kgsynth.paths.select import PathFinder
+
         finder = PathFinder(ctx.graph, self.settings)
         prune = ctx.chain is not None and self.chain.prune_paths
         items = [i if isinstance(i, PathedQA) else None for i in batch]

@@ -5,7 +5,6 @@ answer or judge step got no usable reply (that is no verdict on the reasoning)."
 
 from __future__ import annotations
 
-from kgsynth.chain.run import quality_filter
 from kgsynth.config import BuildConfig
 from kgsynth.records import VerifiedQA
 from kgsynth.stages import BuildContext, Stage, StageBase, StageResult, llm_reject, reject
@@ -21,6 +20,9 @@ class QualityStage(StageBase):
         return ctx.chain is not None and self.on
 
     def run(self, batch: list[VerifiedQA], ctx: BuildContext) -> StageResult[VerifiedQA]:
+        # imported here: a build that runs no LLM step (or no shard) needs none of it
+        from kgsynth.chain.run import quality_filter
+
         assert ctx.chain is not None
         qas = [v.generated.pathed.linked.qa for v in batch]
         reasonings = [v.generated.generation.reasoning for v in batch]

@@ -8,12 +8,15 @@ build, KG-first synthesis and `kgsynth verify DATASET` all split their rows here
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from kgsynth import resources
 from kgsynth.config import BuildConfig
 from kgsynth.records import GeneratedQA, QARecord, Reject, VerifiedQA
 from kgsynth.stages import BuildContext, Stage, StageBase, StageResult, reject
-from kgsynth.verify.suite import VerifySuite
+
+if TYPE_CHECKING:
+    from kgsynth.verify.suite import VerifySuite
 
 
 def split_verified(
@@ -35,6 +38,9 @@ def split_verified(
 
 def build_suite(cfg: BuildConfig, ctx: BuildContext) -> VerifySuite:
     """The configured checks; claims are found in the reasoning by the build's linker."""
+    # imported here: a build whose shards all come from the shard cache needs none of it
+    from kgsynth.verify.suite import VerifySuite
+
     finder = (
         resources.worker_linker(ctx.graph, cfg.linking, cfg.cache_dir)
         if cfg.verify.claims.enabled

@@ -1,7 +1,8 @@
 """Checks that read the row's per-option evidence (kgsynth.evidence) and can fail:
 
 - evidence_margin: the evidence puts gold first, by at least min_margin (gold must also be
-  supported: reached from a present finding). The evidence itself is the row's `evidence`
+  supported: reached from a present finding, the most specific such finding at least
+  min_clue_weight). The evidence itself is the row's `evidence`
   column, so the check keeps no column of its own.
 - options_addressed: every option is discussed in the "Reasoning Process" section: its text
   as written in the question (case-insensitive, normalised) appears in a sentence that also
@@ -23,7 +24,6 @@ from collections.abc import Sequence
 from pydantic import BaseModel, ConfigDict, Field
 
 from kgsynth.config import EvidenceConfig
-from kgsynth.evidence.score import judge
 from kgsynth.records import GeneratedQA
 from kgsynth.sections import split_sections
 from kgsynth.verify.claims import split_sentences
@@ -36,12 +36,26 @@ class MarginSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
     min_margin: float = Field(default_factory=lambda: EvidenceConfig().min_margin, ge=0.0)
     max_hops: int = Field(default_factory=lambda: EvidenceConfig().max_hops, ge=1)
+    # a build's [evidence] values when it sets others (kgsynth.config.BuildConfig)
+    min_clue_weight: float = Field(
+        default_factory=lambda: EvidenceConfig().min_clue_weight, ge=0.0, le=1.0
+    )
+    common_findings: list[str] | None = None  # None: the built-in list
 
 
 def evidence_margin(ctx: CheckContext, items: Sequence[GeneratedQA]) -> list[Verdict]:
+    # imported here: the scorer's module pulls scipy in, which every build would pay for at
+    # start-up (the check registry imports this module)
+    from kgsynth.evidence.score import judge
+
     settings = ctx.settings(CHECKS[0])
     assert isinstance(settings, MarginSettings)
-    cfg = EvidenceConfig(min_margin=settings.min_margin, max_hops=settings.max_hops)
+    cfg = EvidenceConfig(
+        min_margin=settings.min_margin,
+        max_hops=settings.max_hops,
+        min_clue_weight=settings.min_clue_weight,
+        common_findings=settings.common_findings,
+    )
     out = []
     for it in items:
         report = it.pathed.evidence

