@@ -194,7 +194,7 @@ def _short_name_of_syndrome(names_of: list[str]) -> pl.Expr:
     one_word = ~word.str.contains(r"\s") & (word.str.len_chars() <= SHORT_NAME_MAX)
     with_syndrome = (
         (lower + " syndrome")
-        .is_in(pl.col("alias").str.strip_chars().str.to_lowercase())
+        .is_in(pl.col("alias").str.strip_chars().str.to_lowercase().implode())
         .over("idx")
     )
     unlike_name = pl.struct("idx", "alias").map_elements(
